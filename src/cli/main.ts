@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/**
+ * The `headsteer` command line: one verb per pipeline stage (DESIGN.md). Each verb lives in
+ * `src/cli/commands/<verb>.ts` and exports `register(program)`; this file only wires them up and turns
+ * user-facing errors into one clear line and a non-zero exit.
+ */
+import { Command } from 'commander';
+import { UserError } from '../errors.js';
+
+const program = new Command();
+program
+  .name('headsteer')
+  .description('Interpretable, controllable dynamic attention-head pruning in ViTs with sparse autoencoders')
+  .showHelpAfterError();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof UserError) {
+    process.stderr.write(`headsteer: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
