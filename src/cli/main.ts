@@ -6,12 +6,20 @@
  */
 import { Command } from 'commander';
 import { UserError } from '../errors.js';
+import { register as registerData } from './commands/data.js';
+import { register as registerEval } from './commands/eval.js';
+import { register as registerTimm } from './commands/timm.js';
+import { register as registerTrain } from './commands/train.js';
 
 const program = new Command();
 program
   .name('headsteer')
   .description('Interpretable, controllable dynamic attention-head pruning in ViTs with sparse autoencoders')
   .showHelpAfterError();
+registerData(program);
+registerTrain(program);
+registerEval(program);
+registerTimm(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,33 @@
+/** `headsteer eval --checkpoint <dir>`: test accuracy, per-class accuracy, head usage, random-policy baseline -> <dir>/eval.json. */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { parseConfig } from '../../config.js';
+import { evaluateReport } from '../../eval/evaluate.js';
+import { writeJsonAtomic } from '../../io/atomic.js';
+import { loadViT, requireDataInfo } from '../../model/checkpoint.js';
+import { loadRunData } from '../../pipeline/common.js';
+import { withOverrides, startEngine } from '../options.js';
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a checkpoint on its test set and write eval.json next to it')
+    .requiredOption('--checkpoint <dir>', 'checkpoint folder, e.g. runs/default/pruned')
+    .option('--data-dir <folder>', 'folder holding the dataset files')
+    .action(async (flags: { checkpoint: string; dataDir?: string }) => {
+      await startEngine();
+      const { model, config } = loadViT(flags.checkpoint);
+      try {
+        requireDataInfo(flags.checkpoint, config);
+        const saved = parseConfig(config.run, join(flags.checkpoint, 'config.json'));
+        const cfg = withOverrides(saved, flags.dataDir === undefined ? [] : [`data.dataDir=${JSON.stringify(flags.dataDir)}`]);
+        const report = evaluateReport(model, loadRunData(cfg), cfg.eval.batchSize, cfg.seed);
+        const out = join(flags.checkpoint, 'eval.json');
+        writeJsonAtomic(out, report);
+        const random = report.randomPolicy === undefined ? '' : `; random policy ${(100 * report.randomPolicy.accuracy).toFixed(2)}% at usage ${report.randomPolicy.headUsage.overall.toFixed(3)}`;
+        process.stdout.write(`accuracy ${(100 * report.accuracy).toFixed(2)}%, head usage ${report.headUsage.overall.toFixed(3)}${random} -> ${out}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+}

@@ -1,0 +1,103 @@
+/**
+ * timm interop verbs:
+ *  `headsteer import-timm <weights.safetensors> --out <dir>`: a timm ViT state dict -> headsteer checkpoint.
+ *  `headsteer infer --checkpoint <dir> --input <x.safetensors> --key <name> --out <y.safetensors>`: a float32
+ *   NCHW image batch -> `logits`, `final_block_input_cls` (and `masks` (B, L, H) for a gated model).
+ */
+import type { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../../errors.js';
+import { saveCheckpoint } from '../../io/checkpoint.js';
+import { readSafetensors, toFloat32, writeSafetensors, type TensorData } from '../../io/safetensors.js';
+import { loadViT, type ViTCheckpointConfig } from '../../model/checkpoint.js';
+import { timmKwargsFromMetadata, timmKwargsToConfig, vitFromTimm } from '../../model/timm.js';
+import { startEngine } from '../options.js';
+
+interface ImportFlags {
+  out: string;
+  imgSize?: string;
+  patchSize?: string;
+  inChans?: string;
+  numClasses?: string;
+  embedDim?: string;
+  depth?: string;
+  numHeads?: string;
+  mlpRatio?: string;
+  qkvBias?: string;
+}
+
+const KWARG_FLAGS: Array<[keyof ImportFlags, string]> = [
+  ['imgSize', 'img_size'],
+  ['patchSize', 'patch_size'],
+  ['inChans', 'in_chans'],
+  ['numClasses', 'num_classes'],
+  ['embedDim', 'embed_dim'],
+  ['depth', 'depth'],
+  ['numHeads', 'num_heads'],
+  ['mlpRatio', 'mlp_ratio'],
+  ['qkvBias', 'qkv_bias'],
+];
+
+export function register(program: Command): void {
+  const imp = program
+    .command('import-timm')
+    .description('turn a timm VisionTransformer checkpoint (safetensors) into a headsteer checkpoint')
+    .argument('<weights>', 'timm state dict in safetensors format')
+    .requiredOption('--out <dir>', 'checkpoint folder to write');
+  for (const [flag, kwarg] of KWARG_FLAGS) {
+    imp.option(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <value>`, `timm ${kwarg} (default: from the file's __metadata__.config)`);
+  }
+  imp.action(async (weightsPath: string, flags: ImportFlags) => {
+    await startEngine();
+    const file = readSafetensors(weightsPath);
+    const kwargs: Record<string, unknown> = { ...(timmKwargsFromMetadata(file.metadata, weightsPath) ?? {}) };
+    for (const [flag, kwarg] of KWARG_FLAGS) {
+      const v = flags[flag];
+      if (v !== undefined) kwargs[kwarg] = kwarg === 'qkv_bias' ? v === 'true' : Number(v);
+    }
+    const config = timmKwargsToConfig(kwargs, weightsPath);
+    const model = vitFromTimm(config, file.tensors, weightsPath);
+    const ckptConfig: ViTCheckpointConfig = { kind: 'vit', stage: 'import-timm', complete: true, model: config, source: weightsPath };
+    saveCheckpoint(flags.out, { config: ckptConfig, weights: model.stateDict() });
+    model.dispose();
+    process.stdout.write(`imported ${weightsPath} (depth ${config.depth}, width ${config.embedDim}, ${config.numHeads} heads, ${config.imgSize}px/${config.patchSize}) -> ${flags.out}\n`);
+  });
+
+  program
+    .command('infer')
+    .description('run a checkpoint on a float32 NCHW image batch from a safetensors file')
+    .requiredOption('--checkpoint <dir>', 'headsteer checkpoint folder')
+    .requiredOption('--input <file>', 'safetensors file holding the images')
+    .option('--key <name>', 'tensor name of the (B, C, H, W) images in --input', 'input_nchw')
+    .requiredOption('--out <file>', 'safetensors file to write')
+    .action(async (flags: { checkpoint: string; input: string; key: string; out: string }) => {
+      await startEngine();
+      const { model } = loadViT(flags.checkpoint);
+      try {
+        const file = readSafetensors(flags.input);
+        const t = file.tensors.get(flags.key);
+        if (t === undefined) throw new UserError(`${flags.input} has no tensor '${flags.key}' (it has: ${[...file.tensors.keys()].join(', ')})`);
+        const c = model.config;
+        const [B, C, H, W] = t.shape;
+        if (t.shape.length !== 4 || C !== c.inChans || H !== c.imgSize || W !== c.imgSize) {
+          throw new UserError(`${flags.input}: '${flags.key}' has shape [${t.shape.join(',')}], expected [B,${c.inChans},${c.imgSize},${c.imgSize}] (NCHW)`);
+        }
+        const images = toFloat32(t, flags.key, flags.input);
+        const out = tf.tidy(() => {
+          const o = model.forward(tf.tensor4d(images, [B!, C, H, W]));
+          const masks = tf.stack(o.masks.map((m) => m ?? tf.ones([B!, c.numHeads])), 1); // (B, L, H), ungated layers keep all heads
+          return { logits: o.logits, cls: o.finalBlockInputCls, masks };
+        });
+        const tensors = new Map<string, TensorData>([
+          ['logits', { dtype: 'F32', shape: out.logits.shape, data: out.logits.dataSync() as Float32Array }],
+          ['final_block_input_cls', { dtype: 'F32', shape: out.cls.shape, data: out.cls.dataSync() as Float32Array }],
+        ]);
+        if (model.gated) tensors.set('masks', { dtype: 'F32', shape: out.masks.shape, data: out.masks.dataSync() as Float32Array });
+        writeSafetensors(flags.out, tensors);
+        tf.dispose([out.logits, out.cls, out.masks]);
+        process.stdout.write(`wrote ${[...tensors.keys()].join(', ')} for ${B} images -> ${flags.out}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+}

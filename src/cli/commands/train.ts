@@ -1,0 +1,68 @@
+/**
+ * `headsteer pretrain` (dense ViT -> <run>/dense/) and `headsteer prune` (AdaViT gates, joint fine-tune
+ * -> <run>/pruned/), with a progress bar showing loss, accuracy and head usage.
+ */
+import type { Command } from 'commander';
+import { pretrainStage, pruneStage, type TrainHooks, type TrainStageResult } from '../../pipeline/train.js';
+import { formatDuration, progressBar, type Progress } from '../progress.js';
+import { addTrainFlags, configFromFlags, flagOverrides, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+
+/** Progress-bar hooks for a training stage; `done()` closes the bar. */
+export function trainProgress(): TrainHooks & { done(): void } {
+  let bar: Progress | null = null;
+  return {
+    onStart: ({ stage, dir, totalSteps, startStep }) => {
+      process.stderr.write(`${stage}: ${startStep > 0 ? `resuming at step ${startStep}` : 'starting'}, ${totalSteps} steps -> ${dir}\n`);
+      bar = progressBar(stage.padEnd(8), totalSteps, ['epoch', 'loss', 'acc', 'heads', 'speed']);
+      bar.update(startStep, { epoch: '-', loss: '-', acc: '-', heads: '-', speed: '-' });
+    },
+    onStep: (p) =>
+      bar?.update(p.step, {
+        epoch: `epoch ${p.epoch + 1}`,
+        loss: `loss ${p.loss.toFixed(3)}`,
+        acc: `acc ${(100 * p.accuracy).toFixed(1)}%`,
+        heads: `heads ${p.headUsage.toFixed(2)}`,
+        speed: `${p.imagesPerSec.toFixed(0)} img/s`,
+      }),
+    onEpoch: (s) => bar?.log(`  epoch ${s.epoch}: test accuracy ${(100 * s.test.accuracy).toFixed(2)}%, head usage ${s.test.headUsage.overall.toFixed(3)}`),
+    done: () => bar?.stop(),
+  };
+}
+
+export function printResult(r: TrainStageResult): void {
+  const e = r.eval;
+  const lines = [
+    `${r.dir}: test accuracy ${(100 * e.accuracy).toFixed(2)}%, head usage ${e.headUsage.overall.toFixed(3)} (per layer ${e.headUsage.perLayer.map((u) => u.toFixed(2)).join(' ')}), ${formatDuration(r.seconds)}`,
+  ];
+  if (e.randomPolicy !== undefined) {
+    lines.push(`  random policy at the same usage: accuracy ${(100 * e.randomPolicy.accuracy).toFixed(2)}%, head usage ${e.randomPolicy.headUsage.overall.toFixed(3)}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function register(program: Command): void {
+  addTrainFlags(program.command('pretrain').description('train a dense ViT classifier (no gates) into <run>/dense/'), 'pretrain')
+    .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
+    .action(async (flags: TrainFlags) => {
+      await startEngine();
+      const hooks = trainProgress();
+      try {
+        printResult(pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks }));
+      } finally {
+        hooks.done();
+      }
+    });
+
+  addTrainFlags(program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'), 'prune')
+    .option('--preset <name>', 'preset whose run folder to use when --out is not given (the config comes from <run>/dense/)', 'default')
+    .action(async (flags: TrainFlags) => {
+      await startEngine();
+      const hooks = trainProgress();
+      const overrides = flagOverrides(flags, 'prune');
+      try {
+        printResult(pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) }));
+      } finally {
+        hooks.done();
+      }
+    });
+}

@@ -1,0 +1,112 @@
+/**
+ * Test-set evaluation of a (gated or dense) ViT in eval mode: accuracy overall and per class, head usage
+ * overall and per layer, and AdaViT's random-policy baseline (random head masks at the same per-layer
+ * usage), which a learned policy has to beat.
+ * Legend: B batch, H heads, L layers, K classes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { makeBatch } from '../data/batch.js';
+import type { Dataset, Split } from '../data/dataset.js';
+import { imagesToTensor } from '../model/input.js';
+import type { ViT } from '../model/vit.js';
+import { rng } from '../random.js';
+
+export interface HeadUsage {
+  /** Mean fraction of heads kept over images, layers and heads (1 for a dense model). */
+  overall: number;
+  /** Per layer: mean fraction of heads kept. */
+  perLayer: number[];
+}
+
+export interface EvalResult {
+  accuracy: number;
+  perClassAccuracy: number[];
+  headUsage: HeadUsage;
+}
+
+export interface EvalReport extends EvalResult {
+  classNames: string[];
+  count: number;
+  /** Random masks with each head kept at its layer's learned usage; absent for a dense model. */
+  randomPolicy?: { accuracy: number; headUsage: HeadUsage };
+}
+
+/** Per-sample outputs of one pass over a split. */
+interface PassOutput {
+  predictions: Int32Array; // (count,)
+  /** Per layer, heads kept per sample summed over heads: (count,) each. */
+  keptPerLayer: Float64Array[];
+}
+
+/**
+ * Run the model over a split in eval mode. `maskFor(l, B)` may supply explicit head masks
+ * (e.g. random policy); otherwise the gates decide.
+ */
+function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?: (layer: number, batch: number) => tf.Tensor2D | null): PassOutput {
+  const L = model.config.depth;
+  const H = model.config.numHeads;
+  const predictions = new Int32Array(split.count);
+  const keptPerLayer = Array.from({ length: L }, () => new Float64Array(split.count));
+  for (let start = 0; start < split.count; start += batchSize) {
+    const B = Math.min(batchSize, split.count - start);
+    const indices = Array.from({ length: B }, (_, i) => start + i);
+    const batch = makeBatch(split, indices, ds);
+    // Tensors leave the tidy scope and are read after it (tidy walks its result, so no typed arrays).
+    const { pred, kept } = tf.tidy(() => {
+      const x = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
+      const headMasks = maskFor === undefined ? undefined : Array.from({ length: L }, (_, l) => maskFor(l, B));
+      const out = model.forward(x, headMasks === undefined ? {} : { headMasks });
+      return { pred: out.logits.argMax(1), kept: out.masks.map((m) => (m === null ? tf.fill([B], H) : m.sum(1))) }; // (B,) each
+    });
+    predictions.set(pred.dataSync() as Int32Array, start);
+    kept.forEach((k, l) => keptPerLayer[l]!.set(k.dataSync() as Float32Array, start));
+    tf.dispose([pred, ...kept]);
+  }
+  return { predictions, keptPerLayer };
+}
+
+function summarise(out: PassOutput, split: Split, numClasses: number, numHeads: number): EvalResult {
+  const correct = new Float64Array(numClasses);
+  const total = new Float64Array(numClasses);
+  let hits = 0;
+  for (let i = 0; i < split.count; i++) {
+    const y = split.labels[i]!;
+    total[y]! += 1;
+    if (out.predictions[i] === y) {
+      correct[y]! += 1;
+      hits += 1;
+    }
+  }
+  const perLayer = out.keptPerLayer.map((k) => k.reduce((s, v) => s + v, 0) / (split.count * numHeads));
+  return {
+    accuracy: hits / split.count,
+    perClassAccuracy: Array.from(correct, (c, k) => (total[k]! > 0 ? c / total[k]! : 0)),
+    headUsage: { overall: perLayer.reduce((s, v) => s + v, 0) / perLayer.length, perLayer },
+  };
+}
+
+/** Accuracy and head usage of `model` on `split`. */
+export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: number): EvalResult {
+  return summarise(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config.numHeads);
+}
+
+/** Full report: the learned policy and, for a gated model, the random-policy baseline at its per-layer usage. */
+export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed: number): EvalReport {
+  const learned = evaluate(model, ds.test, ds, batchSize);
+  const report: EvalReport = { ...learned, classNames: ds.classNames, count: ds.test.count };
+  if (!model.gated) return report;
+  const H = model.config.numHeads;
+  const gated = new Set(model.config.gatedLayers);
+  let call = 0;
+  const randomMask = (l: number, B: number): tf.Tensor2D | null => {
+    if (!gated.has(l)) return null;
+    const r = rng(seed, 'random-policy', call++);
+    const p = learned.headUsage.perLayer[l]!;
+    const m = new Float32Array(B * H);
+    for (let i = 0; i < m.length; i++) m[i] = r.uniform() < p ? 1 : 0;
+    return tf.tensor2d(m, [B, H]);
+  };
+  const random = summarise(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, H);
+  report.randomPolicy = { accuracy: random.accuracy, headUsage: random.headUsage };
+  return report;
+}

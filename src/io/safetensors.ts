@@ -1,0 +1,293 @@
+/**
+ * The safetensors format (https://github.com/huggingface/safetensors), read and written without
+ * dependencies:
+ *
+ *   [u64 little-endian N] [N bytes JSON header] [raw little-endian tensor bytes]
+ *   header = { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": { string: string } }
+ *
+ * Offsets are relative to the end of the header. Writing pads the header with spaces to a multiple of
+ * 8 bytes, lists tensors by name, and lays the data out contiguously by element size (largest first)
+ * then name, as the Rust library does, so every tensor is aligned to its element size. Assumes a
+ * little-endian host (x86, ARM), as typed arrays use the host's byte order.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+
+/** Element types of the safetensors format that headsteer reads and writes. */
+export type DType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'U16' | 'I16' | 'F16' | 'BF16' | 'BOOL';
+
+/** The typed array holding a tensor's elements; F16 and BF16 keep their raw bits in a Uint16Array. */
+export type TensorArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array;
+
+/** One tensor: row-major elements of `shape` in the typed array that matches `dtype` (see DTYPES). */
+export interface TensorData {
+  dtype: DType;
+  shape: number[];
+  data: TensorArray;
+}
+
+/** The contents of a safetensors file. */
+export interface SafetensorsContents {
+  tensors: Map<string, TensorData>;
+  metadata: Record<string, string>;
+}
+
+interface DTypeInfo {
+  bytes: number;
+  array: { readonly name: string; new (buffer: ArrayBuffer, byteOffset: number, length: number): TensorArray };
+}
+
+const DTYPES: Record<DType, DTypeInfo> = {
+  F64: { bytes: 8, array: Float64Array },
+  I64: { bytes: 8, array: BigInt64Array },
+  F32: { bytes: 4, array: Float32Array },
+  I32: { bytes: 4, array: Int32Array },
+  F16: { bytes: 2, array: Uint16Array },
+  BF16: { bytes: 2, array: Uint16Array },
+  U16: { bytes: 2, array: Uint16Array },
+  I16: { bytes: 2, array: Int16Array },
+  U8: { bytes: 1, array: Uint8Array },
+  I8: { bytes: 1, array: Int8Array },
+  BOOL: { bytes: 1, array: Uint8Array },
+};
+
+const METADATA_KEY = '__metadata__';
+
+function isDType(s: unknown): s is DType {
+  return typeof s === 'string' && Object.hasOwn(DTYPES, s);
+}
+
+function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isIndex(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/**
+ * Parses safetensors bytes. `file` names the source in errors.
+ *
+ * Tensors are views into `bytes` (sharing its memory) when that is safe: `bytes` spans its whole
+ * ArrayBuffer (so never a slice of Node's pooled Buffer) and the tensor is aligned to its element size.
+ * Otherwise the tensor's bytes are copied.
+ * @throws UserError naming `file` for a truncated file, bad header, unknown dtype, or bad offsets/shapes.
+ */
+export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsContents {
+  const fail = (what: string): never => {
+    throw new UserError(`${file} is not a valid safetensors file: ${what}`);
+  };
+  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = view.getBigUint64(0, true);
+  if (headerLen > BigInt(bytes.byteLength - 8)) {
+    fail(`header length ${headerLen} runs past the end of the file (${bytes.byteLength} bytes)`);
+  }
+  const dataStart = 8 + Number(headerLen);
+  const dataLen = bytes.byteLength - dataStart;
+
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
+  } catch (err) {
+    fail(`header is not valid JSON (${(err as Error).message})`);
+  }
+  if (!isPlainObject(header)) return fail('header is not a JSON object');
+
+  const metadata: Record<string, string> = {};
+  const rawMeta = header[METADATA_KEY];
+  if (rawMeta !== undefined) {
+    if (!isPlainObject(rawMeta)) fail(`${METADATA_KEY} is not an object`);
+    for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
+      if (typeof v !== 'string') fail(`${METADATA_KEY}.${k} is not a string`);
+      metadata[k] = v as string;
+    }
+  }
+
+  // Whole-buffer inputs may be viewed without copying; subarrays (e.g. pooled Buffers) are copied.
+  const ownsBuffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const spans: Array<{ name: string; begin: number; end: number }> = [];
+  const tensors = new Map<string, TensorData>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === METADATA_KEY) continue;
+    if (!isPlainObject(entry)) return fail(`entry ${name} is not an object`);
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (!isDType(dtype)) {
+      return fail(`tensor ${name} has unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPES).join(', ')})`);
+    }
+    if (!Array.isArray(shape) || !shape.every(isIndex)) {
+      return fail(`tensor ${name} has shape ${JSON.stringify(shape)}, expected an array of non-negative integers`);
+    }
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
+      return fail(`tensor ${name} has data_offsets ${JSON.stringify(offsets)}, expected [begin, end]`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (begin > end || end > dataLen) {
+      fail(`tensor ${name} has data_offsets [${begin},${end}] outside the ${dataLen}-byte data section`);
+    }
+    const info = DTYPES[dtype];
+    const count = numel(shape as number[]);
+    if (count * info.bytes !== end - begin) {
+      fail(`tensor ${name} has shape [${shape.join(',')}] of ${dtype} = ${count * info.bytes} bytes, but data_offsets span ${end - begin}`);
+    }
+    spans.push({ name, begin, end });
+    const at = bytes.byteOffset + dataStart + begin;
+    const data =
+      ownsBuffer && at % info.bytes === 0
+        ? new info.array(bytes.buffer as ArrayBuffer, at, count)
+        : new info.array(copyBytes(bytes.subarray(dataStart + begin, dataStart + end)), 0, count);
+    tensors.set(name, { dtype, shape: [...(shape as number[])], data });
+  }
+
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < spans.length; i++) {
+    const prev = spans[i - 1]!;
+    const cur = spans[i]!;
+    if (cur.begin < prev.end) fail(`tensors ${prev.name} and ${cur.name} overlap in the data section`);
+  }
+  return { tensors, metadata };
+}
+
+/** A fresh ArrayBuffer holding a copy of `src` (Buffer#slice would return a view, so copy by hand). */
+function copyBytes(src: Uint8Array): ArrayBuffer {
+  const out = new Uint8Array(src.byteLength);
+  out.set(src);
+  return out.buffer;
+}
+
+/**
+ * Serialises tensors (and optional string metadata) to safetensors bytes.
+ * @throws TypeError when a tensor's typed array or length does not match its dtype and shape (a bug).
+ */
+export function encodeSafetensors(
+  tensors: Record<string, TensorData> | Map<string, TensorData>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
+  for (const [name, t] of entries) {
+    const info = DTYPES[t.dtype];
+    if (info === undefined) throw new TypeError(`tensor ${name}: unknown dtype ${String(t.dtype)}`);
+    if (!(t.data instanceof info.array)) {
+      throw new TypeError(`tensor ${name}: dtype ${t.dtype} needs a ${info.array.name}, got ${t.data.constructor.name}`);
+    }
+    if (!t.shape.every(isIndex) || numel(t.shape) !== t.data.length) {
+      throw new TypeError(`tensor ${name}: shape [${t.shape.join(',')}] does not match ${t.data.length} elements`);
+    }
+  }
+  const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  // Largest elements first keeps every tensor aligned to its element size (the header is 8-aligned).
+  const layout = [...entries].sort(([na, a], [nb, b]) => DTYPES[b.dtype].bytes - DTYPES[a.dtype].bytes || byName(na, nb));
+  const offsets = new Map<string, [number, number]>();
+  let pos = 0;
+  for (const [name, t] of layout) {
+    offsets.set(name, [pos, pos + t.data.byteLength]);
+    pos += t.data.byteLength;
+  }
+
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) header[METADATA_KEY] = metadata;
+  for (const [name, t] of [...entries].sort(([na], [nb]) => byName(na, nb))) {
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(name) };
+  }
+  let headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(headerBytes.byteLength / 8) * 8;
+  if (padded !== headerBytes.byteLength) {
+    const withSpaces = new Uint8Array(padded).fill(0x20);
+    withSpaces.set(headerBytes);
+    headerBytes = withSpaces;
+  }
+
+  const out = new Uint8Array(8 + padded + pos);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(headerBytes, 8);
+  for (const [name, t] of layout) {
+    const [begin] = offsets.get(name)!;
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), 8 + padded + begin);
+  }
+  return out;
+}
+
+/**
+ * Reads a safetensors file into a fresh (never pooled) buffer; tensors are views into it where aligned.
+ * @throws UserError naming the file when it is missing, unreadable or invalid.
+ */
+export function readSafetensors(path: string): SafetensorsContents {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`safetensors file ${path} does not exist`);
+    throw new UserError(`cannot read safetensors file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = new Uint8Array(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, bytes, got, size - got, got);
+      if (n === 0) throw new UserError(`safetensors file ${path} shrank while being read`);
+      got += n;
+    }
+    return decodeSafetensors(bytes, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes tensors (and optional string metadata) to `path` atomically (see writeFileAtomic). */
+export function writeSafetensors(
+  path: string,
+  tensors: Record<string, TensorData> | Map<string, TensorData>,
+  metadata?: Record<string, string>,
+): void {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+}
+
+/**
+ * A tensor's values as float32: F32 data is returned as is (no copy); F16, BF16 and F64 are converted.
+ * `name` and `file` identify the tensor in errors.
+ * @throws UserError for integer and boolean dtypes.
+ */
+export function toFloat32(t: TensorData, name: string, file: string): Float32Array {
+  const { dtype, data } = t;
+  if (dtype === 'F32' && data instanceof Float32Array) return data;
+  if (dtype === 'F64' && data instanceof Float64Array) return Float32Array.from(data);
+  if (dtype === 'BF16' && data instanceof Uint16Array) {
+    // bf16 is the top half of a float32.
+    const bits = new Uint32Array(data.length);
+    for (let i = 0; i < data.length; i++) bits[i] = data[i]! << 16;
+    return new Float32Array(bits.buffer);
+  }
+  if (dtype === 'F16' && data instanceof Uint16Array) {
+    const out = new Float32Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = halfToFloat(data[i]!);
+    return out;
+  }
+  throw new UserError(`${file}: tensor ${name} has dtype ${dtype}, expected a float type (F32, F16, BF16, F64)`);
+}
+
+/** IEEE 754 binary16 bits -> number (handles subnormals, infinities and NaN). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac === 0 ? sign * Infinity : NaN;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}

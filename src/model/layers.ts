@@ -1,0 +1,165 @@
+/**
+ * Parameter-owning building blocks shared by the ViT, its decision networks and the SAE:
+ * Linear, LayerNorm, and the bookkeeping that maps tfjs variables to timm's state-dict names.
+ *
+ * Variables are stored in *compute* layout (Linear weight as (in, out), so `x @ W` is a plain matmul,
+ * the fast case on tfjs-wasm); `exportState` / `importState` convert to and from timm's layout
+ * ((out, in), PyTorch convention) so checkpoints load in timm unchanged.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TensorData } from '../io/safetensors.js';
+import type { Rng } from '../random.js';
+import { UserError } from '../errors.js';
+
+/** A trainable variable with the name the optimizer and its saved state use. */
+export interface Param {
+  name: string;
+  variable: tf.Variable;
+  /** AdamW weight decay applies (matrices yes; biases, norms, embeddings no — timm's convention). */
+  decay: boolean;
+}
+
+/** What every parameter-owning module offers. */
+export interface Module {
+  parameters(): Param[];
+  exportState(prefix: string, out: Map<string, TensorData>): void;
+  importState(prefix: string, src: Map<string, TensorData>): void;
+  dispose(): void;
+}
+
+export function f32(shape: number[], data: Float32Array): TensorData {
+  return { dtype: 'F32', shape, data };
+}
+
+/** Read a named F32 tensor from a state dict; shapes were already checked by the loader. */
+export function take(src: Map<string, TensorData>, name: string): Float32Array {
+  const t = src.get(name);
+  if (t === undefined) throw new UserError(`state dict has no tensor '${name}'`);
+  if (!(t.data instanceof Float32Array)) throw new UserError(`tensor '${name}' is ${t.dtype}, expected F32`);
+  return t.data;
+}
+
+/** Transpose a row-major (rows, cols) matrix. */
+export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
+  }
+  return out;
+}
+
+/** timm's trunc_normal_(std): normal, redrawn outside +-2 (absolute, as timm's default a=-2, b=2). */
+export function truncNormal(n: number, std: number, r: Rng): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let v = r.normal() * std;
+    while (v < -2 || v > 2) v = r.normal() * std;
+    out[i] = v;
+  }
+  return out;
+}
+
+/** A trainable variable holding `t`; takes ownership of `t` (no second copy stays alive). */
+export function variableFrom(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t);
+  t.dispose();
+  return v;
+}
+
+export function filled(n: number, value: number): Float32Array {
+  return new Float32Array(n).fill(value);
+}
+
+/** y = x W + b over the last axis. x (..., in) -> (..., out). */
+export class Linear implements Module {
+  readonly weight: tf.Variable; // (in, out)
+  readonly bias: tf.Variable | null; // (out,)
+
+  constructor(readonly inFeatures: number, readonly outFeatures: number, r: Rng, opts: { bias?: boolean; std?: number; biasInit?: number } = {}) {
+    this.weight = variableFrom(tf.tensor2d(truncNormal(inFeatures * outFeatures, opts.std ?? 0.02, r), [inFeatures, outFeatures]));
+    this.bias = opts.bias === false ? null : variableFrom(tf.tensor1d(filled(outFeatures, opts.biasInit ?? 0)));
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    const lead = x.shape.slice(0, -1);
+    const x2 = x.reshape([-1, this.inFeatures]); // (rows, in)
+    const y = this.bias === null ? tf.matMul(x2, this.weight) : tf.add(tf.matMul(x2, this.weight), this.bias);
+    return y.reshape([...lead, this.outFeatures]);
+  }
+
+  parameters(): Param[] {
+    const ps: Param[] = [{ name: 'weight', variable: this.weight, decay: true }];
+    if (this.bias !== null) ps.push({ name: 'bias', variable: this.bias, decay: false });
+    return ps;
+  }
+
+  exportState(prefix: string, out: Map<string, TensorData>): void {
+    const w = this.weight.dataSync() as Float32Array;
+    out.set(`${prefix}weight`, f32([this.outFeatures, this.inFeatures], transpose2d(w, this.inFeatures, this.outFeatures)));
+    if (this.bias !== null) out.set(`${prefix}bias`, f32([this.outFeatures], (this.bias.dataSync() as Float32Array).slice()));
+  }
+
+  importState(prefix: string, src: Map<string, TensorData>): void {
+    const w = take(src, `${prefix}weight`); // (out, in)
+    const bias = this.bias;
+    tf.tidy(() => {
+      this.weight.assign(tf.tensor2d(transpose2d(w, this.outFeatures, this.inFeatures), [this.inFeatures, this.outFeatures]));
+      if (bias !== null) bias.assign(tf.tensor1d(take(src, `${prefix}bias`)));
+    });
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias?.dispose();
+  }
+}
+
+/** LayerNorm over the last axis with affine parameters (timm: eps 1e-6). */
+export class LayerNorm implements Module {
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+
+  constructor(readonly dim: number, readonly eps = 1e-6) {
+    this.weight = variableFrom(tf.tensor1d(filled(dim, 1)));
+    this.bias = variableFrom(tf.tensor1d(filled(dim, 0)));
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias);
+  }
+
+  parameters(): Param[] {
+    return [
+      { name: 'weight', variable: this.weight, decay: false },
+      { name: 'bias', variable: this.bias, decay: false },
+    ];
+  }
+
+  exportState(prefix: string, out: Map<string, TensorData>): void {
+    out.set(`${prefix}weight`, f32([this.dim], (this.weight.dataSync() as Float32Array).slice()));
+    out.set(`${prefix}bias`, f32([this.dim], (this.bias.dataSync() as Float32Array).slice()));
+  }
+
+  importState(prefix: string, src: Map<string, TensorData>): void {
+    tf.tidy(() => {
+      this.weight.assign(tf.tensor1d(take(src, `${prefix}weight`)));
+      this.bias.assign(tf.tensor1d(take(src, `${prefix}bias`)));
+    });
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias.dispose();
+  }
+}
+
+/** Prefix every parameter name of a child module. */
+export function prefixed(prefix: string, ps: Param[]): Param[] {
+  return ps.map((p) => ({ ...p, name: `${prefix}${p.name}` }));
+}
+
+/** Exact (erf) GELU, as timm's nn.GELU default. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}

@@ -1,0 +1,186 @@
+/**
+ * The ViT training loop, shared by `pretrain` (dense: cross-entropy) and `prune` (gated, AdaViT:
+ * cross-entropy + lambda * |mean(m) - rho| over batch, gated layers and heads, with Gumbel-Sigmoid
+ * masks). Deterministic and resumable: every random draw (shuffle, augmentation, Gumbel noise) comes
+ * from a stream keyed by (seed, stage, epoch or step), so a run restarted from a checkpoint at step s
+ * replays exactly what an uninterrupted run would do from s on.
+ * Legend: B batch, H heads, K classes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { makeBatch } from '../data/batch.js';
+import type { Dataset } from '../data/dataset.js';
+import { evaluate, type EvalResult } from '../eval/evaluate.js';
+import { saveCheckpoint } from '../io/checkpoint.js';
+import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
+import type { TensorData } from '../io/safetensors.js';
+import type { PruneConfig, TrainConfig } from '../config.js';
+import type { ViTCheckpointConfig } from '../model/checkpoint.js';
+import { logisticNoise } from '../model/gate.js';
+import { imagesToTensor } from '../model/input.js';
+import type { Param } from '../model/layers.js';
+import type { ViT } from '../model/vit.js';
+import { permutation, rng } from '../random.js';
+import { ADAMW_DEFAULTS, adamwStep, createAdamWState, disposeAdamWState, exportAdamWState, importAdamWState } from './adamw.js';
+import { lrAt } from './schedule.js';
+import { UserError } from '../errors.js';
+
+export interface StepProgress {
+  step: number; // steps done
+  totalSteps: number;
+  epoch: number; // 0-based epoch of the step just done
+  loss: number;
+  accuracy: number; // this batch
+  headUsage: number; // this batch's mean mask (1 when dense)
+  lr: number;
+  imagesPerSec: number; // since the (re)start
+}
+
+export interface EpochSummary {
+  epoch: number;
+  step: number;
+  test: EvalResult;
+}
+
+export interface TrainJob {
+  model: ViT;
+  dataset: Dataset;
+  stage: 'pretrain' | 'prune';
+  cfg: TrainConfig | PruneConfig;
+  seed: number;
+  /** Checkpoint folder; also receives metrics.jsonl. */
+  dir: string;
+  /** config.json content for a checkpoint of this job. */
+  checkpointConfig: (complete: boolean) => ViTCheckpointConfig;
+  evalBatchSize: number;
+  augment: { crop: number; flip: boolean };
+  /** Continue from a checkpoint's training state. */
+  resume?: { step: number; optimizer: Map<string, TensorData> };
+  onStart?: (totalSteps: number) => void;
+  onStep?: (p: StepProgress) => void;
+  onEpoch?: (s: EpochSummary) => void;
+}
+
+export interface TrainResult {
+  steps: number;
+  seconds: number;
+  test: EvalResult;
+}
+
+function isPrune(cfg: TrainConfig | PruneConfig): cfg is PruneConfig {
+  return 'rho' in cfg;
+}
+
+/** Steps in one epoch: the last incomplete batch is dropped, so every step has the same shape. */
+export function stepsPerEpoch(trainCount: number, batchSize: number): number {
+  return Math.max(1, Math.floor(trainCount / batchSize));
+}
+
+/** Train `job.model` in place; writes checkpoints and metrics.jsonl into `job.dir`. */
+export function trainViT(job: TrainJob): TrainResult {
+  const { model, dataset: ds, cfg, seed, stage } = job;
+  const B = cfg.batchSize;
+  const H = model.config.numHeads;
+  const spe = stepsPerEpoch(ds.train.count, B);
+  const totalSteps = Math.max(1, Math.round(cfg.epochs * spe));
+  const prune = isPrune(cfg) ? cfg : null;
+  if (prune !== null && !model.gated) throw new Error('prune stage needs a gated model');
+
+  const params = model.parameters();
+  const byVarName = new Map(params.map((p) => [p.variable.name, p]));
+  const gateNames = new Set(model.gateParameters().map((p) => p.name));
+  const opt = createAdamWState(params);
+  const metricsPath = join(job.dir, 'metrics.jsonl');
+  let step = 0;
+  if (job.resume !== undefined) {
+    importAdamWState(opt, job.resume.optimizer, job.resume.step, join(job.dir, 'optimizer.safetensors'));
+    step = job.resume.step;
+    filterJsonLines(metricsPath, (r) => typeof r['step'] === 'number' && r['step'] <= step);
+  }
+
+  const save = (complete: boolean): void => {
+    saveCheckpoint(job.dir, {
+      config: job.checkpointConfig(complete),
+      weights: model.stateDict(),
+      ...(complete ? {} : { training: { optimizer: exportAdamWState(opt), state: { step, totalSteps, stage } } }),
+    });
+  };
+
+  if (job.resume === undefined) {
+    save(false); // step 0: the folder is a checkpoint from the start, so metrics.jsonl can live in it
+    filterJsonLines(metricsPath, () => false);
+  }
+  job.onStart?.(totalSteps);
+  const t0 = performance.now();
+  const startStep = step;
+  let perm: Uint32Array | null = null;
+  let permEpoch = -1;
+  let test: EvalResult | null = null;
+  try {
+    while (step < totalSteps) {
+      const epoch = Math.floor(step / spe);
+      if (epoch !== permEpoch) {
+        perm = permutation(ds.train.count, rng(seed, stage, 'shuffle', epoch));
+        permEpoch = epoch;
+      }
+      const pos = step % spe;
+      const indices = perm!.subarray(pos * B, (pos + 1) * B);
+      const batch = makeBatch(ds.train, indices, ds, { augment: job.augment, rng: rng(seed, stage, 'augment', step) });
+      const lrScale = lrAt(step, totalSteps, 1, cfg.warmup, cfg.minLrRatio);
+
+      const stats = tf.tidy(() => {
+        const x = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
+        const labels = tf.tensor1d(batch.labels, 'int32');
+        const y = tf.oneHot(labels, ds.classNames.length); // (B, K)
+        const gateNoise =
+          prune === null
+            ? undefined
+            : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l)), [B, H])));
+        let kept: tf.Tensor[] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });
+          const ce = tf.losses.softmaxCrossEntropy(y, out.logits, undefined, cfg.labelSmoothing);
+          const correct = tf.mean(tf.cast(tf.equal(out.logits.argMax(1), labels), 'float32'));
+          const gated = out.masks.filter((m): m is tf.Tensor2D => m !== null);
+          if (prune === null || gated.length === 0) {
+            kept = [tf.keep(correct), tf.keep(tf.scalar(1))];
+            return ce as tf.Scalar;
+          }
+          const usage = tf.mean(tf.stack(gated)); // over gated layers, batch and heads
+          const loss = tf.add(ce, tf.mul(prune.lambda, tf.abs(tf.sub(usage, prune.rho)))) as tf.Scalar;
+          kept = [tf.keep(correct), tf.keep(usage)];
+          return loss;
+        }, params.map((p) => p.variable));
+        const named: Record<string, tf.Tensor> = {};
+        for (const [varName, g] of Object.entries(grads)) named[byVarName.get(varName)!.name] = g;
+        const lrOf = (p: Param): number => lrScale * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
+        adamwStep(params, named, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
+        return tf.stack([value, ...kept]).dataSync() as Float32Array; // [loss, accuracy, usage]
+      });
+      const [loss, accuracy, headUsage] = [stats[0]!, stats[1]!, stats[2]!];
+      if (!Number.isFinite(loss)) {
+        throw new UserError(
+          `${stage}: loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}); the last good checkpoint in ${job.dir} is kept — lower the learning rate (--set ${stage}.lr=...) and rerun with --resume or --force`,
+        );
+      }
+      step += 1;
+      const elapsed = (performance.now() - t0) / 1000;
+      const progress: StepProgress = { step, totalSteps, epoch, loss, accuracy, headUsage, lr: lrScale * cfg.lr, imagesPerSec: ((step - startStep) * B) / elapsed };
+      job.onStep?.(progress);
+      if (step % 10 === 0 || step === totalSteps) appendJsonLine(metricsPath, { kind: 'train', ...progress, time: elapsed });
+
+      const epochEnd = step % spe === 0 || step === totalSteps;
+      if (epochEnd) {
+        test = evaluate(model, ds.test, ds, job.evalBatchSize);
+        appendJsonLine(metricsPath, { kind: 'epoch', epoch: epoch + 1, step, testAccuracy: test.accuracy, testHeadUsage: test.headUsage.overall, perLayerUsage: test.headUsage.perLayer });
+        job.onEpoch?.({ epoch: epoch + 1, step, test });
+      }
+      if (step < totalSteps && (epochEnd || step % cfg.checkpointEvery === 0)) save(false);
+    }
+    save(true);
+    return { steps: totalSteps, seconds: (performance.now() - t0) / 1000, test: test ?? evaluate(model, ds.test, ds, job.evalBatchSize) };
+  } finally {
+    disposeAdamWState(opt);
+  }
+}
+
