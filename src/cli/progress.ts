@@ -27,6 +27,7 @@ export function progressBar(label: string, total: number, fields: readonly strin
   );
   let last: Record<string, string> = Object.fromEntries(fields.map((f) => [f, '-']));
   let done = 0;
+  let running = true;
   bar.start(total, 0, last);
   return {
     update: (value, values) => {
@@ -39,7 +40,10 @@ export function progressBar(label: string, total: number, fields: readonly strin
       process.stderr.write(`${line}\n`);
       bar.start(total, done, last);
     },
-    stop: () => bar.stop(),
+    stop: () => {
+      if (running) bar.stop();
+      running = false;
+    },
   };
 }
 

@@ -1,9 +1,9 @@
 /**
  * OpenBLAS-backed `BatchMatMul` and `_FusedMatMul` kernels for tfjs-backend-wasm.
  * Inputs are read and the output written in place on the wasm heap (Float32Array views at each
- * tensor's memoryOffset), so no data is copied between wasm and native memory. Calls too small
- * to amortise the native call, and fused activations we do not implement, go to the wasm
- * backend's own XNNPACK kernels, which are kept and restored on unregister.
+ * tensor's memoryOffset), so no data is copied between wasm and native memory. Batched calls too
+ * small to amortise the native call, and fused prelu, go to the wasm backend's own XNNPACK
+ * kernels, which are kept for that and restored on unregister.
  */
 import * as tf from '@tensorflow/tfjs';
 import { NO_TRANS, TRANS, type Sgemm } from './blas.js';
@@ -83,8 +83,8 @@ function runPlan(
 }
 
 /**
- * Whether a plan must or should go to OpenBLAS (see `minFlopsPerCall`). Forced when tfjs-wasm's own kernel is wrong:
- * it flattens batch dims and takes max(Ba, Bb), so a two-sided broadcast such as [2,1] vs [1,3]
+ * Whether a plan must or should go to OpenBLAS (see `minFlopsPerCall`). Forced where tfjs-wasm's
+ * own kernel is wrong: it flattens batch dims and takes max(Ba, Bb), so a two-sided broadcast such as [2,1] vs [1,3]
  * returns a mis-sized buffer, and K = 0 returns uninitialised memory instead of zeros.
  */
 function useNative(plan: GemmPlan, ba: number, bb: number, options: NativeMatMulOptions): boolean {
@@ -122,7 +122,8 @@ function activate(c: Float32Array, activation: NativeActivation, alpha: number):
 
 /**
  * Shared body of both kernels: plan, allocate, prefill (bias or nothing), sgemm, activation.
- * Returns undefined when the call should go to the XNNPACK kernel instead.
+ * `options` undefined means no size threshold. Returns undefined when the call should go to the
+ * XNNPACK kernel instead.
  */
 function nativeMatMul(
   sgemm: Sgemm, options: NativeMatMulOptions | undefined, args: KernelArgs,

@@ -63,7 +63,7 @@ function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: numb
 }
 
 /** `pretrain`: train a dense ViT from scratch into `<run>/dense/`. */
-export function pretrainStage(o: TrainStageOptions): TrainStageResult {
+export function pretrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
   const dir = runPath(o.run, 'dense');
   const mode = plan('pretrain', dir, o.resume, o.force);
   const ckpt = mode === 'resume' ? loadCheckpoint(dir, { kind: 'vit', withTraining: true }) : null;
@@ -74,7 +74,7 @@ export function pretrainStage(o: TrainStageOptions): TrainStageResult {
 }
 
 /** `prune`: add a decision network per layer to `<run>/dense/` and fine-tune jointly into `<run>/pruned/`. */
-export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cfg: Config) => Config }): TrainStageResult {
+export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cfg: Config) => Config }): Promise<TrainStageResult> {
   const dir = runPath(o.run, 'pruned');
   const mode = plan('prune', dir, o.resume, o.force);
   if (mode === 'resume') {
@@ -97,7 +97,7 @@ export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cf
   return runTraining('prune', dir, model, cfg, loadRunData(cfg), undefined, o.hooks);
 }
 
-function runTraining(
+async function runTraining(
   stage: Stage,
   dir: string,
   model: ViT,
@@ -105,7 +105,7 @@ function runTraining(
   ds: Dataset,
   training: { optimizer: Map<string, TensorData>; state: Record<string, unknown> } | undefined,
   hooks: TrainHooks | undefined,
-): TrainStageResult {
+): Promise<TrainStageResult> {
   const stageCfg = stage === 'pretrain' ? cfg.pretrain : cfg.prune;
   const startStep = training === undefined ? 0 : Number(training.state['step']);
   const checkpointConfig = (complete: boolean): ViTCheckpointConfig => ({
@@ -117,7 +117,7 @@ function runTraining(
     data: dataInfo(ds),
   });
   try {
-    const result = trainViT({
+    const result = await trainViT({
       model,
       dataset: ds,
       stage,

@@ -77,7 +77,7 @@ export function stepsPerEpoch(trainCount: number, batchSize: number): number {
 }
 
 /** Train `job.model` in place; writes checkpoints and metrics.jsonl into `job.dir`. */
-export function trainViT(job: TrainJob): TrainResult {
+export async function trainViT(job: TrainJob): Promise<TrainResult> {
   const { model, dataset: ds, cfg, seed, stage } = job;
   const B = cfg.batchSize;
   const H = model.config.numHeads;
@@ -167,6 +167,7 @@ export function trainViT(job: TrainJob): TrainResult {
       const elapsed = (performance.now() - t0) / 1000;
       const progress: StepProgress = { step, totalSteps, epoch, loss, accuracy, headUsage, lr: lrScale * cfg.lr, imagesPerSec: ((step - startStep) * B) / elapsed };
       job.onStep?.(progress);
+      await yieldToEventLoop(); // lets progress timers render and signals arrive during long runs
       if (step % 10 === 0 || step === totalSteps) appendJsonLine(metricsPath, { kind: 'train', ...progress, time: elapsed });
 
       const epochEnd = step % spe === 0 || step === totalSteps;
@@ -184,3 +185,7 @@ export function trainViT(job: TrainJob): TrainResult {
   }
 }
 
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -47,7 +47,7 @@ export function register(program: Command): void {
       await startEngine();
       const hooks = trainProgress();
       try {
-        printResult(pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks }));
+        printResult(await pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks }));
       } finally {
         hooks.done();
       }
@@ -60,7 +60,7 @@ export function register(program: Command): void {
       const hooks = trainProgress();
       const overrides = flagOverrides(flags, 'prune');
       try {
-        printResult(pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) }));
+        printResult(await pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) }));
       } finally {
         hooks.done();
       }

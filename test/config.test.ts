@@ -1,0 +1,47 @@
+/** Presets validate and build a model that runs a forward pass; bad keys and values fail by name. */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { PRESETS, resolveConfig } from '../src/config.js';
+import { initEngine } from '../src/engine/backend.js';
+import { UserError } from '../src/errors.js';
+import { ViT } from '../src/model/vit.js';
+
+before(async () => {
+  await initEngine();
+});
+
+const DATA_SHAPES: Record<string, { side: number; channels: number; classes: number }> = {
+  'fashion-mnist': { side: 28, channels: 1, classes: 10 },
+  mnist: { side: 28, channels: 1, classes: 10 },
+  cifar100: { side: 32, channels: 3, classes: 100 },
+  procedural: { side: 16, channels: 1, classes: 4 },
+};
+
+for (const name of Object.keys(PRESETS)) {
+  test(`preset '${name}' validates and its gated model runs a forward without NaN`, () => {
+    const cfg = resolveConfig(name);
+    const data = DATA_SHAPES[cfg.data.dataset]!;
+    const imgSize = cfg.model.imgSize ?? data.side;
+    const { imgSize: _ignored, ...arch } = cfg.model;
+    const model = new ViT({ ...arch, imgSize, inChans: data.channels, numClasses: data.classes, gatedLayers: [0, cfg.model.depth - 1] }, 0, 0.5);
+    const logits = tf.tidy(() => model.forward(tf.randomNormal([2, data.channels, imgSize, imgSize]) as tf.Tensor4D).logits.dataSync());
+    assert.equal(logits.length, 2 * data.classes);
+    assert.ok(logits.every(Number.isFinite));
+    model.dispose();
+  });
+}
+
+test('the paper preset is ViT-S/16 at 224 on CIFAR-100', () => {
+  const m = resolveConfig('paper').model;
+  assert.deepEqual([m.imgSize, m.patchSize, m.embedDim, m.depth, m.numHeads], [224, 16, 384, 12, 6]);
+});
+
+test('unknown preset, unknown key and invalid value fail with the name and what is allowed', () => {
+  assert.throws(() => resolveConfig('huge'), (e: unknown) => e instanceof UserError && /unknown preset 'huge'.*smoke, default, mnist, paper/.test(e.message));
+  assert.throws(() => resolveConfig('smoke', ['pretrain.epochz=2']), (e: unknown) => e instanceof UserError && /unknown key\(s\) 'epochz' at pretrain/.test(e.message));
+  assert.throws(() => resolveConfig('smoke', ['data.dataset=imagenet']), (e: unknown) => e instanceof UserError && /data\.dataset.*fashion-mnist/.test(e.message));
+  assert.throws(() => resolveConfig('smoke', ['prune.rho=1.5']), (e: unknown) => e instanceof UserError && /prune\.rho/.test(e.message));
+  assert.throws(() => resolveConfig('smoke', ['pretrain']), (e: unknown) => e instanceof UserError && /key\.path=value/.test(e.message));
+  assert.equal(resolveConfig('smoke', ['prune.rho=0.5']).prune.rho, 0.5);
+});
