@@ -61,8 +61,14 @@ const pruneSchema = z.strictObject({
   rho: z.number().min(0).max(1),
   /** Weight of the usage loss lambda * |mean(m) - rho|. */
   lambda: z.number().min(0),
-  /** Gumbel-Sigmoid temperature. */
+  /** Gumbel-Sigmoid temperature (scales the straight-through gradient; the hard mask ignores it). */
   tau: z.number().positive(),
+  /**
+   * Scale of the Gumbel noise at the end of pruning, reached linearly from 1. Below 1 the training masks
+   * converge to the evaluation masks 1[a > 0]; with full noise the usage loss is met by logits near 0 that
+   * the noise-free evaluation rounds up to "keep", so evaluation usage lands far above the target.
+   */
+  noiseEnd: z.number().min(0).max(1),
   /** Initial keep logit of every head (sigmoid(0.5) = 62% kept during early training). */
   gateBiasInit: z.number(),
   /** Learning rate of the decision networks. */
@@ -105,6 +111,7 @@ const basePrune: PruneConfig = {
   rho: 0.7,
   lambda: 2,
   tau: 5,
+  noiseEnd: 0,
   gateBiasInit: 0.5,
   gateLr: 1e-2,
   gatedLayers: 'all',

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
+import { register as registerRun } from './commands/run.js';
 import { register as registerTimm } from './commands/timm.js';
 import { register as registerTrain } from './commands/train.js';
 
@@ -16,6 +17,7 @@ program
   .name('headsteer')
   .description('Interpretable, controllable dynamic attention-head pruning in ViTs with sparse autoencoders')
   .showHelpAfterError();
+registerRun(program);
 registerData(program);
 registerTrain(program);
 registerEval(program);

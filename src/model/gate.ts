@@ -73,12 +73,12 @@ export function thresholdMask(a: tf.Tensor2D): tf.Tensor2D {
   return tf.cast(tf.greater(a, 0), 'float32') as tf.Tensor2D;
 }
 
-/** Logistic noise g1 - g2 for one gate, drawn from a seeded stream: (B, H) values. */
-export function logisticNoise(count: number, r: Rng): Float32Array {
+/** Logistic noise scale * (g1 - g2) for one gate, drawn from a seeded stream: (B, H) values. */
+export function logisticNoise(count: number, r: Rng, scale = 1): Float32Array {
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     const u = Math.min(Math.max(r.uniform(), 1e-7), 1 - 1e-7);
-    out[i] = Math.log(u) - Math.log1p(-u); // logit(u) ~ Logistic(0,1) = Gumbel - Gumbel
+    out[i] = scale * (Math.log(u) - Math.log1p(-u)); // logit(u) ~ Logistic(0,1) = Gumbel - Gumbel
   }
   return out;
 }

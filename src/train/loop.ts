@@ -127,6 +127,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       const indices = perm!.subarray(pos * B, (pos + 1) * B);
       const batch = makeBatch(ds.train, indices, ds, { augment: job.augment, rng: rng(seed, stage, 'augment', step) });
       const lrScale = lrAt(step, totalSteps, 1, cfg.warmup, cfg.minLrRatio);
+      const noiseScale = prune === null ? 0 : 1 + (prune.noiseEnd - 1) * (step / Math.max(1, totalSteps - 1));
 
       const stats = tf.tidy(() => {
         const x = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
@@ -135,7 +136,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         const gateNoise =
           prune === null
             ? undefined
-            : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l)), [B, H])));
+            : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale), [B, H])));
         let kept: tf.Tensor[] = [];
         const { value, grads } = tf.variableGrads(() => {
           const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });

@@ -46,11 +46,13 @@ export function register(program: Command): void {
     .action(async (flags: TrainFlags) => {
       await startEngine();
       const hooks = trainProgress();
+      let result: TrainStageResult;
       try {
-        printResult(await pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks }));
+        result = await pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks });
       } finally {
         hooks.done();
       }
+      printResult(result);
     });
 
   addTrainFlags(program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'), 'prune')
@@ -59,10 +61,12 @@ export function register(program: Command): void {
       await startEngine();
       const hooks = trainProgress();
       const overrides = flagOverrides(flags, 'prune');
+      let result: TrainStageResult;
       try {
-        printResult(await pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) }));
+        result = await pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) });
       } finally {
         hooks.done();
       }
+      printResult(result);
     });
 }

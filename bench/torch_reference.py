@@ -1,0 +1,270 @@
+#!/usr/bin/python3
+"""PyTorch CPU reference throughput for the headsteer workloads, to compare the tfjs engine against.
+
+Prints ONE JSON object to stdout (progress goes to stderr):
+  vitTrain.reference / vitTrain.default  gated-ViT training step (forward, backward, AdamW), images/s
+  vitInfer.reference / vitInfer.default  eval-mode gated forward under no_grad, images/s
+  saeTrain                               top-k SAE training step (Adam, decoder renorm), samples/s
+Each item: the median over timed runs after warm-up, at torch thread counts 1 and 2; the best is reported
+with its thread count (all counts are listed under `byThreads`).
+
+The gated ViT is the recipe of ../shared/DESIGN.md ("The model"): timm-style pre-LN ViT (LayerNorm eps 1e-6,
+exact GELU, fused qkv with bias), one AdaViT decision network per layer (LayerNorm + Linear(D, H) on the CLS
+token of the block's residual input), training mask m = 1[sigmoid((a + g1 - g2) / 5) > 0.5] with a
+straight-through gradient of the sigmoid, head outputs times m before the output projection, loss =
+cross-entropy + 2 * |mean(m) - 0.7|. Evaluation mask: m = 1[sigmoid(a) > 0.5].
+
+Usage: /usr/bin/python3 bench/torch_reference.py [--quick]
+Needs Debian's python3-torch; with OpenBLAS (libopenblas0-pthread) as libblas.so.3, not the reference BLAS.
+OPENBLAS_* variables of the environment are left as they are.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    print(json.dumps({'error': 'PyTorch not installed: sudo apt-get install python3-torch libopenblas0-pthread'}))
+    sys.exit(0)
+
+THREADS = (1, 2)
+
+CONFIGS = {
+    # 32x32x3, 4x4 patches (64 + CLS tokens), width 192, 6 layers, 6 heads, MLP 768, 100 classes
+    'reference': dict(img=32, patch=4, chans=3, dim=192, depth=6, heads=6, mlp=768, classes=100, train_batch=64, infer_batch=64),
+    # headsteer `default` preset: 28x28x1, patch 7 (16 + CLS tokens), width 96, depth 6, heads 6, MLP ratio 4
+    'default': dict(img=28, patch=7, chans=1, dim=96, depth=6, heads=6, mlp=384, classes=10, train_batch=128, infer_batch=500),
+}
+SAE = dict(d=384, n=3072, k=64, batch=4096)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- gated ViT
+
+
+class GatedBlock(nn.Module):
+    def __init__(self, dim, heads, mlp, tau=5.0):
+        super().__init__()
+        self.heads, self.dh, self.tau = heads, dim // heads, tau
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.fc1 = nn.Linear(dim, mlp)
+        self.fc2 = nn.Linear(mlp, dim)
+        # AdaViT decision network
+        self.gate_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.gate = nn.Linear(dim, heads)
+        nn.init.constant_(self.gate.bias, 2.0)
+
+    def mask(self, x):
+        a = self.gate(self.gate_norm(x[:, 0]))  # (B, H)
+        if self.training:
+            u1 = torch.rand_like(a).clamp_(1e-10, 1 - 1e-10)
+            u2 = torch.rand_like(a).clamp_(1e-10, 1 - 1e-10)
+            g1, g2 = -torch.log(-torch.log(u1)), -torch.log(-torch.log(u2))
+            s = torch.sigmoid((a + g1 - g2) / self.tau)
+            hard = (s > 0.5).to(s.dtype)
+            return hard - s.detach() + s  # straight-through
+        return (torch.sigmoid(a) > 0.5).to(a.dtype)
+
+    def forward(self, x):
+        B, N, D = x.shape
+        m = self.mask(x)
+        h = self.norm1(x)
+        qkv = self.qkv(h).reshape(B, N, 3, self.heads, self.dh).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = ((q * self.dh ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        o = (attn @ v) * m[:, :, None, None]  # (B, H, N, Dh), head i times m_i
+        x = x + self.proj(o.transpose(1, 2).reshape(B, N, D))
+        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x, m
+
+
+class GatedViT(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        n = (c['img'] // c['patch']) ** 2 + 1
+        self.patch = nn.Conv2d(c['chans'], c['dim'], c['patch'], stride=c['patch'])
+        self.cls = nn.Parameter(torch.randn(1, 1, c['dim']) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, n, c['dim']) * 0.02)
+        self.blocks = nn.ModuleList(GatedBlock(c['dim'], c['heads'], c['mlp']) for _ in range(c['depth']))
+        self.norm = nn.LayerNorm(c['dim'], eps=1e-6)
+        self.head = nn.Linear(c['dim'], c['classes'])
+
+    def forward(self, images):
+        x = self.patch(images).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        masks = []
+        for b in self.blocks:
+            x, m = b(x)
+            masks.append(m)
+        return self.head(self.norm(x)[:, 0]), torch.stack(masks, 1)  # logits, (B, L, H)
+
+
+def vit_train_step_fn(c):
+    model = GatedViT(c).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    B = c['train_batch']
+    x = torch.rand(B, c['chans'], c['img'], c['img'])
+    y = torch.randint(0, c['classes'], (B,))
+
+    def step():
+        logits, m = model(x)
+        loss = F.cross_entropy(logits, y) + 2.0 * (m.mean() - 0.7).abs()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    return step, B
+
+
+def vit_infer_fn(c):
+    model = GatedViT(c).eval()
+    B = c['infer_batch']
+    x = torch.rand(B, c['chans'], c['img'], c['img'])
+
+    def step():
+        with torch.no_grad():
+            logits, m = model(x)
+        return float(logits[0, 0])
+
+    return step, B
+
+
+# ---------------------------------------------------------------- top-k SAE
+
+
+def sae_train_fn():
+    d, n, k, B = SAE['d'], SAE['n'], SAE['k'], SAE['batch']
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(B, d, generator=g)
+    W_dec = torch.randn(d, n, generator=g)
+    W_dec /= W_dec.norm(dim=0, keepdim=True)
+    W_dec = nn.Parameter(W_dec)  # (d, n), unit-norm columns
+    W_enc = nn.Parameter(W_dec.detach().t().clone())  # (n, d)
+    b_enc = nn.Parameter(torch.zeros(n))
+    b_dec = nn.Parameter(data.mean(0))
+    opt = torch.optim.Adam([W_enc, b_enc, W_dec, b_dec], lr=1e-4)
+
+    def step():
+        pre = (data - b_dec) @ W_enc.t() + b_enc  # (B, n)
+        vals, idx = pre.topk(k, dim=1)
+        z = torch.zeros_like(pre).scatter(1, idx, F.relu(vals))  # gradient only to the k kept entries
+        x_hat = z @ W_dec.t() + b_dec
+        loss = F.mse_loss(x_hat, data)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            # remove the gradient component parallel to each (unit) decoder column, step, renormalise
+            W_dec.grad -= W_dec * (W_dec * W_dec.grad).sum(0, keepdim=True)
+        opt.step()
+        with torch.no_grad():
+            W_dec /= W_dec.norm(dim=0, keepdim=True)
+        return float(loss)
+
+    return step, B
+
+
+# ---------------------------------------------------------------- timing
+
+
+def time_item(make, threads, warmup, reps):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    step, batch = make()
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {'perSec': round(batch / med, 2), 'medianStepMs': round(med * 1000, 2), 'batch': batch, 'reps': reps,
+            'minStepMs': round(min(times) * 1000, 2), 'maxStepMs': round(max(times) * 1000, 2)}
+
+
+def blas_info():
+    cfg = torch.__config__.show()
+    build = next((l.strip() for l in cfg.splitlines() if 'BLAS_INFO' in l), '')
+    blas_info = next((p.split('=', 1)[1] for p in build.split(', ') if 'BLAS_INFO=' in p), 'unknown')
+    libs = set()
+    try:
+        with open('/proc/self/maps') as f:
+            for line in f:
+                p = line.split()[-1] if line.split() else ''
+                if p.startswith('/') and ('blas' in p.lower() or 'mkl' in p.lower()):
+                    libs.add(p)
+    except OSError:
+        pass
+    info = {'buildBlasInfo': blas_info, 'loadedBlasLibraries': sorted(libs)}
+    summary_line = next((l.strip() for l in cfg.splitlines() if 'LAPACK is enabled' in l or 'MKL' in l and 'DNN' not in l), None)
+    if summary_line:
+        info['configLine'] = summary_line
+    openblas = [p for p in libs if 'openblas' in p]
+    if openblas:
+        try:
+            import ctypes
+            lib = ctypes.CDLL(openblas[0])
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            info['openblasConfig'] = lib.openblas_get_config().decode()
+            info['openblasThreads'] = lib.openblas_get_num_threads()
+        except (OSError, AttributeError):
+            pass
+    elif any('libblas.so' in p for p in libs):
+        info['warning'] = 'reference BLAS in use (slow); install libopenblas0-pthread'
+    info['env'] = {k: v for k, v in os.environ.items() if k.startswith(('OPENBLAS_', 'OMP_', 'MKL_'))}
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quick', action='store_true', help='1 warm-up and 3 timed runs per item (smoke check)')
+    args = ap.parse_args()
+    warmup, reps = (1, 3) if args.quick else (3, 7)
+    torch.set_num_interop_threads(1)
+    items = {
+        'vitTrain.reference': lambda: vit_train_step_fn(CONFIGS['reference']),
+        'vitTrain.default': lambda: vit_train_step_fn(CONFIGS['default']),
+        'vitInfer.reference': lambda: vit_infer_fn(CONFIGS['reference']),
+        'vitInfer.default': lambda: vit_infer_fn(CONFIGS['default']),
+        'saeTrain': sae_train_fn,
+    }
+    units = {k: ('samples/s' if k == 'saeTrain' else 'images/s') for k in items}
+    default_threads = torch.get_num_threads()
+    out = {
+        'torch': torch.__version__,
+        'blas': blas_info(),
+        'defaultTorchThreads': default_threads,
+        'cpuCount': os.cpu_count(),
+        'quick': args.quick,
+        'warmup': warmup,
+        'results': {},
+    }
+    t_start = time.perf_counter()
+    for name, make in items.items():
+        by = {}
+        for th in THREADS:
+            r = time_item(make, th, warmup, reps)
+            by[str(th)] = r
+            log(f'{name} threads={th}: {r["perSec"]} {units[name]} (median step {r["medianStepMs"]} ms)')
+        best = max(by, key=lambda t: by[t]['perSec'])
+        out['results'][name] = {'perSec': by[best]['perSec'], 'unit': units[name], 'threads': int(best), 'byThreads': by}
+    torch.set_num_threads(default_threads)
+    out['seconds'] = round(time.perf_counter() - t_start, 1)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == '__main__':
+    main()
