@@ -5,8 +5,10 @@ Prints ONE JSON object to stdout (progress goes to stderr):
   vitTrain.reference / vitTrain.default  gated-ViT training step (forward, backward, AdamW), images/s
   vitInfer.reference / vitInfer.default  eval-mode gated forward under no_grad, images/s
   saeTrain                               top-k SAE training step (Adam, decoder renorm), samples/s
-Each item: the median over timed runs after warm-up, at torch thread counts 1 and 2; the best is reported
-with its thread count (all counts are listed under `byThreads`).
+Each item: batch / median step time over timed runs after warm-up, at torch thread counts 1 and 2 (with
+OpenBLAS at its default thread count, and torch 2 + OpenBLAS 1, since torch's OpenMP threads and OpenBLAS's
+pthreads oversubscribe 2 cores); the best is reported with its thread counts (all under `byThreads`).
+The load average before/after is recorded: other processes on the machine distort the numbers.
 
 The gated ViT is the recipe of ../shared/DESIGN.md ("The model"): timm-style pre-LN ViT (LayerNorm eps 1e-6,
 exact GELU, fused qkv with bias), one AdaViT decision network per layer (LayerNorm + Linear(D, H) on the CLS
@@ -33,7 +35,8 @@ except ImportError:
     print(json.dumps({'error': 'PyTorch not installed: sudo apt-get install python3-torch libopenblas0-pthread'}))
     sys.exit(0)
 
-THREADS = (1, 2)
+# (torch threads, OpenBLAS threads); None = leave OpenBLAS at its own default (all cores, pthreads)
+THREADS = ((1, None), (2, None), (2, 1))
 
 CONFIGS = {
     # 32x32x3, 4x4 patches (64 + CLS tokens), width 192, 6 layers, 6 heads, MLP 768, 100 classes
@@ -170,7 +173,7 @@ def sae_train_fn():
             W_dec.grad -= W_dec * (W_dec * W_dec.grad).sum(0, keepdim=True)
         opt.step()
         with torch.no_grad():
-            W_dec /= W_dec.norm(dim=0, keepdim=True)
+            W_dec.div_(W_dec.norm(dim=0, keepdim=True))
         return float(loss)
 
     return step, B
@@ -179,8 +182,47 @@ def sae_train_fn():
 # ---------------------------------------------------------------- timing
 
 
-def time_item(make, threads, warmup, reps):
+_OPENBLAS = {}
+
+
+def openblas_lib():
+    """ctypes handle of the OpenBLAS that torch loaded (via libblas.so.3), or None."""
+    if 'lib' not in _OPENBLAS:
+        _OPENBLAS['lib'] = None
+        for p in loaded_blas_libraries():
+            if 'openblas' in p:
+                try:
+                    import ctypes
+                    lib = ctypes.CDLL(p)
+                    lib.openblas_get_config.restype = ctypes.c_char_p
+                    lib.openblas_get_num_threads()
+                    _OPENBLAS['lib'] = lib
+                    _OPENBLAS['default'] = lib.openblas_get_num_threads()
+                    break
+                except (OSError, AttributeError):
+                    pass
+    return _OPENBLAS['lib']
+
+
+def loaded_blas_libraries():
+    libs = set()
+    try:
+        with open('/proc/self/maps') as f:
+            for line in f:
+                parts = line.split()
+                p = parts[-1] if parts else ''
+                if p.startswith('/') and ('blas' in p.lower() or 'mkl' in p.lower()):
+                    libs.add(p)
+    except OSError:
+        pass
+    return sorted(libs)
+
+
+def time_item(make, threads, blas_threads, warmup, reps):
     torch.set_num_threads(threads)
+    lib = openblas_lib()
+    if lib is not None:
+        lib.openblas_set_num_threads(blas_threads if blas_threads is not None else _OPENBLAS['default'])
     torch.manual_seed(0)
     step, batch = make()
     for _ in range(warmup):
@@ -198,33 +240,19 @@ def time_item(make, threads, warmup, reps):
 def blas_info():
     cfg = torch.__config__.show()
     build = next((l.strip() for l in cfg.splitlines() if 'BLAS_INFO' in l), '')
-    blas_info = next((p.split('=', 1)[1] for p in build.split(', ') if 'BLAS_INFO=' in p), 'unknown')
-    libs = set()
-    try:
-        with open('/proc/self/maps') as f:
-            for line in f:
-                p = line.split()[-1] if line.split() else ''
-                if p.startswith('/') and ('blas' in p.lower() or 'mkl' in p.lower()):
-                    libs.add(p)
-    except OSError:
-        pass
-    info = {'buildBlasInfo': blas_info, 'loadedBlasLibraries': sorted(libs)}
-    summary_line = next((l.strip() for l in cfg.splitlines() if 'LAPACK is enabled' in l or 'MKL' in l and 'DNN' not in l), None)
-    if summary_line:
-        info['configLine'] = summary_line
-    openblas = [p for p in libs if 'openblas' in p]
-    if openblas:
-        try:
-            import ctypes
-            lib = ctypes.CDLL(openblas[0])
-            lib.openblas_get_config.restype = ctypes.c_char_p
-            info['openblasConfig'] = lib.openblas_get_config().decode()
-            info['openblasThreads'] = lib.openblas_get_num_threads()
-        except (OSError, AttributeError):
-            pass
+    libs = loaded_blas_libraries()
+    info = {
+        'buildBlasInfo': next((p.split('=', 1)[1] for p in build.split(', ') if 'BLAS_INFO=' in p), 'unknown'),
+        'configLine': next((l.strip() for l in cfg.splitlines() if 'LAPACK is enabled' in l), None),
+        'loadedBlasLibraries': libs,
+    }
+    lib = openblas_lib()
+    if lib is not None:
+        info['openblasConfig'] = lib.openblas_get_config().decode()
+        info['openblasDefaultThreads'] = _OPENBLAS['default']
     elif any('libblas.so' in p for p in libs):
-        info['warning'] = 'reference BLAS in use (slow); install libopenblas0-pthread'
-    info['env'] = {k: v for k, v in os.environ.items() if k.startswith(('OPENBLAS_', 'OMP_', 'MKL_'))}
+        info['warning'] = 'reference BLAS in use (slow, ~4 images/s on vitTrain.reference); install libopenblas0-pthread'
+    info['env'] = {k: v for k, v in os.environ.items() if k.startswith(('OPENBLAS_', 'OMP_', 'MKL_', 'GOTO'))}
     return info
 
 
@@ -252,17 +280,24 @@ def main():
         'warmup': warmup,
         'results': {},
     }
+    out['loadAvgBefore'] = os.getloadavg()
     t_start = time.perf_counter()
     for name, make in items.items():
         by = {}
-        for th in THREADS:
-            r = time_item(make, th, warmup, reps)
-            by[str(th)] = r
-            log(f'{name} threads={th}: {r["perSec"]} {units[name]} (median step {r["medianStepMs"]} ms)')
+        for th, bth in THREADS:
+            if bth is not None and openblas_lib() is None:
+                continue
+            key = f'torch{th}' + (f'-blas{bth}' if bth is not None else '')
+            r = time_item(make, th, bth, warmup, reps)
+            r.update(torchThreads=th, blasThreads=bth if bth is not None else _OPENBLAS.get('default'))
+            by[key] = r
+            log(f'{name} {key}: {r["perSec"]} {units[name]} (median step {r["medianStepMs"]} ms)')
         best = max(by, key=lambda t: by[t]['perSec'])
-        out['results'][name] = {'perSec': by[best]['perSec'], 'unit': units[name], 'threads': int(best), 'byThreads': by}
+        out['results'][name] = {'perSec': by[best]['perSec'], 'unit': units[name], 'threads': by[best]['torchThreads'],
+                                'blasThreads': by[best]['blasThreads'], 'byThreads': by}
     torch.set_num_threads(default_threads)
     out['seconds'] = round(time.perf_counter() - t_start, 1)
+    out['loadAvgAfter'] = os.getloadavg()
     print(json.dumps(out, indent=2))
 
 

@@ -90,9 +90,11 @@ export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: numbe
   return summarise(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config.numHeads);
 }
 
-/** Full report: the learned policy and, for a gated model, the random-policy baseline at its per-layer usage. */
-export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed: number): EvalReport {
-  const learned = evaluate(model, ds.test, ds, batchSize);
+/**
+ * Full report: the learned policy and, for a gated model, the random-policy baseline at its per-layer
+ * usage. `learned` may pass an evaluation of this model on the test split that was already run.
+ */
+export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed: number, learned = evaluate(model, ds.test, ds, batchSize)): EvalReport {
   const report: EvalReport = { ...learned, classNames: ds.classNames, count: ds.test.count };
   if (!model.gated) return report;
   const H = model.config.numHeads;

@@ -34,10 +34,12 @@ export class Attention implements Module {
     const [B, N] = x.shape;
     const H = this.numHeads;
     const Dh = this.headDim;
-    const q = tf.mul(this.q.apply(x), 1 / Math.sqrt(Dh)).reshape([B, N, H, Dh]).transpose([0, 2, 1, 3]); // (B, H, N, Dh), pre-scaled
-    const kT = this.k.apply(x).reshape([B, N, H, Dh]).transpose([0, 2, 3, 1]); // (B, H, Dh, N)
-    const v = this.v.apply(x).reshape([B, N, H, Dh]).transpose([0, 2, 1, 3]); // (B, H, N, Dh)
-    const att = tf.softmax(tf.matMul(q, kT)); // (B, H, N, N)
+    const heads = (t: tf.Tensor): tf.Tensor4D => t.reshape([B, N, H, Dh]).transpose([0, 2, 1, 3]); // (B, H, N, Dh)
+    const q = heads(tf.mul(this.q.apply(x), 1 / Math.sqrt(Dh))); // pre-scaled
+    const k = heads(this.k.apply(x));
+    const v = heads(this.v.apply(x));
+    // q k^T with transposeB: one sgemm per (b, h) on the native path, no (B, H, Dh, N) copy of k.
+    const att = tf.softmax(tf.matMul(q, k, false, true)); // (B, H, N, N)
     let o = tf.matMul(att, v); // (B, H, N, Dh)
     if (mask !== null) o = tf.mul(o, mask.reshape([B, H, 1, 1]));
     const merged = o.transpose([0, 2, 1, 3]).reshape([B, N, this.dim]); // (B, N, D)

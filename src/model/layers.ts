@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
 import type { Rng } from '../random.js';
 import { UserError } from '../errors.js';
+import { gelu as fusedGelu } from '../engine/gelu.js';
+import { layerNorm } from '../engine/layernorm.js';
 
 /** A trainable variable with the name the optimizer and its saved state use. */
 export interface Param {
@@ -125,8 +127,7 @@ export class LayerNorm implements Module {
   }
 
   apply(x: tf.Tensor): tf.Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.weight), this.bias);
+    return layerNorm(x, this.weight, this.bias, this.eps);
   }
 
   parameters(): Param[] {
@@ -161,5 +162,5 @@ export function prefixed(prefix: string, ps: Param[]): Param[] {
 
 /** Exact (erf) GELU, as timm's nn.GELU default. */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+  return fusedGelu(x);
 }

@@ -72,10 +72,11 @@ export class ViT implements Module {
     const [B, C] = images.shape;
     const P = this.config.patchSize;
     const g = this.dims.grid;
-    return images
-      .reshape([B, C, g, P, g, P])
-      .transpose([0, 2, 4, 1, 3, 5]) // (B, gy, gx, C, P, P)
-      .reshape([B, this.dims.numPatches, this.dims.patchDim]);
+    // Two rank-4 swaps instead of one rank-6 transpose, which tfjs-wasm runs on its generic path
+    // (~49 vs ~1.5 ns/element measured at 64x3x32x32); C = 1 needs only the first.
+    let t = images.reshape([B * C * g, P, g, P]).transpose([0, 2, 1, 3]); // (B C gy, gx, py, px)
+    if (C > 1) t = t.reshape([B, C, g * g, P * P]).transpose([0, 2, 1, 3]); // (B, gy gx, C, py px)
+    return t.reshape([B, this.dims.numPatches, this.dims.patchDim]);
   }
 
   /** Token embedding: images (B, C, S, S) -> residual stream (B, N, D). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseConfig, type Config } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
-import { evaluateReport, type EvalReport } from '../eval/evaluate.js';
+import { evaluateReport, type EvalReport, type EvalResult } from '../eval/evaluate.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
@@ -56,8 +56,8 @@ function plan(stage: Stage, dir: string, resume: boolean, force: boolean): 'fres
   return 'fresh';
 }
 
-function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: number): TrainStageResult {
-  const report = evaluateReport(model, ds, cfg.eval.batchSize, cfg.seed);
+function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: number, test: EvalResult): TrainStageResult {
+  const report = evaluateReport(model, ds, cfg.eval.batchSize, cfg.seed, test);
   writeJsonAtomic(join(dir, 'eval.json'), report);
   return { dir, eval: report, seconds };
 }
@@ -132,7 +132,7 @@ async function runTraining(
       ...(hooks?.onEpoch === undefined ? {} : { onEpoch: hooks.onEpoch }),
       onStart: (totalSteps: number) => hooks?.onStart?.({ stage, dir, totalSteps, startStep }),
     });
-    return finish(dir, model, cfg, ds, result.seconds);
+    return finish(dir, model, cfg, ds, result.seconds, result.test);
   } finally {
     model.dispose();
   }

@@ -1,0 +1,74 @@
+/**
+ * The benchmark configurations of issue #3 and a self-contained gated training step for each:
+ * `reference` (6 layers, 6 heads, width 192, MLP 768, 32x32x3, 4x4 patches -> 65 tokens, batch 64,
+ * 100 classes) and `default` (the default preset's model on 28x28x1, batch 128, 10 classes).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ViTConfig } from '../src/model/config.js';
+import { logisticNoise } from '../src/model/gate.js';
+import { ViT } from '../src/model/vit.js';
+import { ADAMW_DEFAULTS, adamwStep, createAdamWState } from '../src/train/adamw.js';
+import { rng } from '../src/random.js';
+
+export interface BenchModel {
+  config: ViTConfig;
+  batch: number;
+  inferBatch: number;
+}
+
+const all = (depth: number): number[] => Array.from({ length: depth }, (_, i) => i);
+
+export const benchModels: Record<'reference' | 'default', BenchModel> = {
+  reference: {
+    config: { imgSize: 32, patchSize: 4, inChans: 3, numClasses: 100, embedDim: 192, depth: 6, numHeads: 6, mlpRatio: 4, qkvBias: true, gatedLayers: all(6) },
+    batch: 64,
+    inferBatch: 64,
+  },
+  default: {
+    config: { imgSize: 28, patchSize: 7, inChans: 1, numClasses: 10, embedDim: 96, depth: 6, numHeads: 6, mlpRatio: 4, qkvBias: true, gatedLayers: all(6) },
+    batch: 128,
+    inferBatch: 500,
+  },
+};
+
+/** A closure running one full gated training step (forward, backward, AdamW) on random data. */
+export function trainStep(m: BenchModel): () => void {
+  const c = m.config;
+  const model = new ViT(c, 0, 0.5);
+  const params = model.parameters();
+  const opt = createAdamWState(params);
+  const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
+  const r = rng(0, 'bench');
+  const x = tf.tensor4d(r.fill(new Float32Array(m.batch * c.inChans * c.imgSize * c.imgSize), 'normal'), [m.batch, c.inChans, c.imgSize, c.imgSize]);
+  const labels = Int32Array.from({ length: m.batch }, (_, i) => i % c.numClasses);
+  const y = tf.oneHot(tf.tensor1d(labels, 'int32'), c.numClasses);
+  let step = 0;
+  return () => {
+    step += 1;
+    tf.tidy(() => {
+      const gateNoise = model.blocks.map((_, l) => tf.tensor2d(logisticNoise(m.batch * c.numHeads, rng(0, 'noise', step, l)), [m.batch, c.numHeads]));
+      const { value, grads } = tf.variableGrads(() => {
+        const out = model.forward(x, { training: true, gateNoise, tau: 5 });
+        const usage = tf.mean(tf.stack(out.masks.filter((mk): mk is tf.Tensor2D => mk !== null)));
+        return tf.add(tf.losses.softmaxCrossEntropy(y, out.logits), tf.mul(2, tf.abs(tf.sub(usage, 0.7)))) as tf.Scalar;
+      }, params.map((p) => p.variable));
+      const named: Record<string, tf.Tensor> = {};
+      for (const [k, g] of Object.entries(grads)) named[byVar.get(k)!] = g;
+      adamwStep(params, named, opt, () => 1e-3, ADAMW_DEFAULTS);
+      value.dataSync();
+    });
+  };
+}
+
+/** A closure running one eval-mode gated forward. */
+export function inferStep(m: BenchModel): () => void {
+  const c = m.config;
+  const model = new ViT(c, 0, 0.5);
+  const r = rng(0, 'bench-infer');
+  const x = tf.tensor4d(r.fill(new Float32Array(m.inferBatch * c.inChans * c.imgSize * c.imgSize), 'normal'), [m.inferBatch, c.inChans, c.imgSize, c.imgSize]);
+  return () => {
+    tf.tidy(() => {
+      model.forward(x).logits.dataSync();
+    });
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * LayerNorm over the last axis with affine parameters (Ba et al. 2016; timm eps 1e-6) as one fused
+ * kernel each way, instead of tfjs's composite (moments + sub/mul/rsqrt/add forward, ~3x as many
+ * kernels backward). Per row of D values, with x̂ = (x - μ) r and r = 1 / sqrt(σ² + eps):
+ *   forward   y = x̂ γ + β                       (also outputs μ and r, kept for backward)
+ *   backward  g = dy γ
+ *             dx = r (g - mean(g) - x̂ mean(g x̂))
+ *             dγ = Σ_rows dy x̂,   dβ = Σ_rows dy
+ * Sums and the two-pass variance are float64; each output is rounded once to float32.
+ * Legend: R rows (product of the leading dims), D normalised width.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ensureKernel, runFused, useFused, type FusedKernelSpec } from './fused.js';
+
+export const LAYER_NORM_KERNEL = 'HeadsteerLayerNorm';
+export const LAYER_NORM_GRAD_KERNEL = 'HeadsteerLayerNormGrad';
+
+/** Leading shape and width of x (..., D). */
+function rowsOf(x: readonly number[] | undefined): { lead: number[]; d: number; rows: number } {
+  const shape = x ?? [];
+  const lead = shape.slice(0, -1);
+  return { lead, d: shape[shape.length - 1] ?? 1, rows: lead.reduce((p, v) => p * v, 1) };
+}
+
+const layerNormSpec: FusedKernelSpec = {
+  name: LAYER_NORM_KERNEL,
+  inputs: ['x', 'gamma', 'beta'],
+  // y (..., D), mean (...), rstd (...)
+  outputShapes: ([x]) => {
+    const { lead } = rowsOf(x);
+    return [[...(x ?? [])], lead, lead];
+  },
+  run([x, gamma, beta], [y, mean, rstd], [xShape], attrs) {
+    if (!x || !gamma || !beta || !y || !mean || !rstd) return;
+    const { d, rows } = rowsOf(xShape);
+    const eps = attrs['eps'] as number;
+    const d2 = d - (d % 2);
+    for (let r = 0, o = 0; r < rows; r++, o += d) {
+      // Two partial sums per reduction: a float64 add has a 4-cycle latency, so one chain of D
+      // dependent adds would bound the loop; D odd leaves one element for the first chain.
+      let s0 = d2 < d ? (x[o + d2] as number) : 0;
+      let s1 = 0;
+      for (let j = 0; j < d2; j += 2) {
+        s0 += x[o + j] as number;
+        s1 += x[o + j + 1] as number;
+      }
+      const mu = (s0 + s1) / d;
+      let q0 = 0;
+      let q1 = 0;
+      for (let j = 0; j < d2; j += 2) {
+        const c0 = (x[o + j] as number) - mu;
+        const c1 = (x[o + j + 1] as number) - mu;
+        q0 += c0 * c0;
+        q1 += c1 * c1;
+      }
+      if (d2 < d) q0 += ((x[o + d2] as number) - mu) ** 2;
+      const rs = 1 / Math.sqrt((q0 + q1) / d + eps);
+      for (let j = 0; j < d; j++) {
+        y[o + j] = ((x[o + j] as number) - mu) * rs * (gamma[j] as number) + (beta[j] as number);
+      }
+      mean[r] = mu;
+      rstd[r] = rs;
+    }
+  },
+};
+
+const layerNormGradSpec: FusedKernelSpec = {
+  name: LAYER_NORM_GRAD_KERNEL,
+  inputs: ['dy', 'x', 'gamma', 'mean', 'rstd'],
+  // dx (..., D), dgamma (D), dbeta (D)
+  outputShapes: ([, x, gamma]) => [[...(x ?? [])], [...(gamma ?? [])], [...(gamma ?? [])]],
+  run([dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], [, xShape]) {
+    if (!dy || !x || !gamma || !mean || !rstd || !dx || !dgamma || !dbeta) return;
+    const { d, rows } = rowsOf(xShape);
+    const dg = new Float64Array(d); // Σ_rows dy x̂
+    const db = new Float64Array(d); // Σ_rows dy
+    const xhat = new Float64Array(d); // this row's x̂ and g, kept for the dx pass
+    const g = new Float64Array(d);
+    for (let r = 0, o = 0; r < rows; r++, o += d) {
+      const mu = mean[r] as number;
+      const rs = rstd[r] as number;
+      let sg = 0;
+      let sgx = 0;
+      for (let j = 0; j < d; j++) {
+        const h = ((x[o + j] as number) - mu) * rs;
+        const gy = dy[o + j] as number;
+        const gj = gy * (gamma[j] as number);
+        xhat[j] = h;
+        g[j] = gj;
+        sg += gj;
+        sgx += gj * h;
+        dg[j] = (dg[j] as number) + gy * h;
+        db[j] = (db[j] as number) + gy;
+      }
+      const a = sg / d;
+      const b = sgx / d;
+      for (let j = 0; j < d; j++) dx[o + j] = rs * ((g[j] as number) - a - (xhat[j] as number) * b);
+    }
+    dgamma.set(dg);
+    dbeta.set(db);
+  },
+};
+
+/** The tfjs-op formula, used on other backends and under HEADSTEER_FUSED=0. */
+export function layerNormComposite(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/**
+ * LayerNorm through the fused kernels; the current backend must be wasm or cpu.
+ * x (..., D), gamma (D), beta (D), all float32 -> (..., D). Prefer `layerNorm`, which picks the path.
+ */
+export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  ensureKernel(layerNormSpec);
+  ensureKernel(layerNormGradSpec);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const [y, mean, rstd] = runFused(LAYER_NORM_KERNEL, { x: xs, gamma: g, beta: b }, { eps });
+    save([xs, g, mean!, rstd!]);
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sm, sr] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return runFused(LAYER_NORM_GRAD_KERNEL, { dy, x: sx, gamma: sg, mean: sm, rstd: sr });
+      },
+    };
+  });
+  return op(x, gamma, beta);
+}
+
+/**
+ * LayerNorm over the last axis: x (..., D), gamma (D), beta (D) -> (..., D). Fused kernels where
+ * available (float32, rank-1 affine of width D), else the composite formula.
+ */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const d = x.shape[x.shape.length - 1];
+  const fits = x.rank >= 1 && [x, gamma, beta].every((t) => t.dtype === 'float32') &&
+    gamma.rank === 1 && beta.rank === 1 && gamma.shape[0] === d && beta.shape[0] === d;
+  return fits && useFused() ? layerNormFused(x, gamma, beta, eps) : layerNormComposite(x, gamma, beta, eps);
+}

@@ -1,0 +1,82 @@
+/**
+ * SAE checkpoint folders (io/checkpoint.ts layout): `config.json` with kind 'sae' and the fields
+ * SAELens / sparsify readers look for (`architecture: 'topk'`, `d_in`, `d_sae`, `k`), and
+ * `weights.safetensors` with W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in];
+ * optionally the Adam moments and training state for resuming.
+ */
+import { join } from 'node:path';
+import { UserError } from '../errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { checkShapes } from '../io/checkpoint.js';
+import type { TensorData } from '../io/safetensors.js';
+import { saeTensorShapes, SparseAutoencoder, type SaeShape } from './sae.js';
+
+export const SAE_KIND = 'sae';
+
+/** Training state saved next to the weights (optimizer moments + a JSON record such as the step). */
+export interface SaeTrainingState {
+  optimizer: Map<string, TensorData>;
+  state: Record<string, unknown>;
+}
+
+/** What loadSae returns; `training` only when asked for. */
+export interface LoadedSae {
+  sae: SparseAutoencoder;
+  /** config.json as written (includes any `extra` fields given to saveSae). */
+  config: Record<string, unknown>;
+  training?: SaeTrainingState;
+}
+
+/** config.json fields describing an SAE (the SAELens / sparsify subset headsteer uses). */
+export function saeConfigFields(s: SaeShape): Record<string, unknown> {
+  return {
+    kind: SAE_KIND,
+    architecture: 'topk',
+    d_in: s.dIn,
+    d_sae: s.dSae,
+    k: s.k,
+    dtype: 'float32',
+    apply_b_dec_to_input: true,
+    normalize_activations: 'none',
+  };
+}
+
+/**
+ * Save `sae` as a checkpoint folder at `dir` (atomic replace). `extra` adds config.json fields
+ * (e.g. the training config and final metrics); it cannot override the fields of saeConfigFields.
+ */
+export function saveSae(dir: string, sae: SparseAutoencoder, extra: Record<string, unknown> = {}, training?: SaeTrainingState): void {
+  const weights = new Map<string, TensorData>();
+  sae.exportState('', weights);
+  saveCheckpoint(dir, {
+    config: { ...extra, ...saeConfigFields(sae) },
+    weights,
+    ...(training === undefined ? {} : { training }),
+  });
+}
+
+/**
+ * Load an SAE checkpoint folder.
+ * @throws UserError for a folder that is not an SAE checkpoint, bad `d_in`/`d_sae`/`k`/`architecture`
+ *   fields, or tensors whose names or shapes do not match them (each mismatch named).
+ */
+export function loadSae(dir: string, opts: { withTraining?: boolean } = {}): LoadedSae {
+  const ckpt = loadCheckpoint(dir, { kind: SAE_KIND, withTraining: opts.withTraining === true, createdBy: 'headsteer sae' });
+  const file = join(dir, 'config.json');
+  const arch = ckpt.config['architecture'];
+  if (arch !== 'topk') throw new UserError(`${file}: architecture is ${JSON.stringify(arch)}, expected "topk"`);
+  const dim = (key: string): number => {
+    const v = ckpt.config[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new UserError(`${file}: ${key} is ${JSON.stringify(v)}, expected a positive integer`);
+    return v;
+  };
+  const shape: SaeShape = { dIn: dim('d_in'), dSae: dim('d_sae'), k: dim('k') };
+  if (shape.k > shape.dSae) throw new UserError(`${file}: k = ${shape.k} exceeds d_sae = ${shape.dSae}`);
+  checkShapes(saeTensorShapes(shape), ckpt.weights, join(dir, 'weights.safetensors'));
+  for (const [name, t] of ckpt.weights) {
+    if (t.dtype !== 'F32') throw new UserError(`${join(dir, 'weights.safetensors')}: tensor ${name} is ${t.dtype}, expected F32`);
+  }
+  const sae = new SparseAutoencoder(shape, { seed: 0 });
+  sae.importState('', ckpt.weights);
+  return { sae, config: ckpt.config, ...(ckpt.training === undefined ? {} : { training: ckpt.training }) };
+}
