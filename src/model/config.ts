@@ -39,7 +39,7 @@ export function vitDims(c: ViTConfig): ViTDims {
     numPatches: grid * grid,
     numTokens: grid * grid + 1,
     headDim: c.embedDim / c.numHeads,
-    mlpHidden: Math.round(c.embedDim * c.mlpRatio),
+    mlpHidden: Math.floor(c.embedDim * c.mlpRatio), // timm: int(dim * mlp_ratio)
     patchDim: c.inChans * c.patchSize * c.patchSize,
   };
 }
