@@ -62,8 +62,8 @@ export function truncNormal(n: number, std: number, r: Rng): Float32Array {
 }
 
 /** A trainable variable holding `t`; takes ownership of `t` (no second copy stays alive). */
-export function variableFrom(t: tf.Tensor): tf.Variable {
-  const v = tf.variable(t);
+export function variableFrom(t: tf.Tensor, trainable = true): tf.Variable {
+  const v = tf.variable(t, trainable);
   t.dispose();
   return v;
 }

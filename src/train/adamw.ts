@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
-import type { Param } from '../model/layers.js';
+import { variableFrom, type Param } from '../model/layers.js';
 import { UserError } from '../errors.js';
 
 export interface AdamWOptions {
@@ -27,7 +27,7 @@ export interface AdamWState {
 }
 
 export function createAdamWState(params: readonly Param[]): AdamWState {
-  const zeros = (p: Param): tf.Variable => tf.variable(tf.zerosLike(p.variable), false);
+  const zeros = (p: Param): tf.Variable => variableFrom(tf.zerosLike(p.variable), false);
   return {
     step: 0,
     m: new Map(params.map((p) => [p.name, zeros(p)])),

@@ -129,7 +129,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       const lrScale = lrAt(step, totalSteps, 1, cfg.warmup, cfg.minLrRatio);
       const noiseScale = prune === null ? 0 : 1 + (prune.noiseEnd - 1) * (step / Math.max(1, totalSteps - 1));
 
-      const stats = tf.tidy(() => {
+      const statsTensor = tf.tidy(() => {
         const x = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
         const labels = tf.tensor1d(batch.labels, 'int32');
         const y = tf.oneHot(labels, ds.classNames.length); // (B, K)
@@ -156,9 +156,13 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         for (const [varName, g] of Object.entries(grads)) named[byVarName.get(varName)!.name] = g;
         const lrOf = (p: Param): number => lrScale * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
         adamwStep(params, named, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
-        return tf.stack([value, ...kept]).dataSync() as Float32Array; // [loss, accuracy, usage]
+        const stats = tf.stack([value, ...kept]);
+        tf.dispose(kept); // kept out of variableGrads' scope by tf.keep, so not tidied automatically
+        return stats;
       });
-      const [loss, accuracy, headUsage] = [stats[0]!, stats[1]!, stats[2]!];
+      const stats = statsTensor.dataSync();
+      statsTensor.dispose();
+      const [loss, accuracy, headUsage] = [stats[0]!, stats[1]!, stats[2]!]; // [loss, accuracy, usage]
       if (!Number.isFinite(loss)) {
         throw new UserError(
           `${stage}: loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}); the last good checkpoint in ${job.dir} is kept — lower the learning rate (--set ${stage}.lr=...) and rerun with --resume or --force`,
