@@ -6,8 +6,7 @@
  */
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
-import { checkShapes } from '../io/checkpoint.js';
+import { checkShapes, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
 import { saeTensorShapes, SparseAutoencoder, type SaeShape } from './sae.js';
 
