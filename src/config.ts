@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { UserError } from './errors.js';
 import { DATASET_NAMES } from './data/registry.js';
 import { formatZodError } from './model/config.js';
+import { SAE_DEFAULTS, saeConfigSchema } from './sae/config.js';
 
 const dataSchema = z.strictObject({
   /** @default 'fashion-mnist' */
@@ -86,6 +87,22 @@ export const configSchema = z.strictObject({
   pretrain: trainSchema,
   prune: pruneSchema,
   eval: z.strictObject({ batchSize: z.number().int().min(1) }),
+  /** Top-k SAE on the final block's input CLS token (src/sae/config.ts documents each key). */
+  sae: saeConfigSchema,
+  steer: z.strictObject({
+    /** Amplification strengths alpha (paper Eq. 5; negative = suppress). @default -1.0 .. 1.5 step 0.1 */
+    alphas: z.array(z.number().min(-1)).min(1),
+    /** Size k_s of each index set S. @default the SAE's k */
+    ks: z.number().int().min(1).optional(),
+    strategies: z.array(z.enum(['per-class', 'global', 'random', 'predicted-class'])).min(1),
+    /** 'pre': scale pre-activations then re-apply TopK (DESIGN default); 'post': scale z after TopK; 'add': add alpha * mean activation. */
+    mode: z.enum(['pre', 'post', 'add']),
+    /** 'gate': x~ feeds only the final decision network; 'residual': x~ also replaces the CLS residual. */
+    target: z.enum(['gate', 'residual']),
+    /** Feed x + x~ - x_hat (keep the SAE's reconstruction error). */
+    keepError: z.boolean(),
+    batchSize: z.number().int().min(1),
+  }),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -117,6 +134,18 @@ const basePrune: PruneConfig = {
   gatedLayers: 'all',
 };
 
+/** alpha = -1.0, -0.9, ..., 1.5 (26 values, 0 included exactly). */
+const ALPHAS = Array.from({ length: 26 }, (_, i) => Math.round((i - 10) * 10) / 100);
+
+const baseSteer: Config['steer'] = {
+  alphas: ALPHAS,
+  strategies: ['per-class', 'global', 'random', 'predicted-class'],
+  mode: 'pre',
+  target: 'gate',
+  keepError: false,
+  batchSize: 2000,
+};
+
 const fashion: Config = {
   preset: 'default',
   seed: 0,
@@ -125,6 +154,8 @@ const fashion: Config = {
   pretrain: baseTrain,
   prune: basePrune,
   eval: { batchSize: 500 },
+  sae: { ...SAE_DEFAULTS },
+  steer: baseSteer,
 };
 
 /** Named presets: `smoke` for tests (seconds), `default` (Fashion-MNIST), `mnist`, `paper` (ViT-S/16, CIFAR-100). */
@@ -141,6 +172,8 @@ export const PRESETS: Readonly<Record<string, Config>> = Object.freeze({
     pretrain: { ...baseTrain, epochs: 4, batchSize: 32, lr: 3e-3, checkpointEvery: 20 },
     prune: { ...basePrune, epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20 },
     eval: { batchSize: 128 },
+    sae: { ...SAE_DEFAULTS, expansion: 4, epochs: 20, batchSize: 256, deadSamples: 5000 },
+    steer: { ...baseSteer, alphas: [-1, -0.5, 0, 0.5, 1, 1.2, 1.5], batchSize: 256 },
   },
   default: fashion,
   mnist: { ...fashion, preset: 'mnist', data: { ...fashion.data, dataset: 'mnist' } },
@@ -152,6 +185,8 @@ export const PRESETS: Readonly<Record<string, Config>> = Object.freeze({
     pretrain: { ...baseTrain, epochs: 10, batchSize: 64, lr: 1e-3, warmup: 0.1, weightDecay: 0.05 },
     prune: { ...basePrune, epochs: 3, batchSize: 64, lr: 1e-4 },
     eval: { batchSize: 64 },
+    sae: { ...SAE_DEFAULTS, epochs: 100 },
+    steer: { ...baseSteer, batchSize: 500 },
   },
 });
 

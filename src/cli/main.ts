@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
+import { register as registerFeatures } from './commands/features.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerTimm } from './commands/timm.js';
 import { register as registerTrain } from './commands/train.js';
@@ -22,6 +23,7 @@ registerData(program);
 registerTrain(program);
 registerEval(program);
 registerTimm(program);
+registerFeatures(program);
 
 try {
   await program.parseAsync(process.argv);

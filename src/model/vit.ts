@@ -37,6 +37,8 @@ export interface ForwardOutput {
   gateLogits: Array<tf.Tensor2D | null>;
   /** CLS token of the final block's residual input (B, D): what the final gate and the SAE read. */
   finalBlockInputCls: tf.Tensor2D;
+  /** The whole residual stream entering the final block (B, N, D) (extraction caches its K and V). */
+  finalBlockInput: tf.Tensor3D;
 }
 
 export class ViT implements Module {
@@ -110,18 +112,22 @@ export class ViT implements Module {
     const masks: Array<tf.Tensor2D | null> = [];
     const gateLogits: Array<tf.Tensor2D | null> = [];
     let finalBlockInputCls: tf.Tensor2D | null = null;
+    let finalBlockInput: tf.Tensor3D | null = null;
     for (let l = 0; l < L; l++) {
       const last = l === L - 1;
       // The CLS token of the residual input: read by this layer's gate, and kept for the final block.
       const cls = last || this.blocks[l]!.gate !== null ? (x.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]) as tf.Tensor2D) : null; // (B, D)
-      if (last) finalBlockInputCls = cls;
+      if (last) {
+        finalBlockInputCls = cls;
+        finalBlockInput = x;
+      }
       const gateInput = last && opts.finalGateInput !== undefined ? opts.finalGateInput : cls;
       const { mask, logits } = this.layerMask(l, gateInput, opts);
       masks.push(mask);
       gateLogits.push(logits);
       x = this.blocks[l]!.apply(x, mask);
     }
-    return { tokens: x, masks, gateLogits, finalBlockInputCls: finalBlockInputCls! };
+    return { tokens: x, masks, gateLogits, finalBlockInputCls: finalBlockInputCls!, finalBlockInput: finalBlockInput! };
   }
 
   /** Classifier on the CLS token of the final residual stream: cls (B, D) -> logits (B, K). */

@@ -3,7 +3,8 @@
  * config, and deciding whether a stage's output is missing, interrupted (resumable) or complete.
  */
 import { join } from 'node:path';
-import type { Config } from '../config.js';
+import { parseConfig, type Config } from '../config.js';
+import { UserError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadDataset } from '../data/registry.js';
 import { readJson } from '../io/atomic.js';
@@ -12,7 +13,7 @@ import type { DataInfo } from '../model/checkpoint.js';
 import type { ViTConfig } from '../model/config.js';
 
 /** Folders of a run directory, one per stage. */
-export const RUN_DIRS = { dense: 'dense', pruned: 'pruned' } as const;
+export const RUN_DIRS = { dense: 'dense', pruned: 'pruned', features: 'features', sae: 'sae', steer: 'steer', report: 'report' } as const;
 
 export function runPath(run: string, stage: keyof typeof RUN_DIRS): string {
   return join(run, RUN_DIRS[stage]);
@@ -51,4 +52,12 @@ export function stageStatus(dir: string): StageStatus {
   if (!hasTrainingState(dir)) return { state: 'missing' };
   const state = readJson(join(dir, 'state.json'), 'training state') as Record<string, unknown>;
   return { state: 'interrupted', step: Number(state['step']), totalSteps: Number(state['totalSteps']) };
+}
+
+/** The run config recorded in a ViT checkpoint's config.json (without loading its weights). */
+export function runConfigOf(checkpoint: string): Config {
+  const file = join(checkpoint, 'config.json');
+  const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
+  if (raw['run'] === undefined) throw new UserError(`${file} records no run config (an imported model?); train it with headsteer pretrain/prune first`);
+  return parseConfig(raw['run'], file);
 }

@@ -1,0 +1,62 @@
+/**
+ * Stage `extract`: the pruned checkpoint's features for the SAE and the fast steering path
+ * (src/steer/features.ts) into `<run>/features/`.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseConfig, type Config } from '../config.js';
+import { UserError } from '../errors.js';
+import { writeJsonAtomic } from '../io/atomic.js';
+import { writeSafetensors } from '../io/safetensors.js';
+import { loadViT, requireDataInfo } from '../model/checkpoint.js';
+import { extractSplit, featureTensors, type FeaturesManifest } from '../steer/features.js';
+import { loadRunData } from './common.js';
+
+export interface ExtractOptions {
+  checkpoint: string;
+  out: string;
+  overrides?: (cfg: Config) => Config;
+  onProgress?: (split: 'train' | 'test', done: number, total: number) => void;
+}
+
+/** Extract train and test features of a gated checkpoint; returns the manifest written. */
+export function extractStage(o: ExtractOptions): FeaturesManifest {
+  const { model, config } = loadViT(o.checkpoint);
+  try {
+    requireDataInfo(o.checkpoint, config);
+    const last = model.config.depth - 1;
+    if (model.blocks[last]!.gate === null) {
+      throw new UserError(`${o.checkpoint} has no decision network on its final layer (gated layers: [${model.config.gatedLayers.join(', ')}]); extract needs a pruned checkpoint from \`headsteer prune\``);
+    }
+    const saved = parseConfig(config.run, join(o.checkpoint, 'config.json'));
+    const cfg = o.overrides === undefined ? saved : o.overrides(saved);
+    const ds = loadRunData(cfg);
+    const bs = cfg.eval.batchSize;
+    const { embedDim: D, numHeads: H } = model.config;
+    const T = model.dims.numTokens;
+    const train = extractSplit(model, ds.train, ds, bs, false, (n) => o.onProgress?.('train', n, ds.train.count));
+    const test = extractSplit(model, ds.test, ds, bs, true, (n) => o.onProgress?.('test', n, ds.test.count));
+    let correct = 0;
+    for (let i = 0; i < test.count; i++) if (test.predictions[i] === test.labels[i]) correct += 1;
+    const manifest: FeaturesManifest = {
+      kind: 'features',
+      formatVersion: 1,
+      checkpoint: o.checkpoint,
+      dim: D,
+      heads: H,
+      tokens: T,
+      classNames: ds.classNames,
+      train: { count: train.count },
+      test: { count: test.count, accuracy: correct / test.count, finalHeadUsage: test.finalMasks.reduce((a, b) => a + b, 0) / test.finalMasks.length },
+    };
+    // The manifest goes last and marks the folder complete; a stale one is removed first.
+    mkdirSync(o.out, { recursive: true });
+    rmSync(join(o.out, 'manifest.json'), { force: true });
+    writeSafetensors(join(o.out, 'train.safetensors'), featureTensors(train, D, H, T));
+    writeSafetensors(join(o.out, 'test.safetensors'), featureTensors(test, D, H, T));
+    writeJsonAtomic(join(o.out, 'manifest.json'), manifest);
+    return manifest;
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The fast steering path (DESIGN.md "Performance ideas"): steering changes only the final layer's head
+ * mask, and only the CLS output reaches the classifier. With the final block's per-head keys and values
+ * and the CLS residual cached once (extraction), one steering configuration costs the final decision
+ * network + one CLS-query attention over the cached K/V + a one-token MLP and head: O(N D) per image
+ * instead of a full forward. `finalLayer` equals `ViT.forward` with the same final mask (test: 1e-5).
+ *
+ * Legend: B batch, N tokens, D width, H heads, Dh head dim, K classes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { thresholdMask } from '../model/gate.js';
+import type { ViT } from '../model/vit.js';
+
+/** What the fast path needs per image, from the unsteered model. */
+export interface FinalBlockCache {
+  /** CLS token of the final block's residual input (B, D). */
+  cls: tf.Tensor2D;
+  /** Final block's keys and values per head (B, H, N, Dh), from norm1 of its input. */
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+}
+
+/** Keys and values of the final block for a batch's residual input h (B, N, D). */
+export function finalBlockKeysValues(model: ViT, h: tf.Tensor3D): { k: tf.Tensor4D; v: tf.Tensor4D } {
+  const block = model.blocks[model.blocks.length - 1]!;
+  const [B, N] = h.shape;
+  const { numHeads: H, embedDim: D } = model.config;
+  const Dh = D / H;
+  const hn = block.norm1.apply(h); // (B, N, D)
+  const heads = (t: tf.Tensor): tf.Tensor4D => t.reshape([B, N, H, Dh]).transpose([0, 2, 1, 3]); // (B, H, N, Dh)
+  return { k: heads(block.attn.k.apply(hn)), v: heads(block.attn.v.apply(hn)) };
+}
+
+export interface FinalLayerOptions {
+  /** Replaces the final decision network's input (steering); default: the cached CLS. */
+  gateInput?: tf.Tensor2D;
+  /** Replaces the CLS residual itself (DESIGN option `target: residual`): its query, key and value. */
+  residual?: tf.Tensor2D;
+  /** Explicit final-layer head mask (B, H), bypassing the gate. */
+  mask?: tf.Tensor2D;
+}
+
+/**
+ * Logits and final-layer head mask from the cache. cache (B rows) -> logits (B, K), mask (B, H).
+ * Tensors are created in the caller's scope (wrap in tf.tidy).
+ */
+export function finalLayer(model: ViT, cache: FinalBlockCache, opts: FinalLayerOptions = {}): { logits: tf.Tensor2D; mask: tf.Tensor2D } {
+  const block = model.blocks[model.blocks.length - 1]!;
+  const { numHeads: H, embedDim: D } = model.config;
+  const Dh = D / H;
+  const B = cache.cls.shape[0];
+  let mask = opts.mask;
+  if (mask === undefined) {
+    if (block.gate === null) throw new Error('finalLayer: the final block has no decision network');
+    mask = thresholdMask(block.gate.apply(opts.gateInput ?? cache.cls));
+  }
+  const cls = opts.residual ?? cache.cls; // (B, D)
+  let { k, v } = cache;
+  const cn = block.norm1.apply(cls) as tf.Tensor2D; // (B, D)
+  if (opts.residual !== undefined) {
+    // The CLS token's own key and value change with it; the other tokens' stay cached.
+    const row = (t: tf.Tensor): tf.Tensor4D => t.reshape([B, H, 1, Dh]); // (B, H, 1, Dh)
+    const N = k.shape[2];
+    k = tf.concat([row(block.attn.k.apply(cn)), k.slice([0, 0, 1, 0], [B, H, N - 1, Dh])], 2) as tf.Tensor4D;
+    v = tf.concat([row(block.attn.v.apply(cn)), v.slice([0, 0, 1, 0], [B, H, N - 1, Dh])], 2) as tf.Tensor4D;
+  }
+  const q = tf.mul(block.attn.q.apply(cn), 1 / Math.sqrt(Dh)).reshape([B, H, 1, Dh]); // (B, H, 1, Dh)
+  const att = tf.softmax(tf.matMul(q, k, false, true)); // (B, H, 1, N)
+  const o = tf.mul(tf.matMul(att, v), mask.reshape([B, H, 1, 1])); // (B, H, 1, Dh), masked heads
+  const y = tf.add(cls, block.attn.proj.apply(o.reshape([B, D]))) as tf.Tensor2D; // (B, D)
+  const out = tf.add(y, block.mlp.apply(block.norm2.apply(y))) as tf.Tensor2D; // (B, D)
+  return { logits: model.classify(out), mask };
+}
