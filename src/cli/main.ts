@@ -10,6 +10,7 @@ import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
 import { register as registerFeatures } from './commands/features.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerSteer } from './commands/steer.js';
 import { register as registerTimm } from './commands/timm.js';
 import { register as registerTrain } from './commands/train.js';
 
@@ -24,6 +25,7 @@ registerTrain(program);
 registerEval(program);
 registerTimm(program);
 registerFeatures(program);
+registerSteer(program);
 
 try {
   await program.parseAsync(process.argv);

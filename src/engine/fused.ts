@@ -16,7 +16,7 @@ const FUSED_BACKENDS = ['wasm', 'cpu'] as const;
 type FusedBackend = (typeof FUSED_BACKENDS)[number];
 
 /** Whether the environment forces the composite path (`HEADSTEER_FUSED=0|false|off|no`). */
-export function fusedDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+export function fusedDisabledByEnv(env: NodeJS.ProcessEnv = globalThis.process?.env ?? {}): boolean {
   const v = env['HEADSTEER_FUSED']?.trim().toLowerCase();
   return v === '0' || v === 'false' || v === 'off' || v === 'no';
 }

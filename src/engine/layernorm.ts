@@ -72,29 +72,49 @@ const layerNormGradSpec: FusedKernelSpec = {
   run([dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], [, xShape]) {
     if (!dy || !x || !gamma || !mean || !rstd || !dx || !dgamma || !dbeta) return;
     const { d, rows } = rowsOf(xShape);
+    const d2 = d - (d % 2);
     const dg = new Float64Array(d); // Σ_rows dy x̂
     const db = new Float64Array(d); // Σ_rows dy
-    const xhat = new Float64Array(d); // this row's x̂ and g, kept for the dx pass
-    const g = new Float64Array(d);
     for (let r = 0, o = 0; r < rows; r++, o += d) {
       const mu = mean[r] as number;
       const rs = rstd[r] as number;
-      let sg = 0;
-      let sgx = 0;
+      // Σ g and Σ g x̂ in two partial sums each (see the forward); x̂ and g are recomputed in the
+      // dx pass rather than stored, which measured faster.
+      let sg0 = 0;
+      let sg1 = 0;
+      let sgx0 = 0;
+      let sgx1 = 0;
+      for (let j = 0; j < d2; j += 2) {
+        const gy0 = dy[o + j] as number;
+        const gy1 = dy[o + j + 1] as number;
+        const h0 = ((x[o + j] as number) - mu) * rs;
+        const h1 = ((x[o + j + 1] as number) - mu) * rs;
+        const g0 = gy0 * (gamma[j] as number);
+        const g1 = gy1 * (gamma[j + 1] as number);
+        sg0 += g0;
+        sg1 += g1;
+        sgx0 += g0 * h0;
+        sgx1 += g1 * h1;
+        dg[j] = (dg[j] as number) + gy0 * h0;
+        dg[j + 1] = (dg[j + 1] as number) + gy1 * h1;
+        db[j] = (db[j] as number) + gy0;
+        db[j + 1] = (db[j + 1] as number) + gy1;
+      }
+      if (d2 < d) {
+        const gy = dy[o + d2] as number;
+        const h = ((x[o + d2] as number) - mu) * rs;
+        const g = gy * (gamma[d2] as number);
+        sg0 += g;
+        sgx0 += g * h;
+        dg[d2] = (dg[d2] as number) + gy * h;
+        db[d2] = (db[d2] as number) + gy;
+      }
+      const a = (sg0 + sg1) / d;
+      const b = (sgx0 + sgx1) / d;
       for (let j = 0; j < d; j++) {
         const h = ((x[o + j] as number) - mu) * rs;
-        const gy = dy[o + j] as number;
-        const gj = gy * (gamma[j] as number);
-        xhat[j] = h;
-        g[j] = gj;
-        sg += gj;
-        sgx += gj * h;
-        dg[j] = (dg[j] as number) + gy * h;
-        db[j] = (db[j] as number) + gy;
+        dx[o + j] = rs * ((dy[o + j] as number) * (gamma[j] as number) - a - h * b);
       }
-      const a = sg / d;
-      const b = sgx / d;
-      for (let j = 0; j < d; j++) dx[o + j] = rs * ((g[j] as number) - a - (xhat[j] as number) * b);
     }
     dgamma.set(dg);
     dbeta.set(db);

@@ -4,15 +4,19 @@
  * An atomic write goes to a temp file in the same folder (same filesystem, so rename is atomic), is
  * fsynced, then renamed over the target: a reader or a crash sees the old file or the new one, never half.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 
 let tempCounter = 0;
 
-/** Writes `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync the folder. */
+/**
+ * Writes `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync the folder.
+ * Creates the folder when missing.
+ */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  mkdirSync(dirname(path), { recursive: true });
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
   try {
     const fd = openSync(temp, 'w');

@@ -2,7 +2,7 @@
  * Stage `extract`: the pruned checkpoint's features for the SAE and the fast steering path
  * (src/steer/features.ts) into `<run>/features/`.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../config.js';
 import { UserError } from '../errors.js';
@@ -50,7 +50,6 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
       test: { count: test.count, accuracy: correct / test.count, finalHeadUsage: test.finalMasks.reduce((a, b) => a + b, 0) / test.finalMasks.length },
     };
     // The manifest goes last and marks the folder complete; a stale one is removed first.
-    mkdirSync(o.out, { recursive: true });
     rmSync(join(o.out, 'manifest.json'), { force: true });
     writeSafetensors(join(o.out, 'train.safetensors'), featureTensors(train, D, H, T));
     writeSafetensors(join(o.out, 'test.safetensors'), featureTensors(test, D, H, T));

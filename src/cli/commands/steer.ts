@@ -1,0 +1,106 @@
+/**
+ * `headsteer stats` (latent frequencies, index sets, overlaps) and `headsteer steer` (alpha sweeps of
+ * every strategy on the test set through the fast path -> steer/results.json + results.csv).
+ */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import type { Config } from '../../config.js';
+import { runConfigOf, runPath } from '../../pipeline/common.js';
+import { statsStage, steerStage } from '../../pipeline/steer.js';
+import { loadFeatures } from '../../steer/features.js';
+import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
+import { progressBar } from '../progress.js';
+import { startEngine, withOverrides } from '../options.js';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+interface PathFlags {
+  run: string;
+  features?: string;
+  sae?: string;
+  stats?: string;
+  out?: string;
+  set: string[];
+}
+
+function paths(flags: PathFlags): { features: string; sae: string; stats: string } {
+  return {
+    features: flags.features ?? runPath(flags.run, 'features'),
+    sae: flags.sae ?? runPath(flags.run, 'sae'),
+    stats: flags.stats ?? join(flags.run, 'stats'),
+  };
+}
+
+/** The run config of the features' checkpoint with overrides. */
+function stageConfig(features: string, overrides: string[]): Config {
+  const { manifest } = loadFeatures(features, 'test');
+  return withOverrides(runConfigOf(manifest.checkpoint), overrides);
+}
+
+/** Headline rows of a sweep: each strategy at the given alphas. */
+export function printSteerSummary(dir: string, r: SteerResults, alphas: number[] = [-0.5, 0, 1.2]): void {
+  const lines = [`${dir}: baseline accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, usage ${r.baseline.headUsage.toFixed(3)}; SAE reconstruction ${(100 * r.reconstruction.accuracy).toFixed(2)}%, ${r.reconstruction.headUsage.toFixed(3)}`];
+  for (const s of r.sweeps) {
+    if (alphas.includes(s.alpha)) lines.push(`  ${s.strategy.padEnd(15)} alpha ${s.alpha.toFixed(1).padStart(4)}: accuracy ${(100 * s.accuracy).toFixed(2)}%, final-layer head usage ${s.headUsage.toFixed(3)}`);
+  }
+  lines.push(`  overlap global vs per-class ${r.overlap.globalVsPerClass.toFixed(4)}`);
+  if (r.topGainClasses.length > 0) {
+    lines.push(`  top-gain classes: ${r.topGainClasses.map((c) => `${c.name} ${(100 * c.accuracyBefore).toFixed(0)}->${(100 * c.accuracyAfter).toFixed(0)}% (usage ${c.headUsageBefore.toFixed(2)}->${c.headUsageAfter.toFixed(2)})`).join(', ')}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('stats')
+    .description('latent activation frequencies per class and global; index sets S per strategy and their overlaps')
+    .option('--run <dir>', 'run folder', 'runs/default')
+    .option('--features <dir>', 'features folder (default: <run>/features)')
+    .option('--sae <dir>', 'SAE folder (default: <run>/sae)')
+    .option('--out <dir>', 'statistics folder (default: <run>/stats)')
+    .option('--set <key=value>', 'override a config value, e.g. --set steer.ks=32 (repeatable)', collect, [])
+    .action(async (flags: PathFlags) => {
+      await startEngine();
+      const p = paths(flags);
+      const out = flags.out ?? p.stats;
+      const s = statsStage({ features: p.features, sae: p.sae, out, cfg: stageConfig(p.features, flags.set) });
+      process.stdout.write(`${join(out, 'stats.json')}: k_s ${s.ks}; overlap global vs per-class ${s.overlap.globalVsPerClass.toFixed(4)} (paper: 0.1641)\n`);
+    });
+
+  program
+    .command('steer')
+    .description('sweep alpha for each steering strategy; accuracy and final-layer head usage per class and head')
+    .option('--run <dir>', 'run folder', 'runs/default')
+    .option('--features <dir>', 'features folder (default: <run>/features)')
+    .option('--sae <dir>', 'SAE folder (default: <run>/sae)')
+    .option('--stats <dir>', 'statistics folder (default: <run>/stats)')
+    .option('--out <dir>', 'results folder (default: <run>/steer)')
+    .option('--alphas <grid>', 'alpha grid: start:end:step or a list, e.g. -1:1.5:0.1 or 0,0.5,1.2')
+    .option('--strategies <list>', 'comma-separated: per-class,global,random,predicted-class')
+    .option('--mode <mode>', "'pre' (scale pre-activations, re-apply TopK), 'post' (scale z) or 'add'")
+    .option('--target <target>', "'gate' (x~ feeds the final decision network only) or 'residual' (x~ also replaces the CLS residual)")
+    .option('--keep-error', 'feed x + x~ - x_hat (keep the SAE error term)')
+    .option('--set <key=value>', 'override a config value (repeatable)', collect, [])
+    .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean }) => {
+      await startEngine();
+      const p = paths(flags);
+      const sets = [...flags.set];
+      if (flags.alphas !== undefined) sets.push(`steer.alphas=${JSON.stringify(parseAlphaGrid(flags.alphas))}`);
+      if (flags.strategies !== undefined) sets.push(`steer.strategies=${JSON.stringify(flags.strategies.split(',').map((x) => x.trim()))}`);
+      if (flags.mode !== undefined) sets.push(`steer.mode=${JSON.stringify(flags.mode)}`);
+      if (flags.target !== undefined) sets.push(`steer.target=${JSON.stringify(flags.target)}`);
+      if (flags.keepError === true) sets.push('steer.keepError=true');
+      const out = flags.out ?? runPath(flags.run, 'steer');
+      const cfg = stageConfig(p.features, sets);
+      const bar = progressBar('steer   ', 1, []);
+      let results: SteerResults;
+      try {
+        results = steerStage({ ...p, out, cfg, onProgress: (done, total) => bar.update(done / total, {}) });
+      } finally {
+        bar.stop();
+      }
+      printSteerSummary(out, results);
+    });
+}

@@ -1,0 +1,124 @@
+/**
+ * The wasm Identity (shared buffer) and leading-axes Sum replacements (src/engine/wasm_kernels.ts):
+ * Sum equals tfjs's own kernels for every axis pattern (replaced and passed-through ones), a clone
+ * outlives its source and is unaffected by variable updates, gradients through a training-like
+ * graph are unchanged, nothing leaks, and unregistering restores the originals.
+ * Tolerance: sums <= 1e-5 * max(1, |ref|) (float64 vs float32 accumulation; K <= 300 terms).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../../src/engine/backend.js';
+import { registerWasmKernels } from '../../src/engine/wasm_kernels.js';
+
+await initEngine();
+
+function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2147483648 - 1;
+  }
+  return out;
+}
+
+function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] as number;
+    assert.ok(Math.abs((got[i] as number) - w) <= 1e-5 * Math.max(1, Math.abs(w)), `${what}[${i}]: ${got[i]} vs ${w}`);
+  }
+}
+
+const CASES: Array<{ shape: number[]; axis: number | number[]; keepDims?: boolean }> = [
+  { shape: [37, 29], axis: 0 }, // bias gradient
+  { shape: [5, 7, 11], axis: [0, 1] }, // bias gradient of a rank-3 Linear
+  { shape: [5, 7, 11], axis: [1, 0], keepDims: true },
+  { shape: [3, 4, 5, 6], axis: [-4, -3] },
+  { shape: [7, 6], axis: 1 }, // not leading: tfjs's kernel
+  { shape: [7, 6], axis: [0, 1] }, // all axes: tfjs's kernel
+  { shape: [2, 3, 4], axis: [0, 2] },
+  { shape: [0, 5], axis: 0 },
+  { shape: [5, 0], axis: 0 },
+  { shape: [9, 1], axis: 0 },
+];
+
+/** Run every case; returns the sums as plain arrays with their shapes. */
+function sums(): Array<{ shape: number[]; data: Float32Array }> {
+  return CASES.map(({ shape, axis, keepDims }, i) => tf.tidy(() => {
+    const x = tf.tensor(values(shape.reduce((p, d) => p * d, 1), i + 1), shape);
+    const s = tf.sum(x, axis, keepDims ?? false);
+    return { shape: s.shape, data: s.dataSync() as Float32Array };
+  }));
+}
+
+test('Sum over leading axes equals tfjs-wasm; other axes pass through', () => {
+  const want = sums();
+  const restore = registerWasmKernels();
+  try {
+    const got = sums();
+    got.forEach((g, i) => {
+      assert.deepEqual(g.shape, want[i]!.shape, `case ${i}: shape`);
+      assertClose(g.data, want[i]!.data, `case ${i}`);
+    });
+  } finally {
+    restore();
+  }
+});
+
+test('shared Identity: a clone outlives its source and ignores later variable updates', () => {
+  const restore = registerWasmKernels();
+  try {
+    const before = tf.memory().numTensors;
+    const a = tf.tensor1d([1, 2, 3]);
+    const c = tf.clone(a);
+    a.dispose();
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3]);
+    const v = tf.variable(c);
+    const snapshot = tf.clone(v);
+    tf.tidy(() => v.assign(tf.tensor1d([7, 8, 9]).add(0)));
+    assert.deepEqual(Array.from(snapshot.dataSync()), [1, 2, 3]);
+    assert.deepEqual(Array.from(v.dataSync()), [7, 8, 9]);
+    tf.dispose([c, v, snapshot]);
+    assert.equal(tf.memory().numTensors, before);
+  } finally {
+    restore();
+  }
+});
+
+test('gradients of a Linear + LayerNorm-like graph are unchanged and nothing leaks', () => {
+  const x = tf.tensor3d(values(4 * 5 * 6, 21), [4, 5, 6]);
+  const w = tf.variable(tf.tensor2d(values(6 * 3, 22), [6, 3]));
+  const b = tf.variable(tf.tensor1d(values(3, 23)));
+  const loss = (): tf.Scalar => {
+    const y = tf.add(tf.matMul(x.reshape([-1, 6]), w), b); // (20, 3)
+    const { mean, variance } = tf.moments(y, -1, true);
+    return tf.sum(tf.square(tf.div(tf.sub(y, mean), tf.sqrt(tf.add(variance, 1e-6)))).mul(y));
+  };
+  const grads = (): Float32Array[] => tf.tidy(() => {
+    const { grads: g } = tf.variableGrads(loss, [w, b]);
+    return [g[w.name]!, g[b.name]!].map((t) => t.dataSync() as Float32Array);
+  });
+  const want = grads();
+  const restore = registerWasmKernels();
+  try {
+    const before = tf.memory().numTensors;
+    const got = grads();
+    assert.equal(tf.memory().numTensors, before);
+    got.forEach((g, i) => assertClose(g, want[i]!, `grad ${i}`));
+  } finally {
+    restore();
+    tf.dispose([x, w, b]);
+  }
+});
+
+test('unregistering restores tfjs-wasm kernels', () => {
+  const identity = tf.getKernel(tf.Identity, 'wasm');
+  const sum = tf.getKernel(tf.Sum, 'wasm');
+  const restore = registerWasmKernels();
+  assert.notEqual(tf.getKernel(tf.Sum, 'wasm')?.kernelFunc, sum?.kernelFunc);
+  restore();
+  assert.equal(tf.getKernel(tf.Identity, 'wasm')?.kernelFunc, identity?.kernelFunc);
+  assert.equal(tf.getKernel(tf.Sum, 'wasm')?.kernelFunc, sum?.kernelFunc);
+});
