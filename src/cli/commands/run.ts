@@ -1,16 +1,25 @@
 /**
- * `headsteer run`: the main job. Chains the stages of DESIGN.md that exist so far (data -> pretrain ->
- * prune -> eval) on one run folder, skipping stages whose output is complete and resuming interrupted
- * ones, so rerunning after an interruption continues where it stopped.
+ * `headsteer run`: the main job. Chains the stages of DESIGN.md on one run folder — data, pretrain,
+ * prune (with eval), extract, sae, stats, steer — skipping stages whose output is complete and resuming
+ * interrupted ones, so rerunning after a Ctrl-C or a crash continues where it stopped.
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJson } from '../../io/atomic.js';
+import type { Config } from '../../config.js';
 import type { EvalReport } from '../../eval/evaluate.js';
-import { loadRunData, runPath, stageStatus } from '../../pipeline/common.js';
+import { readJson } from '../../io/atomic.js';
+import { hasTrainingState, isCheckpoint } from '../../io/checkpoint.js';
+import { loadRunData, runConfigOf, runPath, stageStatus } from '../../pipeline/common.js';
+import { extractStage } from '../../pipeline/extract.js';
+import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
+import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage, type TrainStageResult } from '../../pipeline/train.js';
-import { formatDuration } from '../progress.js';
-import { configFromFlags, runDir, startEngine, type TrainFlags } from '../options.js';
+import type { SteerResults } from '../../steer/results.js';
+import { formatDuration, progressBar } from '../progress.js';
+import { configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+import { printSaeMetrics, saeProgress } from './features.js';
+import { printSteerSummary } from './steer.js';
 import { printResult, trainProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
@@ -19,10 +28,30 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+interface Stage {
+  name: string;
+  /** Output complete and valid: skip. */
+  done(): boolean;
+  run(): Promise<void>;
+}
+
+async function trainStage(stage: 'pretrain' | 'prune', run: string, cfg: Config): Promise<void> {
+  const status = stageStatus(runPath(run, stage === 'pretrain' ? 'dense' : 'pruned'));
+  const hooks = trainProgress();
+  const resume = status.state === 'interrupted';
+  let result: TrainStageResult;
+  try {
+    result = stage === 'pretrain' ? await pretrainStage({ run, cfg, resume, force: false, hooks }) : await pruneStage({ run, resume, force: false, hooks });
+  } finally {
+    hooks.done();
+  }
+  printResult(result);
+}
+
 export function register(program: Command): void {
   program
     .command('run')
-    .description('the full pipeline on one run folder, resuming where it stopped: data, pretrain, prune, eval')
+    .description('the full pipeline on one run folder, resuming where it stopped: data, pretrain, prune, extract, sae, stats, steer')
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .option('--out <run>', 'run folder (default: runs/<preset>)')
     .option('--set <key=value>', 'override a config value, e.g. --set prune.rho=0.6 (repeatable)', collect, [])
@@ -32,39 +61,94 @@ export function register(program: Command): void {
       await startEngine();
       const run = runDir(flags);
       const cfg = configFromFlags({ ...flags }, 'pretrain');
-      const ds = loadRunData(cfg);
-      process.stderr.write(`[1/3] data: ${ds.name}, ${ds.train.count} train / ${ds.test.count} test images from ${ds.source}\n`);
-
-      for (const [i, stage] of [[2, 'pretrain'], [3, 'prune']] as const) {
-        const dir = runPath(run, stage === 'pretrain' ? 'dense' : 'pruned');
-        const status = stageStatus(dir);
-        if (status.state === 'complete') {
-          process.stderr.write(`[${i}/3] ${stage}: already complete in ${dir}, skipped\n`);
+      const dir = {
+        dense: runPath(run, 'dense'),
+        pruned: runPath(run, 'pruned'),
+        features: runPath(run, 'features'),
+        sae: runPath(run, 'sae'),
+        stats: join(run, 'stats'),
+        steer: runPath(run, 'steer'),
+      };
+      // Later stages use the config recorded with the pruned model (plus this command's overrides).
+      const laterConfig = (): Config => withOverrides(runConfigOf(dir.pruned), flags.set);
+      const stages: Stage[] = [
+        {
+          name: 'data',
+          done: () => false,
+          run: async () => {
+            const ds = loadRunData(cfg);
+            process.stderr.write(`  ${ds.name}: ${ds.train.count} train / ${ds.test.count} test images from ${ds.source}\n`);
+          },
+        },
+        { name: 'pretrain', done: () => stageStatus(dir.dense).state === 'complete', run: () => trainStage('pretrain', run, cfg) },
+        { name: 'prune', done: () => stageStatus(dir.pruned).state === 'complete', run: () => trainStage('prune', run, cfg) },
+        {
+          name: 'extract',
+          done: () => existsSync(join(dir.features, 'manifest.json')),
+          run: async () => {
+            const bar = progressBar('extract ', 2, []);
+            extractStage({ checkpoint: dir.pruned, out: dir.features, onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}) });
+            bar.stop();
+          },
+        },
+        {
+          name: 'sae',
+          done: () => existsSync(join(dir.sae, 'metrics.json')) && isCheckpoint(dir.sae),
+          run: async () => {
+            const hooks = saeProgress();
+            let m: SaeStageMetrics;
+            try {
+              m = await saeStage({ features: dir.features, out: dir.sae, cfg: laterConfig(), resume: existsSync(dir.sae) && hasTrainingState(dir.sae), hooks });
+            } finally {
+              hooks.done();
+            }
+            printSaeMetrics(dir.sae, m);
+          },
+        },
+        {
+          name: 'stats',
+          done: () => existsSync(join(dir.stats, 'stats.json')),
+          run: async () => {
+            statsStage({ features: dir.features, sae: dir.sae, out: dir.stats, cfg: laterConfig() });
+          },
+        },
+        {
+          name: 'steer',
+          done: () => existsSync(join(dir.steer, 'results.json')),
+          run: async () => {
+            const bar = progressBar('steer   ', 1, []);
+            const r = steerStage({ features: dir.features, sae: dir.sae, stats: dir.stats, out: dir.steer, cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
+            bar.stop();
+            printSteerSummary(dir.steer, r);
+          },
+        },
+      ];
+      for (const [i, stage] of stages.entries()) {
+        const label = `[${i + 1}/${stages.length}] ${stage.name}`;
+        if (stage.done()) {
+          process.stderr.write(`${label}: already complete, skipped\n`);
           continue;
         }
-        process.stderr.write(`[${i}/3] ${stage}\n`);
-        const hooks = trainProgress();
-        const resume = status.state === 'interrupted';
-        let result: TrainStageResult;
-        try {
-          result = stage === 'pretrain' ? await pretrainStage({ run, cfg, resume, force: false, hooks }) : await pruneStage({ run, resume, force: false, hooks });
-        } finally {
-          hooks.done();
-        }
-        printResult(result);
+        const ts = performance.now();
+        process.stderr.write(`${label}\n`);
+        await stage.run();
+        process.stderr.write(`${label}: done in ${formatDuration((performance.now() - ts) / 1000)}\n`);
       }
 
-      const dense = readJson(join(runPath(run, 'dense'), 'eval.json'), 'dense evaluation') as EvalReport;
-      const pruned = readJson(join(runPath(run, 'pruned'), 'eval.json'), 'pruned evaluation') as EvalReport;
+      const dense = readJson(join(dir.dense, 'eval.json'), 'dense evaluation') as EvalReport;
+      const pruned = readJson(join(dir.pruned, 'eval.json'), 'pruned evaluation') as EvalReport;
+      const steer = readJson(join(dir.steer, 'results.json'), 'steering results') as SteerResults;
+      const perClass = steer.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === 1.2);
       const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
       process.stdout.write(
         [
           '',
           `run folder: ${run} (${formatDuration((performance.now() - t0) / 1000)})`,
-          `  dense ViT:    accuracy ${pct(dense.accuracy)}`,
-          `  pruned ViT:   accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)} (${pct(1 - pruned.headUsage.overall)} of heads pruned)`,
-          ...(pruned.randomPolicy === undefined ? [] : [`  random policy: accuracy ${pct(pruned.randomPolicy.accuracy)} at head usage ${pruned.randomPolicy.headUsage.overall.toFixed(3)}`]),
-          `  details: ${join(runPath(run, 'pruned'), 'eval.json')}`,
+          `  dense ViT:   accuracy ${pct(dense.accuracy)}`,
+          `  pruned ViT:  accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)}` +
+            (pruned.randomPolicy === undefined ? '' : ` (random policy at the same usage: ${pct(pruned.randomPolicy.accuracy)})`),
+          ...(perClass === undefined ? [] : [`  per-class steering at alpha 1.2: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
+          `  results: ${join(dir.steer, 'results.json')}`,
           '',
         ].join('\n'),
       );
