@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh machine: Debian packages (Fashion-MNIST, OpenBLAS for the native matmul
-# path), npm dependencies from the lock file, and the TypeScript build. Safe to rerun.
+# path, fonts, Chromium), npm dependencies from the lock file, and the TypeScript build. Safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist libopenblas-dev libopenblas0-pthread)
+# fonts: text in the report's PNGs; chromium: the explorer's browser test.
+APT_PACKAGES=(dataset-fashion-mnist libopenblas-dev libopenblas0-pthread fonts-dejavu-core chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

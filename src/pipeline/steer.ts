@@ -13,9 +13,11 @@ import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { loadViT } from '../model/checkpoint.js';
-import { runFinalLayer, summarise, type RunSummary } from '../steer/evaluate.js';
+import type { ViT } from '../model/vit.js';
+import type { SparseAutoencoder } from '../sae/sae.js';
+import { runFinalLayer, summarise, type FinalLayerRun, type RunSummary } from '../steer/evaluate.js';
 import { finalLayer } from '../steer/fastpath.js';
-import { loadFeatures, type SplitFeatures } from '../steer/features.js';
+import { loadFeatures, type FeaturesManifest, type SplitFeatures } from '../steer/features.js';
 import { resultsToCsv, topGainClasses, validateResults, type Strategy, type SteerResults, type Sweep } from '../steer/results.js';
 import { saeBase, setMask, steerFromBase } from '../steer/steering.js';
 import { activationCounter, classPairOverlaps, globalVsPerClass, indexSets, type IndexSets } from '../steer/stats.js';
@@ -105,49 +107,89 @@ export interface SteerStageOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Everything a steering evaluation needs, loaded once (the stage, or the explorer's server). */
+export interface SteerContext {
+  model: ViT;
+  sae: SparseAutoencoder;
+  features: SplitFeatures;
+  manifest: FeaturesManifest;
+  stats: StatsFile;
+  sets: IndexSets;
+  steer: Config['steer'];
+  dispose(): void;
+}
+
+/** Load the pruned model, the SAE, the test features and the index sets of a run's stages. */
+export function loadSteerContext(paths: { features: string; sae: string; stats: string }, steer: Config['steer']): SteerContext {
+  const { manifest, features } = loadFeatures(paths.features, 'test');
+  const sae = loadTrainedSae(paths.sae, manifest.dim);
+  try {
+    const stats = loadStats(paths.stats);
+    if (stats.global.length !== sae.dSae) throw new UserError(`${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats\``);
+    const { model } = loadViT(manifest.checkpoint);
+    return { model, sae, features, manifest, stats, sets: toSets(stats), steer, dispose: () => { model.dispose(); sae.dispose(); } };
+  } catch (e) {
+    sae.dispose();
+    throw e;
+  }
+}
+
+/** One steering configuration. */
+export interface SteerPoint {
+  strategy: Strategy;
+  alpha: number;
+}
+
+/**
+ * Evaluate configurations on the whole test set through the fast path: per test image, the prediction
+ * and the final-layer mask under each configuration. The SAE encoder runs once per batch for all of them.
+ */
+export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onProgress?: (done: number, total: number) => void): FinalLayerRun[] {
+  const { model, sae, features: f, manifest, steer: s } = ctx;
+  const H = manifest.heads;
+  const D = manifest.dim;
+  const T = manifest.tokens;
+  const Dh = D / H;
+  const configs = points.map((p) => ({ ...p, ...rowGroups(p.strategy, f, ctx.sets) }));
+  const runs = configs.map(() => ({ predictions: new Int32Array(f.count), masks: new Float32Array(f.count * H) }));
+  const bs = s.batchSize;
+  for (let start = 0; start < f.count; start += bs) {
+    const B = Math.min(bs, f.count - start);
+    tf.tidy(() => {
+      const cls = tf.tensor2d(f.x.subarray(start * D, (start + B) * D), [B, D]);
+      const kv = (a: Float32Array): tf.Tensor4D => tf.tensor4d(a.subarray(start * H * T * Dh, (start + B) * H * T * Dh), [B, H, T, Dh]);
+      const cache = { cls, k: kv(f.k!), v: kv(f.v!) };
+      const base = saeBase(sae, cls); // encoder once per batch, shared by every (strategy, alpha)
+      const meanActive = tf.tensor1d(ctx.stats.meanActive);
+      configs.forEach((c, i) => {
+        tf.tidy(() => {
+          const mask = tf.tensor2d(setMask(c.groups, c.rows.subarray(start, start + B), sae.dSae), [B, sae.dSae]);
+          const xTilde = steerFromBase(sae, cls, base, mask, c.alpha, { mode: s.mode, keepError: s.keepError, meanActive });
+          const r = finalLayer(model, cache, { gateInput: xTilde, ...(s.target === 'residual' ? { residual: xTilde } : {}) });
+          runs[i]!.predictions.set(r.logits.argMax(1).dataSync() as Int32Array, start);
+          runs[i]!.masks.set(r.mask.dataSync() as Float32Array, start * H);
+        });
+      });
+    });
+    onProgress?.(start + B, f.count);
+  }
+  return runs;
+}
+
 /** The sweep: every (strategy, alpha) on the whole test set through the fast path. */
 export function steerStage(o: SteerStageOptions): SteerResults {
   const s = o.cfg.steer;
   if (!s.alphas.includes(0)) throw new UserError(`steer.alphas must include 0 (it reproduces the splice-back figures); got [${s.alphas.join(', ')}]`);
-  const { manifest, features: f } = loadFeatures(o.features, 'test');
-  const sae = loadTrainedSae(o.sae, manifest.dim);
-  const stats = loadStats(o.stats);
-  if (stats.global.length !== sae.dSae) throw new UserError(`${join(o.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${o.sae} has ${sae.dSae}; rerun \`headsteer stats\``);
-  const { model } = loadViT(manifest.checkpoint);
+  const ctx = loadSteerContext(o, s);
   try {
-    const sets = toSets(stats);
+    const { model, sae, features: f, manifest, stats } = ctx;
     const C = manifest.classNames.length;
     const H = manifest.heads;
-    const configs = s.strategies.flatMap((strategy) => s.alphas.map((alpha) => ({ strategy, alpha, ...rowGroups(strategy, f, sets) })));
-    const runs = configs.map(() => ({ predictions: new Int32Array(f.count), masks: new Float32Array(f.count * H) }));
-    const D = manifest.dim;
-    const T = manifest.tokens;
-    const Dh = D / H;
-    const bs = s.batchSize;
-    const opts = { mode: s.mode, keepError: s.keepError, meanActive: Float32Array.from(stats.meanActive) };
-    for (let start = 0; start < f.count; start += bs) {
-      const B = Math.min(bs, f.count - start);
-      tf.tidy(() => {
-        const cls = tf.tensor2d(f.x.subarray(start * D, (start + B) * D), [B, D]);
-        const kv = (a: Float32Array): tf.Tensor4D => tf.tensor4d(a.subarray(start * H * T * Dh, (start + B) * H * T * Dh), [B, H, T, Dh]);
-        const cache = { cls, k: kv(f.k!), v: kv(f.v!) };
-        const base = saeBase(sae, cls); // encoder once per batch, shared by every (strategy, alpha)
-        const meanActive = tf.tensor1d(opts.meanActive);
-        configs.forEach((c, i) => {
-          tf.tidy(() => {
-            const mask = tf.tensor2d(setMask(c.groups, c.rows.subarray(start, start + B), sae.dSae), [B, sae.dSae]);
-            const xTilde = steerFromBase(sae, cls, base, mask, c.alpha, { mode: opts.mode, keepError: opts.keepError, meanActive });
-            const r = finalLayer(model, cache, { gateInput: xTilde, ...(s.target === 'residual' ? { residual: xTilde } : {}) });
-            runs[i]!.predictions.set(r.logits.argMax(1).dataSync() as Int32Array, start);
-            runs[i]!.masks.set(r.mask.dataSync() as Float32Array, start * H);
-          });
-        });
-      });
-      o.onProgress?.(start + B, f.count);
-    }
-    const sweeps: Sweep[] = configs.map((c, i) => sweepEntry(c.strategy, c.alpha, summarise(runs[i]!, f.labels, C, H), manifest.classNames));
-    const baseline = summarise(runFinalLayer(model, f, bs, () => ({})), f.labels, C, H);
-    const recon = summarise(runFinalLayer(model, f, bs, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
+    const points = s.strategies.flatMap((strategy) => s.alphas.map((alpha) => ({ strategy, alpha })));
+    const runs = steerRuns(ctx, points, o.onProgress);
+    const sweeps: Sweep[] = points.map((p, i) => sweepEntry(p.strategy, p.alpha, summarise(runs[i]!, f.labels, C, H), manifest.classNames));
+    const baseline = summarise(runFinalLayer(model, f, s.batchSize, () => ({})), f.labels, C, H);
+    const recon = summarise(runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
     const gainAlpha = s.alphas.includes(1.2) ? 1.2 : Math.max(...s.alphas);
     const results: SteerResults = {
       baseline: { accuracy: baseline.accuracy, headUsage: baseline.headUsage, heads: baseline.heads },
@@ -164,12 +206,11 @@ export function steerStage(o: SteerStageOptions): SteerResults {
     writeFileAtomic(join(o.out, 'results.csv'), resultsToCsv(results));
     return results;
   } finally {
-    model.dispose();
-    sae.dispose();
+    ctx.dispose();
   }
 }
 
-function sweepEntry(strategy: Strategy, alpha: number, r: RunSummary, names: string[]): Sweep {
+export function sweepEntry(strategy: Strategy, alpha: number, r: RunSummary, names: string[]): Sweep {
   return {
     strategy,
     alpha,
