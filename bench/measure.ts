@@ -1,10 +1,11 @@
 /**
  * One benchmark item in its own process (so peak RSS belongs to that item alone):
- * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default> [reps]` prints
- * `{ "perSec", "msPerStep", "peakRssMB" }` — the median of `reps` timed steps after warm-up.
+ * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default> [reps]` or
+ * `node dist/bench/measure.js saeTrain - [reps]` prints `{ "perSec", "msPerStep", "peakRssMB" }` —
+ * the median of `reps` timed steps after warm-up.
  */
 import { initEngine } from '../src/engine/backend.js';
-import { benchModels, inferStep, trainStep } from './models.js';
+import { benchModels, inferStep, saeStep, SAE_BENCH, trainStep } from './models.js';
 
 export interface Measurement {
   perSec: number;
@@ -26,12 +27,17 @@ export function medianMs(fn: () => void, reps: number, warmup: number): number {
 }
 
 const [item, config, repsArg] = process.argv.slice(2);
-if (item === 'vitTrain' || item === 'vitInfer') {
-  await initEngine();
+const reps = Number(repsArg ?? 7);
+await initEngine();
+let ms: number;
+let perStep: number;
+if (item === 'saeTrain') {
+  ms = medianMs(saeStep(), reps, 2);
+  perStep = SAE_BENCH.batch;
+} else {
   const m = benchModels[config === 'reference' ? 'reference' : 'default'];
-  const reps = Number(repsArg ?? 7);
-  const ms = item === 'vitTrain' ? medianMs(trainStep(m), reps, 2) : medianMs(inferStep(m), reps, 2);
-  const perStep = item === 'vitTrain' ? m.batch : m.inferBatch;
-  const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, peakRssMB: process.resourceUsage().maxRSS / 1024 };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  ms = item === 'vitTrain' ? medianMs(trainStep(m), reps, 2) : medianMs(inferStep(m), reps, 2);
+  perStep = item === 'vitTrain' ? m.batch : m.inferBatch;
 }
+const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, peakRssMB: process.resourceUsage().maxRSS / 1024 };
+process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -8,6 +8,8 @@ import type { ViTConfig } from '../src/model/config.js';
 import { logisticNoise } from '../src/model/gate.js';
 import { ViT } from '../src/model/vit.js';
 import { ADAMW_DEFAULTS, adamwStep, createAdamWState } from '../src/train/adamw.js';
+import { SparseAutoencoder } from '../src/sae/sae.js';
+import { saeTrainStep } from '../src/sae/train.js';
 import { rng } from '../src/random.js';
 
 export interface BenchModel {
@@ -70,5 +72,20 @@ export function inferStep(m: BenchModel): () => void {
     tf.tidy(() => {
       model.forward(x).logits.dataSync();
     });
+  };
+}
+
+/** The SAE benchmark of issue #3: 384 -> 3072 -> 384, k 64, batch 4096 (AuxK off: no dead latents yet). */
+export const SAE_BENCH = { d: 384, f: 3072, k: 64, batch: 4096 } as const;
+
+/** A closure running one SAE training step (forward, backward, Adam, decoder renorm) on random data. */
+export function saeStep(): () => void {
+  const { d, f, k, batch } = SAE_BENCH;
+  const sae = new SparseAutoencoder({ dIn: d, dSae: f, k }, { seed: 0 });
+  const params = sae.parameters();
+  const opt = createAdamWState(params);
+  const x = tf.tensor2d(rng(0, 'bench-sae').fill(new Float32Array(batch * d), 'normal'), [batch, d]);
+  return () => {
+    saeTrainStep(sae, params, opt, x, { lr: 1e-4, dead: null, kAux: d / 2, auxkAlpha: 1 / 32 });
   };
 }

@@ -31,7 +31,11 @@ interface TorchItem {
   perSec: number;
   threads: number;
 }
-type TorchResults = Record<string, TorchItem | Record<string, TorchItem>> & { error?: string; version?: string };
+/** What bench/torch_reference.py prints: results keyed `vitTrain.reference`, ..., `saeTrain`. */
+interface TorchResults {
+  torch: string;
+  results: Record<string, TorchItem>;
+}
 
 function torchReference(): TorchResults | null {
   const script = join(root, 'bench/torch_reference.py');
@@ -41,20 +45,12 @@ function torchReference(): TorchResults | null {
     process.stderr.write(`torch reference failed: ${r.stderr.split('\n').slice(-3).join(' ')}\n`);
     return null;
   }
-  const parsed = JSON.parse(r.stdout) as TorchResults;
-  if (parsed.error !== undefined) {
-    process.stderr.write(`${parsed.error}\n`);
+  const parsed = JSON.parse(r.stdout) as Partial<TorchResults> & { error?: string };
+  if (parsed.error !== undefined || parsed.results === undefined || parsed.torch === undefined) {
+    process.stderr.write(`${parsed.error ?? 'torch reference printed no results'}\n`);
     return null;
   }
-  return parsed;
-}
-
-function torchItem(t: TorchResults | null, item: string, config?: string): TorchItem | null {
-  if (t === null) return null;
-  const entry = t[item];
-  if (entry === undefined) return null;
-  if (config === undefined) return 'perSec' in entry ? (entry as TorchItem) : null;
-  return ((entry as Record<string, TorchItem>)[config] ?? null) as TorchItem | null;
+  return { torch: parsed.torch, results: parsed.results };
 }
 
 function row(m: Measurement, t: TorchItem | null): Row {
@@ -72,17 +68,20 @@ process.stdout.write(`${engine}\n`);
 const torch = torchReference();
 if (torch === null) process.stdout.write('PyTorch reference unavailable (install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n');
 
-const results: Record<string, unknown> = { engine, torchVersion: torch?.version ?? null, date: new Date().toISOString() };
+const results: Record<string, unknown> = { engine, torchVersion: torch?.torch ?? null, date: new Date().toISOString() };
 const table: string[][] = [['item', 'config', 'headsteer /s', 'torch /s', 'ratio', 'peak RSS MB']];
 for (const item of ['vitTrain', 'vitInfer'] as const) {
   const entry: Record<string, Row> = {};
   for (const config of ['reference', 'default'] as const) {
-    const r = row(measure(item, config), torchItem(torch, item, config));
+    const r = row(measure(item, config), torch?.results[`${item}.${config}`] ?? null);
     entry[config] = r;
     table.push([item, config, r.perSec.toFixed(1), r.torchPerSec?.toFixed(1) ?? '-', r.ratio?.toFixed(2) ?? '-', r.peakRssMB.toFixed(0)]);
   }
   results[item] = entry;
 }
+const sae = row(measure('saeTrain', '-'), torch?.results['saeTrain'] ?? null);
+results['saeTrain'] = sae;
+table.push(['saeTrain', '384-3072 k64', sae.perSec.toFixed(1), sae.torchPerSec?.toFixed(1) ?? '-', sae.ratio?.toFixed(2) ?? '-', sae.peakRssMB.toFixed(0)]);
 const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
 process.stdout.write(`${table.map((r) => r.map((cell, c) => cell.padStart(widths[c]!)).join('  ')).join('\n')}\n`);
 writeJsonAtomic(join(root, 'bench/results.json'), results);

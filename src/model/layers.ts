@@ -7,7 +7,7 @@
  * ((out, in), PyTorch convention) so checkpoints load in timm unchanged.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TensorData } from '../io/safetensors.js';
+import { toFloat32, type TensorData } from '../io/safetensors.js';
 import type { Rng } from '../random.js';
 import { UserError } from '../errors.js';
 import { gelu as fusedGelu } from '../engine/gelu.js';
@@ -33,12 +33,14 @@ export function f32(shape: number[], data: Float32Array): TensorData {
   return { dtype: 'F32', shape, data };
 }
 
-/** Read a named F32 tensor from a state dict; shapes were already checked by the loader. */
+/**
+ * Read a named tensor from a state dict as float32 (F16, BF16 and F64 hub checkpoints are converted);
+ * shapes were already checked by the loader.
+ */
 export function take(src: Map<string, TensorData>, name: string): Float32Array {
   const t = src.get(name);
   if (t === undefined) throw new UserError(`state dict has no tensor '${name}'`);
-  if (!(t.data instanceof Float32Array)) throw new UserError(`tensor '${name}' is ${t.dtype}, expected F32`);
-  return t.data;
+  return toFloat32(t, name, 'state dict');
 }
 
 /** Transpose a row-major (rows, cols) matrix. */

@@ -24,16 +24,6 @@ const FIXTURES = join(ROOT, 'test/fixtures/vit-variants');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const TOL = 1e-4;
 
-/**
- * Variants that expose a known divergence from timm, run as node:test `todo` (reported, not failing) until
- * fixed: timm's Block sizes the MLP as int(embed_dim * mlp_ratio) (truncation), src/model/config.ts uses
- * Math.round, so int(30 * 2.55) = 76 hidden units in the checkpoint vs 77 expected. Remove the entry once
- * vitDims uses Math.floor.
- */
-const KNOWN_ISSUES: Record<string, string> = {
-  c2_img12_p3_d30_mlp2p55: 'mlpHidden rounds embed_dim * mlp_ratio; timm truncates (int())',
-};
-
 const VARIANTS = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.weights.safetensors'))
   .map((f) => f.slice(0, -'.weights.safetensors'.length))
@@ -67,7 +57,7 @@ test('the variant fixtures are present', () => {
 });
 
 for (const name of VARIANTS) {
-  test(`timm variant ${name}: logits and final_block_input_cls match to 1e-4`, { todo: KNOWN_ISSUES[name] ?? false }, (t) => {
+  test(`timm variant ${name}: logits and final_block_input_cls match to 1e-4`, (t) => {
     const wf = join(FIXTURES, `${name}.weights.safetensors`);
     const weights = readSafetensors(wf);
     const kwargs = timmKwargsFromMetadata(weights.metadata, wf);
