@@ -1,13 +1,16 @@
 /**
  * Engine start-up: selects TensorFlow.js's WebAssembly backend (XNNPACK, SIMD) and, when the
  * optional native addon `nblas` loads against OpenBLAS, replaces its matmul kernels with OpenBLAS
- * sgemm working in place on the wasm heap (see matmul_kernel.ts). Model code stays backend-
+ * sgemm working in place on the wasm heap (see matmul_kernel.ts), and two slow wasm kernels with
+ * JS ones (wasm_kernels.ts). Model code stays backend-
  * agnostic: the swap happens only in tfjs's kernel registry.
  * Every entry point (CLI, tests, bench) calls `initEngine()` once before building tensors.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadSgemm } from './blas.js';
+import { fusedDisabledByEnv } from './fused.js';
+import { registerWasmKernels } from './wasm_kernels.js';
 import { DEFAULT_NATIVE_MATMUL, registerNativeMatMul, type NativeMatMulOptions } from './matmul_kernel.js';
 
 /** What the engine runs on, for the one-line notice the CLI prints. */
@@ -53,6 +56,8 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
   await tf.setBackend('wasm');
   await tf.ready();
   const backend = tf.getBackend();
+  // Pure-JS replacements (shared-buffer Identity, leading-axes Sum): no addon needed, off with HEADSTEER_FUSED=0.
+  if (backend === 'wasm' && !fusedDisabledByEnv()) registerWasmKernels();
   const label = await wasmLabel();
   let reason: string | undefined;
   if (nativeDisabledByEnv()) {

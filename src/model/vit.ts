@@ -86,7 +86,8 @@ export class ViT implements Module {
     const B = images.shape[0];
     const D = this.config.embedDim;
     const patches = this.patchEmbed.apply(this.patchify(images)); // (B, T, D)
-    const cls = tf.broadcastTo(this.clsToken, [B, 1, D]);
+    // A product with ones, not broadcastTo: its gradient is one Sum instead of B Slice + Add calls.
+    const cls = tf.mul(tf.ones([B, 1, 1]), this.clsToken); // (B, 1, D)
     return tf.add(tf.concat([cls, patches], 1), this.posEmbed) as tf.Tensor3D; // (B, N, D)
   }
 
