@@ -3,7 +3,7 @@
  * (src/steer/features.ts) into `<run>/features/`.
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseConfig, type Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
@@ -41,7 +41,7 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
     const manifest: FeaturesManifest = {
       kind: 'features',
       formatVersion: 1,
-      checkpoint: o.checkpoint,
+      checkpoint: relative(o.out, o.checkpoint), // relative, so the run folder can be moved
       dim: D,
       heads: H,
       tokens: T,

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { makeBatch } from '../data/batch.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { UserError } from '../errors.js';
@@ -35,6 +35,7 @@ export interface SplitFeatures {
 export interface FeaturesManifest {
   kind: 'features';
   formatVersion: 1;
+  /** The pruned checkpoint, relative to the features folder on disk (resolved by loadFeatures). */
   checkpoint: string;
   dim: number;
   heads: number;
@@ -98,8 +99,10 @@ export function featureTensors(f: SplitFeatures, D: number, H: number, T: number
 export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: FeaturesManifest; features: SplitFeatures } {
   const manifestPath = join(dir, 'manifest.json');
   if (!existsSync(manifestPath)) throw new UserError(`no extraction in ${dir} (manifest.json missing); run \`headsteer extract\` first`);
-  const manifest = readJson(manifestPath, 'features manifest') as FeaturesManifest;
-  if (manifest.kind !== 'features') throw new UserError(`${manifestPath} is not a features manifest (kind ${String(manifest.kind)})`);
+  const saved = readJson(manifestPath, 'features manifest') as FeaturesManifest;
+  if (saved.kind !== 'features') throw new UserError(`${manifestPath} is not a features manifest (kind ${String(saved.kind)})`);
+  // The checkpoint is recorded relative to the features folder (absolute paths pass through).
+  const manifest: FeaturesManifest = { ...saved, checkpoint: resolve(dir, saved.checkpoint) };
   const file = join(dir, `${split}.safetensors`);
   if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract\``);
   const { tensors } = readSafetensors(file);

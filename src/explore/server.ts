@@ -1,0 +1,210 @@
+/**
+ * The explorer's HTTP server (`headsteer explore`): one page and a small JSON API over a finished run,
+ * bound to the loopback interface only.
+ *
+ *   GET /                                            the page (page.ts)
+ *   GET /api/meta                                    classes, heads, alpha grid, unsteered figures, curves
+ *   GET /api/point?strategy=&alpha=&class=           steered vs unsteered accuracy, usage, per-head rates
+ *   GET /api/images?strategy=&alpha=&class=[&count=] sample test images with predictions before/after
+ *
+ * `class` is `all` or a class index; `alpha` any number in [-1, 1.5]. Bad parameters get 400 with a
+ * message; unknown routes, and any path that spells `..` (raw or percent-encoded), get 404.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { initEngine } from '../engine/backend.js';
+import { UserError } from '../errors.js';
+import { STRATEGIES, type Strategy } from '../steer/results.js';
+import { openExplorerData, type ClassChoice, type ExplorerData } from './data.js';
+import { explorerPage } from './page.js';
+
+/** The only interface the explorer listens on. */
+export const LOOPBACK = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+/** Sample images per request unless `count` says otherwise, and the most it may say. */
+export const DEFAULT_SAMPLES = 12;
+const MAX_SAMPLES = 48;
+
+export interface ExplorerOptions {
+  /** Run folder with `steer/results.json`, features, sae, stats and the pruned checkpoint. */
+  run: string;
+  /** TCP port on 127.0.0.1; 0 picks a free one. @default 8080 */
+  port?: number;
+}
+
+export interface Explorer {
+  /** `http://127.0.0.1:<port>/` */
+  url: string;
+  /** Stop listening, drop open connections and free the model's tensors. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Answered with a status and a JSON `{ error }` body. */
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** True when a request path, decoded up to three times, names a parent directory or escapes the URL. */
+export function isTraversal(rawPath: string): boolean {
+  let p = rawPath;
+  for (let round = 0; round < 4; round++) {
+    if (/(^|[/\\])\.\.([/\\]|$)/.test(p) || p.includes('\\') || p.includes('\0')) return true;
+    let next: string;
+    try {
+      next = decodeURIComponent(p);
+    } catch {
+      return true; // malformed escapes: refuse rather than guess
+    }
+    if (next === p) return false;
+    p = next;
+  }
+  return true; // still encoded after four rounds
+}
+
+type Query = Map<string, string>;
+
+/** Query parameters, refusing repeated or unexpected keys. */
+function parseQuery(params: URLSearchParams, allowed: readonly string[]): Query {
+  const q: Query = new Map();
+  for (const [k, v] of params) {
+    if (!allowed.includes(k)) throw new HttpError(400, `unknown parameter '${k}'; expected ${allowed.join(', ')}`);
+    if (q.has(k)) throw new HttpError(400, `parameter '${k}' given twice`);
+    q.set(k, v);
+  }
+  return q;
+}
+
+function required(q: Query, key: string): string {
+  const v = q.get(key);
+  if (v === undefined || v === '') throw new HttpError(400, `missing parameter '${key}'`);
+  return v;
+}
+
+function strategyParam(q: Query): Strategy {
+  const s = required(q, 'strategy');
+  const found = STRATEGIES.find((x) => x === s);
+  if (found === undefined) throw new HttpError(400, `strategy must be one of ${STRATEGIES.join(', ')}; got '${s}'`);
+  return found;
+}
+
+function alphaParam(q: Query): number {
+  const raw = required(q, 'alpha');
+  const a = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(a) || a < -1 || a > 1.5) throw new HttpError(400, `alpha must be a number in [-1, 1.5]; got '${raw}'`);
+  return Math.round(a * 1e6) / 1e6; // one cache entry per typed value, whatever its float noise
+}
+
+function classParam(q: Query, numClasses: number): ClassChoice {
+  const raw = q.get('class') ?? 'all';
+  if (raw === 'all') return 'all';
+  const c = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(c) || c >= numClasses) throw new HttpError(400, `class must be 'all' or an integer in [0, ${numClasses - 1}]; got '${raw}'`);
+  return c;
+}
+
+function countParam(q: Query): number {
+  const raw = q.get('count');
+  if (raw === undefined) return DEFAULT_SAMPLES;
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SAMPLES) throw new HttpError(400, `count must be an integer in [1, ${MAX_SAMPLES}]; got '${raw}'`);
+  return n;
+}
+
+const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+
+function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
+  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(head ? undefined : body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown, head: boolean): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), head);
+}
+
+/** Route one request; throws HttpError for anything but a 200. */
+function route(req: IncomingMessage, data: ExplorerData, page: string): { type: string; body: string } {
+  const raw = req.url ?? '/';
+  const rawPath = raw.split('?')[0] ?? '/';
+  if (isTraversal(rawPath)) throw new HttpError(404, 'not found');
+  const url = new URL(raw, `http://${LOOPBACK}`);
+  const json = (v: unknown): { type: string; body: string } => ({ type: 'application/json; charset=utf-8', body: JSON.stringify(v) });
+  const C = data.meta.classNames.length;
+  switch (url.pathname) {
+    case '/':
+    case '/index.html':
+      parseQuery(url.searchParams, []);
+      return { type: 'text/html; charset=utf-8', body: page };
+    case '/api/meta':
+      parseQuery(url.searchParams, []);
+      return json(data.meta);
+    case '/api/point': {
+      const q = parseQuery(url.searchParams, ['strategy', 'alpha', 'class']);
+      return json(data.point(strategyParam(q), alphaParam(q), classParam(q, C)));
+    }
+    case '/api/images': {
+      const q = parseQuery(url.searchParams, ['strategy', 'alpha', 'class', 'count']);
+      return json({ images: data.samples(strategyParam(q), alphaParam(q), classParam(q, C), countParam(q)) });
+    }
+    default:
+      throw new HttpError(404, 'not found');
+  }
+}
+
+/** Requests must name this server (blocks DNS-rebinding pages from reading the API). */
+function hostAllowed(host: string | undefined, port: number): boolean {
+  return host === `${LOOPBACK}:${port}` || host === `localhost:${port}`;
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      reject(e.code === 'EADDRINUSE' ? new UserError(`port ${port} on ${LOOPBACK} is in use; pass --port 0 to pick a free one`) : e);
+    };
+    server.once('error', onError);
+    server.listen(port, LOOPBACK, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Load the run and serve the explorer on 127.0.0.1 until `close()`. */
+export async function startExplorer(opts: ExplorerOptions): Promise<Explorer> {
+  const port = opts.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in [0, 65535]; got ${port}`);
+  await initEngine();
+  const data = openExplorerData(opts.run);
+  const page = explorerPage(data.meta.run);
+  let bound = 0;
+  const server = createServer((req, res) => {
+    const head = req.method === 'HEAD';
+    try {
+      if (req.method !== 'GET' && !head) throw new HttpError(405, `method ${req.method ?? '?'} not allowed; the explorer is read-only`);
+      if (!hostAllowed(req.headers.host, bound)) throw new HttpError(403, `unexpected Host header '${req.headers.host ?? ''}'`);
+      const out = route(req, data, page);
+      send(res, 200, out.type, out.body, head);
+    } catch (e) {
+      const status = e instanceof HttpError ? e.status : e instanceof UserError ? 400 : 500;
+      sendJson(res, status, { error: e instanceof Error ? e.message : String(e) }, head);
+    }
+  });
+  try {
+    bound = await listen(server, port);
+  } catch (e) {
+    data.dispose();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${LOOPBACK}:${bound}/`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).finally(() => data.dispose());
+      return closing;
+    },
+  };
+}
