@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
+import { register as registerExplore } from './commands/explore.js';
 import { register as registerFeatures } from './commands/features.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerSteer } from './commands/steer.js';
@@ -26,6 +27,7 @@ registerEval(program);
 registerTimm(program);
 registerFeatures(program);
 registerSteer(program);
+registerExplore(program);
 
 try {
   await program.parseAsync(process.argv);
