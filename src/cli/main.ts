@@ -10,6 +10,7 @@ import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
 import { register as registerExplore } from './commands/explore.js';
 import { register as registerFeatures } from './commands/features.js';
+import { register as registerReport } from './commands/report.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerSteer } from './commands/steer.js';
 import { register as registerTimm } from './commands/timm.js';
@@ -27,6 +28,7 @@ registerEval(program);
 registerTimm(program);
 registerFeatures(program);
 registerSteer(program);
+registerReport(program);
 registerExplore(program);
 
 try {

@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { evaluateReport, type EvalReport, type EvalResult } from '../eval/evaluate.js';
@@ -13,9 +13,10 @@ import { writeJsonAtomic } from '../io/atomic.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
 import { loadViT, vitFromCheckpoint, type ViTCheckpointConfig } from '../model/checkpoint.js';
+import { trainInReplicas } from '../train/replicas.js';
 import { ViT } from '../model/vit.js';
-import { trainViT, type EpochSummary, type StepProgress } from '../train/loop.js';
-import { dataInfo, loadRunData, modelConfigFor, runPath, stageStatus } from './common.js';
+import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
+import { dataInfo, loadRunData, modelConfigFor, runConfigOf, runPath, stageStatus } from './common.js';
 
 export interface TrainHooks {
   onStart?: (info: { stage: string; dir: string; totalSteps: number; startStep: number }) => void;
@@ -38,7 +39,7 @@ export interface TrainStageResult {
   seconds: number;
 }
 
-type Stage = 'pretrain' | 'prune';
+export type Stage = 'pretrain' | 'prune';
 
 /** Fresh start or resume, refusing to clobber finished or interrupted work unless told to. */
 function plan(stage: Stage, dir: string, resume: boolean, force: boolean): 'fresh' | 'resume' {
@@ -56,37 +57,63 @@ function plan(stage: Stage, dir: string, resume: boolean, force: boolean): 'fres
   return 'fresh';
 }
 
-function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: number, test: EvalResult): TrainStageResult {
+function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: number, test: EvalResult | undefined): TrainStageResult {
   const report = evaluateReport(model, ds, cfg.eval.batchSize, cfg.seed, test);
   writeJsonAtomic(join(dir, 'eval.json'), report);
   return { dir, eval: report, seconds };
 }
 
+/**
+ * Everything a training run needs, as plain data: what the CLI process decided (fresh start or resume,
+ * the resolved config) and what a replica process (replicas.ts) receives to build the same model.
+ */
+export interface TrainSpec {
+  stage: Stage;
+  run: string;
+  /** Resolved config: the user's for a fresh start, the checkpoint's when resuming. */
+  cfg: Config;
+  resume: boolean;
+}
+
 /** `pretrain`: train a dense ViT from scratch into `<run>/dense/`. */
 export function pretrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
   const dir = runPath(o.run, 'dense');
-  const mode = plan('pretrain', dir, o.resume, o.force);
-  const ckpt = mode === 'resume' ? loadCheckpoint(dir, { kind: 'vit', withTraining: true }) : null;
-  const cfg = ckpt === null ? o.cfg : parseConfig((ckpt.config as ViTCheckpointConfig).run, join(dir, 'config.json'));
-  const ds = loadRunData(cfg);
-  const model = ckpt === null ? new ViT(modelConfigFor(cfg, ds, []), cfg.seed) : vitFromCheckpoint(dir, ckpt).model;
-  return runTraining('pretrain', dir, model, cfg, ds, ckpt?.training, o.hooks);
+  const resume = plan('pretrain', dir, o.resume, o.force) === 'resume';
+  const cfg = resume ? runConfigOf(dir) : o.cfg;
+  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume }, o.hooks);
 }
 
 /** `prune`: add a decision network per layer to `<run>/dense/` and fine-tune jointly into `<run>/pruned/`. */
 export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cfg: Config) => Config }): Promise<TrainStageResult> {
   const dir = runPath(o.run, 'pruned');
-  const mode = plan('prune', dir, o.resume, o.force);
-  if (mode === 'resume') {
-    const ckpt = loadCheckpoint(dir, { kind: 'vit', withTraining: true });
-    const cfg = parseConfig((ckpt.config as ViTCheckpointConfig).run, join(dir, 'config.json'));
-    return runTraining('prune', dir, vitFromCheckpoint(dir, ckpt).model, cfg, loadRunData(cfg), ckpt.training, o.hooks);
-  }
+  const resume = plan('prune', dir, o.resume, o.force) === 'resume';
+  if (resume) return dispatch({ stage: 'prune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks);
   const denseDir = runPath(o.run, 'dense');
-  const dense = loadViT(denseDir);
-  if (dense.config.complete !== true) throw new UserError(`${denseDir} is not finished; complete \`headsteer pretrain --resume\` first`);
-  const saved = parseConfig(dense.config.run, join(denseDir, 'config.json'));
-  const cfg = o.overrides === undefined ? saved : o.overrides(saved);
+  if (stageStatus(denseDir).state !== 'complete') {
+    loadCheckpoint(denseDir, { kind: 'vit' }); // names a missing folder and the command that creates it
+    throw new UserError(`${denseDir} is not finished; complete \`headsteer pretrain --resume\` first`);
+  }
+  const saved = runConfigOf(denseDir);
+  return dispatch({ stage: 'prune', run: o.run, cfg: o.overrides === undefined ? saved : o.overrides(saved), resume }, o.hooks);
+}
+
+/** In this process, or in `workers` replica processes that split every batch. */
+function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined): Promise<TrainStageResult> {
+  const workers = (spec.stage === 'pretrain' ? spec.cfg.pretrain : spec.cfg.prune).workers;
+  if (workers > 1) return trainInReplicas(spec, workers, hooks ?? {});
+  return executeTraining(spec, hooks).then((r) => r!); // no replica: this process is the leader
+}
+
+/** Build the model a spec trains: fresh, from the dense checkpoint with new gates, or resumed. */
+function prepareModel(spec: TrainSpec, ds: Dataset): { model: ViT; training?: TrainingState } {
+  const { stage, cfg } = spec;
+  const dir = runPath(spec.run, stage === 'pretrain' ? 'dense' : 'pruned');
+  if (spec.resume) {
+    const ckpt = loadCheckpoint(dir, { kind: 'vit', withTraining: true });
+    return { model: vitFromCheckpoint(dir, ckpt).model, training: ckpt.training! };
+  }
+  if (stage === 'pretrain') return { model: new ViT(modelConfigFor(cfg, ds, []), cfg.seed) };
+  const dense = loadViT(runPath(spec.run, 'dense'));
   const layers = cfg.prune.gatedLayers === 'all' ? Array.from({ length: dense.model.config.depth }, (_, i) => i) : cfg.prune.gatedLayers;
   const model = new ViT({ ...dense.model.config, gatedLayers: layers }, cfg.seed, cfg.prune.gateBiasInit);
   // Dense weights everywhere, fresh gates: overlay the dense state dict on the gated model's own.
@@ -94,18 +121,20 @@ export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cf
   for (const [name, t] of dense.model.stateDict()) state.set(name, t);
   model.importState('', state);
   dense.model.dispose();
-  return runTraining('prune', dir, model, cfg, loadRunData(cfg), undefined, o.hooks);
+  return { model };
 }
 
-async function runTraining(
-  stage: Stage,
-  dir: string,
-  model: ViT,
-  cfg: Config,
-  ds: Dataset,
-  training: { optimizer: Map<string, TensorData>; state: Record<string, unknown> } | undefined,
-  hooks: TrainHooks | undefined,
-): Promise<TrainStageResult> {
+type TrainingState = { optimizer: Map<string, TensorData>; state: Record<string, unknown> };
+
+/**
+ * Run a spec's training loop here. With `replica`, this process is one of several that each take a
+ * share of every batch and average gradients; only the leader writes files and evaluates.
+ */
+export async function executeTraining(spec: TrainSpec, hooks: TrainHooks | undefined, replica?: Replica): Promise<TrainStageResult | null> {
+  const { stage, cfg } = spec;
+  const dir = runPath(spec.run, stage === 'pretrain' ? 'dense' : 'pruned');
+  const ds = loadRunData(cfg);
+  const { model, training } = prepareModel(spec, ds);
   const stageCfg = stage === 'pretrain' ? cfg.pretrain : cfg.prune;
   const startStep = training === undefined ? 0 : Number(training.state['step']);
   const checkpointConfig = (complete: boolean): ViTCheckpointConfig => ({
@@ -130,9 +159,11 @@ async function runTraining(
       ...(training === undefined ? {} : { resume: { step: startStep, optimizer: training.optimizer } }),
       ...(hooks?.onStep === undefined ? {} : { onStep: hooks.onStep }),
       ...(hooks?.onEpoch === undefined ? {} : { onEpoch: hooks.onEpoch }),
+      ...(replica === undefined ? {} : { replica }),
       onStart: (totalSteps: number) => hooks?.onStart?.({ stage, dir, totalSteps, startStep }),
     });
-    return finish(dir, model, cfg, ds, result.seconds, result.test);
+    if (replica !== undefined && replica.index !== 0) return null; // the leader reports
+    return finish(dir, model, cfg, ds, result.seconds, result.test ?? undefined);
   } finally {
     model.dispose();
   }

@@ -42,6 +42,19 @@ export interface EpochSummary {
   test: EvalResult;
 }
 
+/**
+ * Data parallelism: this process is replica `index` of `count`; each takes an equal share of every
+ * batch and the replicas average their gradients (and loss statistics) before the identical update.
+ * The usage term |mean(m) - rho| is then averaged over the shards' means (as DDP computes any
+ * batch-nonlinear loss per replica).
+ */
+export interface Replica {
+  index: number;
+  count: number;
+  /** Element-wise mean over all replicas of `values` (same length in each). */
+  allReduce(values: Float32Array): Promise<Float32Array>;
+}
+
 export interface TrainJob {
   model: ViT;
   dataset: Dataset;
@@ -59,12 +72,14 @@ export interface TrainJob {
   onStart?: (totalSteps: number) => void;
   onStep?: (p: StepProgress) => void;
   onEpoch?: (s: EpochSummary) => void;
+  replica?: Replica;
 }
 
 export interface TrainResult {
   steps: number;
   seconds: number;
-  test: EvalResult;
+  /** Final test evaluation (null on replicas other than the leader, which do not evaluate). */
+  test: EvalResult | null;
 }
 
 function isPrune(cfg: TrainConfig | PruneConfig): cfg is PruneConfig {
@@ -80,6 +95,11 @@ export function stepsPerEpoch(trainCount: number, batchSize: number): number {
 export async function trainViT(job: TrainJob): Promise<TrainResult> {
   const { model, dataset: ds, cfg, seed, stage } = job;
   const B = cfg.batchSize;
+  const shards = job.replica?.count ?? 1;
+  const shard = job.replica?.index ?? 0;
+  const leader = shard === 0; // writes checkpoints and metrics, evaluates, reports progress
+  if (B % shards !== 0) throw new UserError(`${stage}.batchSize ${B} does not split over ${shards} workers; use a multiple of ${stage}.workers`);
+  const Bs = B / shards; // this replica's share of each batch
   const H = model.config.numHeads;
   const spe = stepsPerEpoch(ds.train.count, B);
   const totalSteps = Math.max(1, Math.round(cfg.epochs * spe));
@@ -95,10 +115,11 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   if (job.resume !== undefined) {
     importAdamWState(opt, job.resume.optimizer, job.resume.step, join(job.dir, 'optimizer.safetensors'));
     step = job.resume.step;
-    filterJsonLines(metricsPath, (r) => typeof r['step'] === 'number' && r['step'] <= step);
+    if (leader) filterJsonLines(metricsPath, (r) => typeof r['step'] === 'number' && r['step'] <= step);
   }
 
   const save = (complete: boolean): void => {
+    if (!leader) return;
     saveCheckpoint(job.dir, {
       config: job.checkpointConfig(complete),
       weights: model.stateDict(),
@@ -106,7 +127,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
     });
   };
 
-  if (job.resume === undefined) {
+  if (job.resume === undefined && leader) {
     save(false); // step 0: the folder is a checkpoint from the start, so metrics.jsonl can live in it
     filterJsonLines(metricsPath, () => false);
   }
@@ -124,19 +145,20 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         permEpoch = epoch;
       }
       const pos = step % spe;
-      const indices = perm!.subarray(pos * B, (pos + 1) * B);
-      const batch = makeBatch(ds.train, indices, ds, { augment: job.augment, rng: rng(seed, stage, 'augment', step) });
+      const indices = perm!.subarray(pos * B + shard * Bs, pos * B + (shard + 1) * Bs);
+      const augmentRng = shards === 1 ? rng(seed, stage, 'augment', step) : rng(seed, stage, 'augment', step, shard);
+      const batch = makeBatch(ds.train, indices, ds, { augment: job.augment, rng: augmentRng });
       const lrScale = lrAt(step, totalSteps, 1, cfg.warmup, cfg.minLrRatio);
       const noiseScale = prune === null ? 0 : 1 + (prune.noiseEnd - 1) * (step / Math.max(1, totalSteps - 1));
 
-      const statsTensor = tf.tidy(() => {
-        const x = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
+      // Forward and backward on this replica's share; gradients leave the scope for the average.
+      const { grads, statsTensor } = tf.tidy(() => {
+        const x = imagesToTensor(batch.images, Bs, ds.channels, ds.height, model.config.imgSize);
         const labels = tf.tensor1d(batch.labels, 'int32');
-        const y = tf.oneHot(labels, ds.classNames.length); // (B, K)
-        const gateNoise =
-          prune === null
-            ? undefined
-            : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale), [B, H])));
+        const y = tf.oneHot(labels, ds.classNames.length); // (Bs, K)
+        // Noise is drawn for the whole batch, so an image gets the same noise whatever the sharding.
+        const noiseRows = (l: number): Float32Array => logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale).subarray(shard * Bs * H, (shard + 1) * Bs * H);
+        const gateNoise = prune === null ? undefined : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(noiseRows(l), [Bs, H])));
         let kept: tf.Tensor[] = [];
         const { value, grads } = tf.variableGrads(() => {
           const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });
@@ -152,16 +174,19 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
           kept = [tf.keep(correct), tf.keep(usage)];
           return loss;
         }, params.map((p) => p.variable));
+        const statsTensor = tf.stack([value, ...kept]); // [loss, accuracy, usage]
+        tf.dispose(kept); // kept out of variableGrads' scope by tf.keep, so not tidied automatically
         const named: Record<string, tf.Tensor> = {};
         for (const [varName, g] of Object.entries(grads)) named[byVarName.get(varName)!.name] = g;
-        const lrOf = (p: Param): number => lrScale * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
-        adamwStep(params, named, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
-        const stats = tf.stack([value, ...kept]);
-        tf.dispose(kept); // kept out of variableGrads' scope by tf.keep, so not tidied automatically
-        return stats;
+        return { grads: named, statsTensor };
       });
-      const stats = statsTensor.dataSync();
-      statsTensor.dispose();
+      const averaged = job.replica === undefined ? null : await averageAcrossReplicas(job.replica, params, grads, statsTensor);
+      const stats = averaged?.stats ?? statsTensor.dataSync();
+      tf.tidy(() => {
+        const lrOf = (p: Param): number => lrScale * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
+        adamwStep(params, averaged?.grads ?? grads, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
+      });
+      tf.dispose([...Object.values(grads), statsTensor, ...Object.values(averaged?.grads ?? {})]);
       const [loss, accuracy, headUsage] = [stats[0]!, stats[1]!, stats[2]!]; // [loss, accuracy, usage]
       if (!Number.isFinite(loss)) {
         throw new UserError(
@@ -171,12 +196,12 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       step += 1;
       const elapsed = (performance.now() - t0) / 1000;
       const progress: StepProgress = { step, totalSteps, epoch, loss, accuracy, headUsage, lr: lrScale * cfg.lr, imagesPerSec: ((step - startStep) * B) / elapsed };
-      job.onStep?.(progress);
+      if (leader) job.onStep?.(progress);
       await yieldToEventLoop(); // lets progress timers render and signals arrive during long runs
-      if (step % 10 === 0 || step === totalSteps) appendJsonLine(metricsPath, { kind: 'train', ...progress, time: elapsed });
+      if (leader && (step % 10 === 0 || step === totalSteps)) appendJsonLine(metricsPath, { kind: 'train', ...progress, time: elapsed });
 
       const epochEnd = step % spe === 0 || step === totalSteps;
-      if (epochEnd) {
+      if (epochEnd && leader) {
         test = evaluate(model, ds.test, ds, job.evalBatchSize);
         appendJsonLine(metricsPath, { kind: 'epoch', epoch: epoch + 1, step, testAccuracy: test.accuracy, testHeadUsage: test.headUsage.overall, perLayerUsage: test.headUsage.perLayer });
         job.onEpoch?.({ epoch: epoch + 1, step, test });
@@ -184,12 +209,42 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       if (step < totalSteps && (epochEnd || step % cfg.checkpointEvery === 0)) save(false);
     }
     save(true);
-    return { steps: totalSteps, seconds: (performance.now() - t0) / 1000, test: test ?? evaluate(model, ds.test, ds, job.evalBatchSize) };
+    const seconds = (performance.now() - t0) / 1000;
+    if (!leader) return { steps: totalSteps, seconds, test: null };
+    return { steps: totalSteps, seconds, test: test ?? evaluate(model, ds.test, ds, job.evalBatchSize) };
   } finally {
     disposeAdamWState(opt);
   }
 }
 
+
+/**
+ * Mean of every replica's gradients and [loss, accuracy, usage], through one flat vector in parameter
+ * order. Returns new tensors (caller disposes) and the averaged statistics.
+ */
+async function averageAcrossReplicas(
+  replica: Replica,
+  params: readonly Param[],
+  grads: Record<string, tf.Tensor>,
+  stats: tf.Tensor,
+): Promise<{ grads: Record<string, tf.Tensor>; stats: Float32Array }> {
+  const sizes = params.map((p) => p.variable.size);
+  const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0) + 3);
+  let at = 0;
+  params.forEach((p, i) => {
+    flat.set(grads[p.name]!.dataSync() as Float32Array, at);
+    at += sizes[i]!;
+  });
+  flat.set(stats.dataSync() as Float32Array, at);
+  const mean = await replica.allReduce(flat);
+  const out: Record<string, tf.Tensor> = {};
+  at = 0;
+  params.forEach((p, i) => {
+    out[p.name] = tf.tensor(mean.subarray(at, at + sizes[i]!), p.variable.shape);
+    at += sizes[i]!;
+  });
+  return { grads: out, stats: mean.subarray(at, at + 3) };
+}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

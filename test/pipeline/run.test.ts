@@ -60,6 +60,7 @@ test('run: killed mid-pretrain, rerun resumes and finishes every stage; a third 
   const third = cli(['run', '--preset', 'smoke', '--out', run]);
   assert.equal(third.status, 0, third.stderr);
   assert.equal((third.stderr.match(/already complete, skipped/g) ?? []).length, 6, third.stderr);
+  assert.match(third.stdout, /report: .*report\/index\.html/);
 });
 
 test('steer results validate; alpha 0 reproduces the splice-back exactly; CSV has a row per sweep and class', () => {

@@ -1,6 +1,6 @@
 /**
  * `headsteer run`: the main job. Chains the stages of DESIGN.md on one run folder — data, pretrain,
- * prune (with eval), extract, sae, stats, steer — skipping stages whose output is complete and resuming
+ * prune (with eval), extract, sae, stats, steer, report — skipping stages whose output is complete and resuming
  * interrupted ones, so rerunning after a Ctrl-C or a crash continues where it stopped.
  */
 import type { Command } from 'commander';
@@ -51,7 +51,7 @@ async function trainStage(stage: 'pretrain' | 'prune', run: string, cfg: Config)
 export function register(program: Command): void {
   program
     .command('run')
-    .description('the full pipeline on one run folder, resuming where it stopped: data, pretrain, prune, extract, sae, stats, steer')
+    .description('the full pipeline on one run folder, resuming where it stopped: data, pretrain, prune, extract, sae, stats, steer, report')
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .option('--out <run>', 'run folder (default: runs/<preset>)')
     .option('--set <key=value>', 'override a config value, e.g. --set prune.rho=0.6 (repeatable)', collect, [])
@@ -69,6 +69,7 @@ export function register(program: Command): void {
         stats: join(run, 'stats'),
         steer: runPath(run, 'steer'),
       };
+      let reportPath = join(run, 'report', 'index.html');
       // Later stages use the config recorded with the pruned model (plus this command's overrides).
       const laterConfig = (): Config => withOverrides(runConfigOf(dir.pruned), flags.set);
       const stages: Stage[] = [
@@ -122,6 +123,15 @@ export function register(program: Command): void {
             printSteerSummary(dir.steer, r);
           },
         },
+        {
+          // Always rebuilt: cheap, and it reflects whatever the stages above now hold.
+          name: 'report',
+          done: () => false,
+          run: async () => {
+            const { buildReport } = await import('../../report/report.js'); // loads vega only when needed
+            reportPath = (await buildReport(run)).index;
+          },
+        },
       ];
       for (const [i, stage] of stages.entries()) {
         const label = `[${i + 1}/${stages.length}] ${stage.name}`;
@@ -148,7 +158,7 @@ export function register(program: Command): void {
           `  pruned ViT:  accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)}` +
             (pruned.randomPolicy === undefined ? '' : ` (random policy at the same usage: ${pct(pruned.randomPolicy.accuracy)})`),
           ...(perClass === undefined ? [] : [`  per-class steering at alpha 1.2: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
-          `  results: ${join(dir.steer, 'results.json')}`,
+          `  report: ${reportPath}`,
           '',
         ].join('\n'),
       );

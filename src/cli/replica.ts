@@ -1,0 +1,43 @@
+/**
+ * Entry point of one data-parallel training replica (forked by src/train/replicas.ts): waits for its
+ * spec, trains its share of every batch, averages gradients through the coordinator, and reports.
+ */
+import { initEngine } from '../engine/backend.js';
+import { UserError } from '../errors.js';
+import { executeTraining, type TrainHooks } from '../pipeline/train.js';
+import type { FromReplica, ToReplica } from '../train/replicas.js';
+
+const send = (m: FromReplica): void => {
+  process.send?.(m);
+};
+
+let waiting: ((values: Float32Array) => void) | null = null;
+
+process.on('message', (raw) => {
+  const msg = raw as ToReplica;
+  if (msg.type === 'mean') {
+    waiting?.(msg.values);
+    waiting = null;
+    return;
+  }
+  void (async () => {
+    try {
+      await initEngine();
+      const forward = <K extends keyof TrainHooks>(name: K) => (arg: unknown): void => send({ type: 'hook', name, arg });
+      const hooks: TrainHooks = msg.index === 0 ? { onStart: forward('onStart'), onStep: forward('onStep'), onEpoch: forward('onEpoch') } : {};
+      const result = await executeTraining(msg.spec, hooks, {
+        index: msg.index,
+        count: msg.count,
+        allReduce: (values) =>
+          new Promise((resolve) => {
+            waiting = resolve;
+            send({ type: 'reduce', values });
+          }),
+      });
+      process.send?.({ type: 'done', result } satisfies FromReplica, undefined, {}, () => process.exit(0));
+    } catch (e) {
+      const m: FromReplica = { type: 'error', message: e instanceof Error ? e.message : String(e), user: e instanceof UserError };
+      process.send?.(m, undefined, {}, () => process.exit(1));
+    }
+  })();
+});

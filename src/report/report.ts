@@ -1,0 +1,117 @@
+/**
+ * The `report` stage: a static, self-contained HTML page `<run>/report/index.html` with the paper's
+ * figures (2, 3, 4, 5), training figures and tables, plus every figure as `<run>/report/figures/<name>.svg`
+ * and `.png` (2x). Whatever stage has not run yet is named on the page with the verb that produces it.
+ */
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
+import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
+import { esc, figureBlock, notice, page, section } from './html.js';
+import { loadRunInputs, notRunYet, STAGES, type RunInputs, type Stage } from './inputs.js';
+import { renderFigure } from './render.js';
+import { configBlock, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable } from './tables.js';
+
+/** Paths written by `buildReport`. */
+export interface ReportOutput {
+  /** `<run>/report/index.html` */
+  index: string;
+  /** `<run>/report/figures/<name>.svg` and `.png` of each rendered figure. */
+  figures: string[];
+}
+
+/** A page block: either a figure to render, or HTML (a notice) standing in for it. */
+type Block = { figure: FigureSpec } | { html: string };
+
+/**
+ * Builds the report of `run` from whatever stage outputs exist.
+ * @throws UserError when `run` is not a folder.
+ */
+export async function buildReport(run: string): Promise<ReportOutput> {
+  const inp = loadRunInputs(run);
+  const out = join(run, 'report');
+  const figures: string[] = [];
+
+  const renderBlocks = async (blocks: Block[]): Promise<string> => {
+    const html: string[] = [];
+    for (const b of blocks) {
+      if ('html' in b) {
+        html.push(b.html);
+        continue;
+      }
+      const f = b.figure;
+      const { svg, png } = await renderFigure(f.spec);
+      const svgPath = join(out, 'figures', `${f.name}.svg`);
+      const pngPath = join(out, 'figures', `${f.name}.png`);
+      writeFileAtomic(svgPath, svg);
+      writeFileAtomic(pngPath, png);
+      figures.push(svgPath, pngPath);
+      html.push(figureBlock({ ...f, svg }));
+    }
+    return html.join('\n');
+  };
+
+  const steer = inp.steer;
+  const steerBlocks: Block[] = steer === undefined
+    ? [{ html: notice(`${notRunYet('steer')} (Figures 2, 3 and 4 come from steer/results.json)`) }]
+    : [
+        { figure: alphaSweepFigure(steer, 1) },
+        { figure: alphaSweepFigure(steer, -1) },
+        ...[headActivationFigure(steer)].map((f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so Figure 3 is empty') } : { figure: f })),
+      ];
+  // Figure 5 needs only the statistics stage; steer/results.json carries the same overlaps.
+  const overlapSource = inp.stats ?? (steer === undefined ? undefined : { ks: Number(steer['ks'] ?? 0), classNames: classNamesOf(inp), classSizes: [], overlap: steer.overlap });
+  const overlapBlocks: Block[] = overlapSource === undefined ? [{ html: notice(`${notRunYet('stats')} (Figure 5 comes from stats/stats.json)`) }] : [{ figure: overlapFigure(overlapSource) }];
+
+  const training = trainingFigure(inp.dense, inp.pruned);
+  const trainBlocks: Block[] = [training === undefined ? { html: notice(`${notRunYet('pretrain')} (no metrics.jsonl yet)`) } : { figure: training }];
+  const layerBlocks: Block[] = inp.pruned.eval === undefined ? [{ html: notice(notRunYet('prune')) }] : [{ figure: perLayerUsageFigure(inp.pruned.eval, inp.pruned.config) }];
+
+  const sections = [
+    section('steering', 'Steering the final layer’s head pruning (paper Figures 2–4)', `${await renderBlocks(steerBlocks)}\n${steer === undefined ? '' : steeringTable(inp)}`),
+    section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
+    section('paper', 'Ours vs the paper', paperTable(inp)),
+    section('models', 'Dense, pruned and random-policy models', `${modelsTable(inp)}\n${await renderBlocks(layerBlocks)}\n${perClassTable(inp)}`),
+    section('training', 'Training', `${await renderBlocks(trainBlocks)}\n${timingsTable(inp)}`),
+    section('sae', 'Sparse autoencoder', saeTable(inp)),
+    section('config', 'Run configuration', configBlock(inp)),
+  ];
+  const nav: Array<[string, string]> = [
+    ['steering', 'Steering'],
+    ['overlap', 'Latent overlap'],
+    ['paper', 'Ours vs paper'],
+    ['models', 'Models'],
+    ['training', 'Training'],
+    ['sae', 'SAE'],
+    ['config', 'Config'],
+  ];
+  const html = page('headsteer report', headerHtml(inp), nav, sections.join('\n'));
+  const index = join(out, 'index.html');
+  writeFileAtomic(index, html);
+  return { index, figures };
+}
+
+function classNamesOf(inp: RunInputs): string[] {
+  return inp.pruned.eval?.classNames ?? inp.features?.classNames ?? inp.dense.eval?.classNames ?? [];
+}
+
+/** Run identity and one status line per stage (done, missing with the verb to run, incomplete, invalid). */
+function headerHtml(inp: RunInputs): string {
+  const cfg = inp.pruned.config ?? inp.dense.config;
+  const what = cfg === undefined
+    ? ''
+    : `<p>Preset <code>${esc(cfg.run.preset)}</code> · data <b>${esc(cfg.data.name)}</b> (${cfg.data.classNames.length} classes) · ViT ${cfg.model.depth} layers × ${cfg.model.numHeads} heads, width ${cfg.model.embedDim}, patch ${cfg.model.patchSize}, image ${cfg.model.imgSize} px</p>`;
+  const order: Stage[] = ['pretrain', 'prune', 'extract', 'sae', 'stats', 'steer'];
+  const status = order.map((stage) => {
+    const notes = inp.notes.filter((n) => n.stage === stage);
+    const label = esc(STAGES[stage].label);
+    if (notes.length === 0) return `<li><span class="ok">✔</span> ${label}: done</li>`;
+    const worst = notes.find((n) => n.kind === 'invalid') ?? notes.find((n) => n.kind === 'missing') ?? notes[0]!;
+    const mark = worst.kind === 'invalid' ? '<span class="bad">✘</span>' : '<span class="warn">●</span>';
+    const text = esc(worst.message).replace(/`([^`]+)`/g, '<code>$1</code>');
+    return `<li>${mark} ${worst.message.startsWith(STAGES[stage].label) ? text : `${label}: ${text}`}</li>`;
+  });
+  return `<p>Run folder <code>${esc(resolve(inp.run))}</code> · generated ${esc(new Date().toISOString().slice(0, 16).replace('T', ' '))} UTC</p>
+${what}
+<ul class="status">${status.join('\n')}</ul>`;
+}

@@ -1,0 +1,170 @@
+/**
+ * The report's tables as HTML: dense vs pruned vs random policy, SAE metrics with splice-back, per-class
+ * accuracy, headline steering numbers, our results next to the paper's (CIFAR-100, ViT-S/16), timings
+ * and the run config. Each returns a notice instead when its stage has not run.
+ */
+import { maxOffDiagonal, PAPER_GLOBAL_OVERLAP, sweepAt } from './figures_steer.js';
+import { jsonDetails, notice, table, type Cell } from './html.js';
+import { notRunYet, type ModelStage, type RunInputs } from './inputs.js';
+
+/** Paper numbers (CIFAR-100, ViT-S/16, 30% of heads pruned; SAE 8x, k = 64). */
+export const PAPER = {
+  denseAccuracy: 0.9127,
+  prunedAccuracy: 0.8979,
+  prunedFraction: 0.3,
+  saeMse: 0.0228,
+  spliceDeltaAccuracyPt: -0.12,
+  spliceDeltaUsage: 0.025,
+  globalVsPerClass: PAPER_GLOBAL_OVERLAP,
+} as const;
+
+const pct = (v: number | undefined, digits = 2): string => (v === undefined ? '—' : `${(100 * v).toFixed(digits)}%`);
+const fix = (v: number | undefined, digits = 3): string => (v === undefined ? '—' : v.toFixed(digits));
+const signed = (v: number, digits: number, unit = ''): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}${unit}`;
+const arrow = (a: string, b: string): string => `${a} → ${b}`;
+
+/** Dense vs pruned vs random policy: accuracy, overall and final-layer head usage. */
+export function modelsTable(inp: RunInputs): string {
+  const rows: Cell[][] = [];
+  const d = inp.dense.eval;
+  const p = inp.pruned.eval;
+  if (d !== undefined) rows.push(['dense ViT (no gates)', pct(d.accuracy), fix(d.headUsage.overall), fix(d.headUsage.perLayer.at(-1)), String(d.count)]);
+  if (p !== undefined) rows.push(['pruned ViT (learned gates)', pct(p.accuracy), fix(p.headUsage.overall), fix(p.headUsage.perLayer.at(-1)), String(p.count)]);
+  if (p?.randomPolicy !== undefined) {
+    const r = p.randomPolicy;
+    rows.push(['random policy (same per-layer rates)', pct(r.accuracy), fix(r.headUsage.overall), fix(r.headUsage.perLayer.at(-1)), String(p.count)]);
+  }
+  const missing = [d === undefined ? notice(notRunYet('pretrain')) : '', p === undefined ? notice(notRunYet('prune')) : ''].join('');
+  if (rows.length === 0) return missing;
+  return table(['model', 'test accuracy', 'head usage (all layers)', 'final-layer usage', 'test images'], rows, 'Dense vs pruned vs random head-pruning policy') + missing;
+}
+
+/** SAE reconstruction metrics and splice-back (x_hat replaces x at the final decision network). */
+export function saeTable(inp: RunInputs): string {
+  const { config, metrics } = inp.sae;
+  if (config === undefined || metrics === undefined) return notice(notRunYet('sae'));
+  const s = metrics.spliceBack;
+  const rows: Cell[][] = [
+    ['width d → latents n (k active)', `${config.d_in} → ${config.d_sae} (k = ${config.k})`],
+    ['training epochs', String(config.train.epochs)],
+    ['MSE (test)', metrics.mse.toPrecision(4)],
+    ['fraction of variance unexplained (FVU)', metrics.fvu.toFixed(4)],
+    ['L0 (active latents per sample)', metrics.l0.toFixed(1)],
+    ['dead latents (test / train)', `${pct(metrics.deadFraction, 1)} / ${pct(metrics.trainDeadFraction, 1)}`],
+    ['accuracy: x → x̂ (splice-back)', arrow(pct(metrics.baseline.accuracy), pct(s.accuracy))],
+    ['final-layer usage: x → x̂', arrow(fix(metrics.baseline.headUsage), fix(s.headUsage))],
+    ['splice-back Δ accuracy', signed(100 * s.deltaAccuracy, 2, ' pt')],
+    ['splice-back Δ final-layer usage', signed(s.deltaHeadUsage, 4)],
+  ];
+  return table(['metric', 'value'], rows, 'Sparse autoencoder on the final block’s residual CLS input');
+}
+
+/** Per-class test accuracy, dense and pruned. */
+export function perClassTable(inp: RunInputs): string {
+  const d = inp.dense.eval;
+  const p = inp.pruned.eval;
+  const names = p?.classNames ?? d?.classNames;
+  if (names === undefined) return notice(notRunYet('pretrain'));
+  const rows = names.map((name, c): Cell[] => {
+    const a = d?.perClassAccuracy[c];
+    const b = p?.perClassAccuracy[c];
+    return [name, pct(a, 1), pct(b, 1), a === undefined || b === undefined ? '—' : signed(100 * (b - a), 1, ' pt')];
+  });
+  return table(['class', 'dense', 'pruned', 'Δ (pruned − dense)'], rows, 'Per-class test accuracy');
+}
+
+/** Each strategy at alpha = -0.5 and 1.2 (accuracy, final-layer usage), with the unsteered baselines. */
+export function steeringTable(inp: RunInputs): string {
+  const r = inp.steer;
+  if (r === undefined) return notice(notRunYet('steer'));
+  const alphas = [-0.5, 1.2];
+  const strategies = [...new Set(r.sweeps.map((s) => s.strategy))];
+  const rows: Cell[][] = [
+    ['unsteered (x)', ...alphas.flatMap(() => [pct(r.baseline.accuracy), fix(r.baseline.headUsage)])],
+    ['SAE reconstruction (x̂)', ...alphas.flatMap(() => [pct(r.reconstruction.accuracy), fix(r.reconstruction.headUsage)])],
+    ...strategies.map((st): Cell[] => [
+      st,
+      ...alphas.flatMap((a) => {
+        const w = sweepAt(r, st, a);
+        return [pct(w?.accuracy), fix(w?.headUsage)];
+      }),
+    ]),
+  ];
+  const header = ['index set S', ...alphas.flatMap((a) => [`accuracy, α = ${a}`, `final-layer usage, α = ${a}`])];
+  return table(header, rows, 'Headline steering numbers (test set)');
+}
+
+/** Our numbers next to the paper's; the datasets differ, so the comparison is of trends, not values. */
+export function paperTable(inp: RunInputs): string {
+  const dense = inp.dense.eval;
+  const pruned = inp.pruned.eval;
+  const m = inp.sae.metrics;
+  const cfg = inp.pruned.config ?? inp.dense.config;
+  const ours = cfg === undefined ? '—' : `${cfg.data.name}, ViT depth ${cfg.model.depth}, width ${cfg.model.embedDim}, ${cfg.model.numHeads} heads, patch ${cfg.model.patchSize}`;
+  const overlap = inp.stats?.overlap ?? inp.steer?.overlap;
+  const names = inp.stats?.classNames ?? pruned?.classNames ?? [];
+  const pair = overlap === undefined ? undefined : maxOffDiagonal(overlap.classPairs);
+  const best = inp.steer?.topGainClasses[0];
+  const rows: Cell[][] = [
+    ['data and model', 'CIFAR-100, ViT-S/16 (12 layers, 6 heads)', ours],
+    ['dense accuracy', pct(PAPER.denseAccuracy), pct(dense?.accuracy)],
+    ['pruned accuracy', pct(PAPER.prunedAccuracy), pct(pruned?.accuracy)],
+    ['heads pruned', pct(PAPER.prunedFraction, 0), pruned === undefined ? '—' : pct(1 - pruned.headUsage.overall, 1)],
+    ['SAE reconstruction MSE', String(PAPER.saeMse), m === undefined ? '—' : `${m.mse.toPrecision(4)} (FVU ${m.fvu.toFixed(4)})`],
+    ['splice-back Δ accuracy', signed(PAPER.spliceDeltaAccuracyPt, 2, ' pt'), m === undefined ? '—' : signed(100 * m.spliceBack.deltaAccuracy, 2, ' pt')],
+    ['splice-back Δ head usage', signed(PAPER.spliceDeltaUsage, 3), m === undefined ? '—' : signed(m.spliceBack.deltaHeadUsage, 3)],
+    ['global vs per-class latent overlap', PAPER.globalVsPerClass.toFixed(4), overlap === undefined ? '—' : overlap.globalVsPerClass.toFixed(4)],
+    ['most related class pair (overlap)', '≈0.38–0.39 (bowl/plate, beaver/squirrel)', pair === undefined ? '—' : `${pair.value.toFixed(2)} (${names[pair.a] ?? pair.a}/${names[pair.b] ?? pair.b})`],
+    [
+      `top-gain class, per-class α = ${typeof inp.steer?.['topGainAlpha'] === 'number' ? inp.steer['topGainAlpha'] : 1.2}`,
+      'bowl 76% → 82%, usage 0.72 → 0.33',
+      best === undefined ? '—' : `${best.name} ${pct(best.accuracyBefore, 1)} → ${pct(best.accuracyAfter, 1)}, usage ${best.headUsageBefore.toFixed(2)} → ${best.headUsageAfter.toFixed(2)}`,
+    ],
+  ];
+  return `${table(['quantity', 'paper', 'ours'], rows, 'Ours vs the paper')}
+<p class="note">The dataset and model differ from the paper’s (CIFAR-100 and ViT-S/16 there), so absolute numbers are not comparable; MSE in particular scales with the residual stream’s variance, which FVU removes.</p>`;
+}
+
+function trainingRow(name: string, m: ModelStage): Cell[] | undefined {
+  const last = m.train.at(-1);
+  if (last === undefined) return undefined;
+  const seconds = Math.max(...m.train.map((t) => t.time));
+  const rates = m.train.map((t) => t.imagesPerSec).sort((a, b) => a - b);
+  const median = rates[Math.floor(rates.length / 2)] ?? 0;
+  return [name, `${last.step} / ${last.totalSteps}`, String(m.epochs.length), formatDuration(seconds), median.toFixed(0)];
+}
+
+/** Wall time and throughput of each training stage (from the logs' `time`, seconds since stage start). */
+export function timingsTable(inp: RunInputs): string {
+  const rows = [trainingRow('pretrain (dense)', inp.dense), trainingRow('prune (gated)', inp.pruned)].filter((r): r is Cell[] => r !== undefined);
+  const sae = inp.sae.epochs.at(-1);
+  const parts: string[] = [];
+  if (rows.length > 0) parts.push(table(['stage', 'steps done / total', 'epochs evaluated', 'wall time', 'median images/s'], rows, 'Training timings'));
+  else parts.push(notice(notRunYet('pretrain')));
+  if (sae !== undefined) {
+    parts.push(`<p class="note">SAE training: ${sae.epoch} epochs, ${sae.step} steps${sae.samplesPerSec === undefined ? '' : `, ${sae.samplesPerSec.toFixed(0)} samples/s in the last epoch`}.</p>`);
+  }
+  return parts.join('\n');
+}
+
+/** Seconds as "1 h 02 min", "3 min 05 s" or "12.3 s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '—';
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m} min ${String(Math.round(seconds - 60 * m)).padStart(2, '0')} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+/** The resolved run config of the latest ViT stage, and the SAE's, as collapsible JSON. */
+export function configBlock(inp: RunInputs): string {
+  const cfg = inp.pruned.config ?? inp.dense.config;
+  const parts: string[] = [];
+  if (cfg !== undefined) {
+    parts.push(jsonDetails(`run config (preset '${cfg.run.preset}', from ${inp.pruned.config === undefined ? 'dense' : 'pruned'}/config.json)`, cfg.run));
+    parts.push(jsonDetails('model and data', { model: cfg.model, data: cfg.data }));
+  }
+  if (inp.sae.config !== undefined) parts.push(jsonDetails('SAE config (sae/config.json)', inp.sae.config));
+  if (inp.steer !== undefined) parts.push(jsonDetails('steering options', { ks: inp.steer['ks'], topGainAlpha: inp.steer['topGainAlpha'], options: inp.steer['options'] }));
+  return parts.length > 0 ? parts.join('\n') : notice(notRunYet('pretrain'));
+}
