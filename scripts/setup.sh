@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # One-time setup on a fresh machine: Debian packages (Fashion-MNIST, OpenBLAS for the native matmul
 # path, fonts, Chromium), npm dependencies from the lock file, and the TypeScript build. Safe to rerun.
+# Usage: bash scripts/setup.sh [--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # fonts: text in the report's PNGs; chromium: the explorer's browser test.
 APT_PACKAGES=(dataset-fashion-mnist libopenblas-dev libopenblas0-pthread fonts-dejavu-core chromium)
+# --bench: also the PyTorch CPU reference that `npm run bench` compares against.
+if [ "${1:-}" = "--bench" ]; then APT_PACKAGES+=(python3-torch); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
