@@ -19,7 +19,8 @@ export interface TrainFlags {
   force?: boolean;
 }
 
-function collect(value: string, previous: string[]): string[] {
+/** commander accumulator for a repeatable flag such as `--set`. */
+export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 

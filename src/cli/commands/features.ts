@@ -8,11 +8,7 @@ import { runConfigOf, runPath } from '../../pipeline/common.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { loadFeatures } from '../../steer/features.js';
 import { progressBar, type Progress } from '../progress.js';
-import { startEngine, withOverrides } from '../options.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
+import { collect, startEngine, withOverrides } from '../options.js';
 
 export function printSaeMetrics(dir: string, m: SaeStageMetrics): void {
   const pt = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pt`;

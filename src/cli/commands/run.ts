@@ -17,16 +17,12 @@ import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage, type TrainStageResult } from '../../pipeline/train.js';
 import type { SteerResults } from '../../steer/results.js';
 import { formatDuration, progressBar } from '../progress.js';
-import { configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
 import { printSteerSummary } from './steer.js';
 import { printResult, trainProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 interface Stage {
   name: string;

@@ -10,11 +10,7 @@ import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { loadFeatures } from '../../steer/features.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { progressBar } from '../progress.js';
-import { startEngine, withOverrides } from '../options.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
+import { collect, startEngine, withOverrides } from '../options.js';
 
 interface PathFlags {
   run: string;
