@@ -89,3 +89,27 @@ export function saeStep(): () => void {
     saeTrainStep(sae, params, opt, x, { lr: 1e-4, dead: null, kAux: d / 2, auxkAlpha: 1 / 32 });
   };
 }
+
+/** What `tf.profile` resolves to. */
+export type Profile = Awaited<ReturnType<typeof tf.profile>>;
+
+/**
+ * Aggregate a `tf.profile` result per kernel name, slowest first.
+ * @param prof the profile of one step.
+ * @param top how many kernels to list.
+ * @returns `totalMs`, the kernel time summed over every kernel (not just the listed ones), and
+ *   `lines`, one printable line per listed kernel (name, ms, calls), without trailing newlines.
+ */
+export function kernelTable(prof: Profile, top: number): { totalMs: number; lines: string[] } {
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of prof.kernels) {
+    const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    e.calls += 1;
+    byKernel.set(k.name, e);
+  }
+  const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
+  const totalMs = rows.reduce((s, [, e]) => s + e.ms, 0);
+  const lines = rows.slice(0, top).map(([name, e]) => `${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(6)} calls`);
+  return { totalMs, lines };
+}

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../src/engine/backend.js';
-import { benchModels, trainStep } from './models.js';
+import { benchModels, kernelTable, trainStep } from './models.js';
 
 const which = process.argv[2] === 'reference' ? 'reference' : 'default';
 const info = await initEngine();
@@ -17,14 +17,6 @@ const prof = await tf.profile(() => {
   step();
 });
 const total = performance.now() - t0;
-const byKernel = new Map<string, { ms: number; calls: number }>();
-for (const k of prof.kernels) {
-  const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-  e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-  e.calls += 1;
-  byKernel.set(k.name, e);
-}
-const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
-const kernelTotal = rows.reduce((s, [, e]) => s + e.ms, 0);
-process.stdout.write(`${which}: step ${total.toFixed(1)} ms (profiled), kernels ${kernelTotal.toFixed(1)} ms, ${prof.kernels.length} kernel calls\n`);
-for (const [name, e] of rows.slice(0, 25)) process.stdout.write(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(6)} calls\n`);
+const { totalMs, lines } = kernelTable(prof, 25);
+process.stdout.write(`${which}: step ${total.toFixed(1)} ms (profiled), kernels ${totalMs.toFixed(1)} ms, ${prof.kernels.length} kernel calls\n`);
+for (const line of lines) process.stdout.write(`${line}\n`);

@@ -13,6 +13,7 @@ import { createAdamWState, disposeAdamWState } from '../src/train/adamw.js';
 import { SparseAutoencoder } from '../src/sae/sae.js';
 import { saeTrainStep, type SaeStepOptions } from '../src/sae/train.js';
 import type { TopKImpl } from '../src/sae/topk.js';
+import { kernelTable } from './models.js';
 
 const D = 384;
 const F = 3072;
@@ -67,17 +68,9 @@ if (!process.argv.includes('--no-profile')) {
     const prof = await tf.profile(() => {
       saeTrainStep(sae, params, opt, x, o);
     });
-    const byKernel = new Map<string, { ms: number; calls: number }>();
-    for (const k of prof.kernels) {
-      const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-      e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-      e.calls += 1;
-      byKernel.set(k.name, e);
-    }
-    const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
-    const total = rows.reduce((s, [, e]) => s + e.ms, 0);
-    process.stdout.write(`\nprofile (kernel top-k, ${label}): kernels ${total.toFixed(0)} ms in ${prof.kernels.length} calls\n`);
-    for (const [name, e] of rows.slice(0, 12)) process.stdout.write(`${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)} calls\n`);
+    const { totalMs, lines } = kernelTable(prof, 12);
+    process.stdout.write(`\nprofile (kernel top-k, ${label}): kernels ${totalMs.toFixed(0)} ms in ${prof.kernels.length} calls\n`);
+    for (const line of lines) process.stdout.write(`${line}\n`);
   }
 }
 disposeAdamWState(opt);

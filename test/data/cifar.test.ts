@@ -1,38 +1,12 @@
 /** Tests of the CIFAR-10/100 binary readers on fake tiny folders: round trips and malformed input. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CIFAR10, CIFAR10_CLASSES, CIFAR100, CIFAR100_CLASSES, loadCifar } from '../../src/data/cifar.js';
-import { UserError } from '../../src/errors.js';
+import { assertUserError, listing, tempDirs } from './helpers.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-/** A fresh temp dir holding the given files (names may contain one subfolder). */
-function craft(files: Record<string, Uint8Array | string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'headsteer-cifar-'));
-  dirs.push(dir);
-  for (const [name, bytes] of Object.entries(files)) {
-    if (name.includes('/')) mkdirSync(join(dir, name.split('/')[0] ?? ''), { recursive: true });
-    writeFileSync(join(dir, name), bytes);
-  }
-  return dir;
-}
-
-/** All files under `dir`, recursively, as relative paths. */
-const listing = (dir: string): string[] => (readdirSync(dir, { recursive: true }) as string[]).sort();
-
-function assertUserError(fn: () => unknown, patterns: RegExp[], dir: string, before: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    assert.ok(!err.message.includes('\n'), 'message is one line');
-    for (const p of patterns) assert.match(err.message, p);
-    return true;
-  });
-  assert.deepEqual(listing(dir), before, 'nothing written');
-}
+const { craft, cleanup } = tempDirs('cifar');
+after(cleanup);
 
 /** Records for `labels`: label bytes then 3072 pixels whose value encodes (record, channel). */
 function records(labels: number[][], seed: number): Uint8Array {

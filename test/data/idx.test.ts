@@ -1,44 +1,13 @@
 /** Tests of the IDX reader: round trips (raw and gzipped) and every malformed-file error. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { UserError } from '../../src/errors.js';
 import { findIdxFile, readIdxImages, readIdxLabels } from '../../src/data/idx.js';
+import { assertUserError, idx, tempDirs } from './helpers.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-/** A fresh temp dir holding the given files. */
-function craft(files: Record<string, Uint8Array>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'headsteer-idx-'));
-  dirs.push(dir);
-  for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
-  return dir;
-}
-
-/** Assert `fn` throws a UserError matching every pattern, and that `dir` holds exactly `files`. */
-function assertUserError(fn: () => unknown, patterns: RegExp[], dir: string, files: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    assert.ok(!err.message.includes('\n'), 'message is one line');
-    for (const p of patterns) assert.match(err.message, p);
-    return true;
-  });
-  assert.deepEqual(readdirSync(dir).sort(), [...files].sort(), 'nothing written');
-}
-
-/** Bytes of an IDX file: big-endian magic and dims, then data. */
-function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, magic, false);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  out.set(data, 4 + 4 * dims.length);
-  return out;
-}
+const { craft, cleanup } = tempDirs('idx');
+after(cleanup);
 
 const pixels = Uint8Array.from({ length: 3 * 2 * 4 }, (_, i) => i * 7);
 

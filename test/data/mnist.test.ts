@@ -1,42 +1,15 @@
 /** Tests of the IDX datasets: real Fashion-MNIST and MNIST, and crafted folders via dataDir. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { firstBadLabel } from '../../src/data/dataset.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, loadFashionMnist, loadMnist, mnistPackageDir } from '../../src/data/mnist.js';
-import { UserError } from '../../src/errors.js';
+import { assertUserError, idx, tempDirs } from './helpers.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function craft(files: Record<string, Uint8Array>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'headsteer-mnist-'));
-  dirs.push(dir);
-  for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
-  return dir;
-}
-
-function assertUserError(fn: () => unknown, patterns: RegExp[], dir: string, files: string[]): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected UserError, got ${String(err)}`);
-    assert.ok(!err.message.includes('\n'), 'message is one line');
-    for (const p of patterns) assert.match(err.message, p);
-    return true;
-  });
-  assert.deepEqual(readdirSync(dir).sort(), [...files].sort(), 'nothing written');
-}
-
-function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + 4 * dims.length + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, magic, false);
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-  out.set(data, 4 + 4 * dims.length);
-  return out;
-}
+const { craft, cleanup } = tempDirs('mnist');
+after(cleanup);
 
 /** A tiny IDX dataset: n train / m test images of h x w, labels k % 10; overrides replace files. */
 function tinyIdxFiles(overrides: Record<string, Uint8Array> = {}): Record<string, Uint8Array> {

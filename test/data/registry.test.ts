@@ -1,14 +1,13 @@
 /** Tests of the dataset registry: names, listing and loading by name. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { DATASET_NAMES, listDatasets, loadDataset } from '../../src/data/registry.js';
 import { UserError } from '../../src/errors.js';
+import { tempDirs } from './helpers.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const { craft, cleanup } = tempDirs('registry');
+after(cleanup);
 
 describe('registry', () => {
   it('rejects an unknown name, listing the allowed ones', () => {
@@ -30,8 +29,7 @@ describe('registry', () => {
   });
 
   it('with an empty --data-dir reports what is missing and writes nothing', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'headsteer-registry-'));
-    dirs.push(dir);
+    const dir = craft({});
     const rows = listDatasets({ dataDir: dir });
     const fashion = rows.find((r) => r.name === 'fashion-mnist');
     assert.equal(fashion?.available, false);
