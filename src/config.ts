@@ -154,13 +154,15 @@ const baseSteer: Config['steer'] = {
   batchSize: 2000,
 };
 
+// Measured on Fashion-MNIST (2 cores): 3 pretrain epochs reach 86.7% dense, 6 reach 88.2% (~8 min);
+// 1.5 prune epochs then keep 87.9% at usage 0.705 (~2.2 min).
 const fashion: Config = {
   preset: 'default',
   seed: 0,
   data: { dataset: 'fashion-mnist', augment: { crop: 0, flip: false } },
   model: { patchSize: 7, embedDim: 96, depth: 6, numHeads: 6, mlpRatio: 4, qkvBias: true },
-  pretrain: baseTrain,
-  prune: basePrune,
+  pretrain: { ...baseTrain, epochs: 6 },
+  prune: { ...basePrune, epochs: 1.5 },
   eval: { batchSize: 500 },
   sae: { ...SAE_DEFAULTS },
   steer: baseSteer,
