@@ -87,7 +87,8 @@ export class Linear implements Module {
   apply(x: tf.Tensor): tf.Tensor {
     const lead = x.shape.slice(0, -1);
     const x2 = x.reshape([-1, this.inFeatures]); // (rows, in)
-    const y = this.bias === null ? tf.matMul(x2, this.weight) : tf.add(tf.matMul(x2, this.weight), this.bias);
+    // Bias fused into the matmul: one pass over the output instead of a matmul then a broadcast add.
+    const y = tf.fused.matMul({ a: x2, b: this.weight, ...(this.bias === null ? {} : { bias: this.bias }) });
     return y.reshape([...lead, this.outFeatures]);
   }
 
