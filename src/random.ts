@@ -60,22 +60,6 @@ export function permutation(n: number, r: Rng): Uint32Array {
   return out;
 }
 
-/** Smallest distance from 0 and 1 for the uniforms under the Gumbel transform, so both logs stay finite. */
-const GUMBEL_EPS = 2 ** -25;
-
-/**
- * Fills `out` in place with standard Gumbel(0, 1) samples g = -log(-log(u)), u ~ U(0, 1) clamped to
- * [2^-25, 1 - 2^-25] (so every value lies in about [-2.84, 17.3]), and returns it.
- */
-export function gumbel(out: Float32Array, r: Rng): Float32Array {
-  r.fill(out, 'uniform');
-  for (let i = 0; i < out.length; i++) {
-    const u = Math.min(Math.max(out[i]!, GUMBEL_EPS), 1 - GUMBEL_EPS);
-    out[i] = -Math.log(-Math.log(u));
-  }
-  return out;
-}
-
 /** cyrb128: a fast 128-bit non-cryptographic string hash (4 lanes of multiply-xor mixing). */
 function hash128(key: string): [number, number, number, number] {
   let h1 = 1779033703;
