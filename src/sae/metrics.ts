@@ -5,7 +5,7 @@
  * Legend: B batch, D input width, F latents, N samples.
  */
 import * as tf from '@tensorflow/tfjs';
-import { columnSums, type SparseAutoencoder } from './sae.js';
+import type { SparseAutoencoder } from './sae.js';
 
 export interface SaeMetrics {
   /** Mean over samples and dims of (x - x_hat)^2. */
@@ -45,7 +45,7 @@ export function saeMetrics(sae: SparseAutoencoder, x: Float32Array, batch = 4096
       const xb = tf.tensor2d(x.subarray(start * d, (start + rows) * d), [rows, d]); // (B,D)
       const { z, xHat } = sae.forward(xb);
       const err = tf.sum(tf.square(tf.sub(xHat, xb))).reshape([1]);
-      return tf.concat([err, columnSums(tf.step(z))]).dataSync() as Float32Array; // [err, fires (F)]
+      return tf.concat([err, tf.sum(tf.step(z), 0)]).dataSync() as Float32Array; // [err, fires (F)]
     });
     sqErr += stats[0]!;
     for (let i = 0; i < sae.dSae; i++) fireCounts[i]! += stats[i + 1]!;

@@ -19,7 +19,7 @@ import { loadSae, saveSae } from './checkpoint.js';
 import { resolveSaeConfig, saeDims, type SaeConfig, type SaeDims } from './config.js';
 import { auxkLoss, deadLatentMask, reconstructionMse, stopGradient, updateSinceFired } from './loss.js';
 import { dataVariance } from './metrics.js';
-import { columnSums, geometricMedian, removeParallelGrad, SparseAutoencoder } from './sae.js';
+import { geometricMedian, removeParallelGrad, SparseAutoencoder } from './sae.js';
 
 /** Per-epoch training metrics, measured on the epoch's batches with the weights before each step. */
 export interface SaeEpochMetrics {
@@ -99,7 +99,7 @@ export function saeTrainStep(sae: SparseAutoencoder, params: readonly Param[], o
       const { grads } = tf.variableGrads(() => {
         const { pre, z, xHat } = sae.forward(x);
         const mse = reconstructionMse(xHat, x);
-        const fired = columnSums(tf.step(z)); // (F)
+        const fired = tf.sum(tf.step(z), 0); // (F)
         let loss: tf.Scalar = mse;
         let aux: tf.Scalar = tf.scalar(0);
         if (deadMask !== null && o.dead !== null) {
