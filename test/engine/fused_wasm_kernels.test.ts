@@ -9,19 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
+import { rng } from '../../src/random.js';
 import { registerWasmKernels } from '../../src/engine/wasm_kernels.js';
 
 await initEngine();
 
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2147483648 - 1;
-  }
-  return out;
-}
+/** Deterministic standard-normal test values from the project's seeded streams. */
+const values = (size: number, seed: number): Float32Array => rng(seed, 'test-values').fill(new Float32Array(size), 'normal');
 
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);

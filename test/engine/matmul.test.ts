@@ -9,22 +9,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
+import { rng } from '../../src/random.js';
 
 const TOL = 1e-4;
 const info = await initEngine();
 /** Cases tfjs-wasm 4.22's own kernels get wrong; only checked when OpenBLAS serves them. */
 const skipTfjsBug = info.matmul === 'xnnpack' ? 'tfjs-wasm kernel bug, fixed only on the OpenBLAS path' : false;
 
-/** Deterministic uniform(-1, 1) values (LCG; tests need no Math.random). */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2147483648 - 1;
-  }
-  return out;
-}
+/** Deterministic standard-normal test values from the project's seeded streams. */
+const values = (size: number, seed: number): Float32Array => rng(seed, 'test-values').fill(new Float32Array(size), 'normal');
 
 type Inputs = Array<{ shape: number[]; data: Float32Array }>;
 type Compute = (xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
