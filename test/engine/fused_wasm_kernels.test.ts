@@ -12,6 +12,8 @@ import { initEngine } from '../../src/engine/backend.js';
 import { rng } from '../../src/random.js';
 import { registerWasmKernels } from '../../src/engine/wasm_kernels.js';
 
+// The reference is tfjs-wasm's own kernels, so initEngine must not install ours; each test does.
+process.env['HEADSTEER_FUSED'] = '0';
 await initEngine();
 
 /** Deterministic standard-normal test values from the project's seeded streams. */
@@ -55,6 +57,38 @@ test('Sum over leading axes equals tfjs-wasm; other axes pass through', () => {
     got.forEach((g, i) => {
       assert.deepEqual(g.shape, want[i]!.shape, `case ${i}: shape`);
       assertClose(g.data, want[i]!.data, `case ${i}`);
+    });
+  } finally {
+    restore();
+  }
+});
+
+const SLICES: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
+  { shape: [4, 65, 12], begin: [0, 0, 0], size: [-1, 1, -1] }, // the CLS token
+  { shape: [4, 65, 12], begin: [1, 3, 2], size: [2, 5, 7] },
+  { shape: [6, 9], begin: [2, 0], size: [3, -1] }, // contiguous rows
+  { shape: [6, 9], begin: [0, 4], size: [-1, 1] },
+  { shape: [17], begin: [5], size: [6] },
+  { shape: [2, 3, 4, 5, 6], begin: [1, 0, 2, 1, 3], size: [1, 3, 2, 4, 2] }, // rank 5: tfjs's generic path
+  { shape: [3, 4], begin: [1, 1], size: [0, 2] },
+];
+
+function slices(): Array<{ shape: number[]; data: Float32Array }> {
+  return SLICES.map(({ shape, begin, size }, i) => tf.tidy(() => {
+    const x = tf.tensor(values(shape.reduce((p, d) => p * d, 1), 100 + i), shape);
+    const s = tf.slice(x, begin, size);
+    return { shape: s.shape, data: s.dataSync() as Float32Array };
+  }));
+}
+
+test('Slice by heap views equals tfjs-wasm for every rank, contiguous or strided', () => {
+  const want = slices();
+  const restore = registerWasmKernels();
+  try {
+    const got = slices();
+    got.forEach((g, i) => {
+      assert.deepEqual(g.shape, want[i]!.shape, `slice case ${i}: shape`);
+      assert.deepEqual(Array.from(g.data), Array.from(want[i]!.data), `slice case ${i}: values`);
     });
   } finally {
     restore();
