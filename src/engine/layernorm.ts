@@ -36,27 +36,31 @@ const layerNormSpec: FusedKernelSpec = {
     const eps = attrs['eps'] as number;
     const d2 = d - (d % 2);
     for (let r = 0, o = 0; r < rows; r++, o += d) {
-      // Two partial sums per reduction: a float64 add has a 4-cycle latency, so one chain of D
-      // dependent adds would bound the loop; D odd leaves one element for the first chain.
-      let s0 = d2 < d ? (x[o + d2] as number) : 0;
+      // One pass for both moments, var = E[x^2] - mu^2: float64 sums of float32 inputs keep ~8 more
+      // digits than the inputs carry, so the cancellation is harmless at any realistic mean/std ratio.
+      // Two partial sums per moment: a float64 add has a 4-cycle latency, one dependent chain would bound the loop.
+      let s0 = 0;
       let s1 = 0;
-      for (let j = 0; j < d2; j += 2) {
-        s0 += x[o + j] as number;
-        s1 += x[o + j + 1] as number;
-      }
-      const mu = (s0 + s1) / d;
       let q0 = 0;
       let q1 = 0;
       for (let j = 0; j < d2; j += 2) {
-        const c0 = (x[o + j] as number) - mu;
-        const c1 = (x[o + j + 1] as number) - mu;
-        q0 += c0 * c0;
-        q1 += c1 * c1;
+        const a = x[o + j] as number;
+        const c = x[o + j + 1] as number;
+        s0 += a;
+        s1 += c;
+        q0 += a * a;
+        q1 += c * c;
       }
-      if (d2 < d) q0 += ((x[o + d2] as number) - mu) ** 2;
-      const rs = 1 / Math.sqrt((q0 + q1) / d + eps);
+      if (d2 < d) {
+        const a = x[o + d2] as number;
+        s0 += a;
+        q0 += a * a;
+      }
+      const mu = (s0 + s1) / d;
+      const rs = 1 / Math.sqrt(Math.max((q0 + q1) / d - mu * mu, 0) + eps);
+      const shift = -mu * rs;
       for (let j = 0; j < d; j++) {
-        y[o + j] = ((x[o + j] as number) - mu) * rs * (gamma[j] as number) + (beta[j] as number);
+        y[o + j] = ((x[o + j] as number) * rs + shift) * (gamma[j] as number) + (beta[j] as number);
       }
       mean[r] = mu;
       rstd[r] = rs;
