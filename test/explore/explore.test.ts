@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { chromium } from 'playwright-core';
 import { initEngine } from '../../src/engine/backend.js';
+import { chromiumSkip, launchChromium } from '../browser.js';
 import type { Meta, PointView, SampleView } from '../../src/explore/data.js';
 import { isTraversal, startExplorer, type Explorer } from '../../src/explore/server.js';
 import type { SteerResults, Sweep } from '../../src/steer/results.js';
@@ -23,7 +23,6 @@ import type { SteerResults, Sweep } from '../../src/steer/results.js';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, '../../src/cli/main.js');
 const REPO = join(HERE, '../../..');
-const CHROMIUM = '/usr/bin/chromium';
 const root = mkdtempSync(join(tmpdir(), 'headsteer-explore-'));
 const run = join(root, 'run');
 let explorer: Explorer;
@@ -120,11 +119,8 @@ test('routes: traversal and unknown paths 404, bad parameters 400, foreign Host 
   assert.equal(isTraversal('/%E0%A4%A'), true, 'malformed escapes are refused');
 });
 
-test('browser: the page follows the slider, class and strategy', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async () => {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+test('browser: the page follows the slider, class and strategy', { skip: chromiumSkip }, async () => {
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1320, height: 980 } });
     const errors: string[] = [];
