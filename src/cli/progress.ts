@@ -36,6 +36,11 @@ export function progressBar(label: string, total: number, fields: readonly strin
       bar.update(value, values);
     },
     log: (line) => {
+      // On a terminal the live bar must be cleared first; plain periodic lines need no such dance.
+      if (!process.stderr.isTTY) {
+        process.stderr.write(`${line}\n`);
+        return;
+      }
       bar.stop();
       process.stderr.write(`${line}\n`);
       bar.start(total, done, last);
