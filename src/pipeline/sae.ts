@@ -12,7 +12,7 @@ import { loadSae, saveSae } from '../sae/checkpoint.js';
 import { saeMetrics } from '../sae/metrics.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
 import { trainSae, type SaeTrainHooks } from '../sae/train.js';
-import { loadFeatures } from '../steer/features.js';
+import { loadFeatures, type FeaturesManifest, type SplitFeatures } from '../steer/features.js';
 import { runFinalLayer, summarise } from '../steer/evaluate.js';
 
 export interface SaeStageOptions {
@@ -41,10 +41,10 @@ export interface SaeStageMetrics {
   spliceBack: SpliceBack;
 }
 
-/** Splice-back of `sae` on the test features of `featuresDir` (model from the manifest's checkpoint). */
-export function spliceBack(sae: SparseAutoencoder, featuresDir: string, batchSize: number): Pick<SaeStageMetrics, 'baseline' | 'spliceBack'> {
-  const { manifest, features } = loadFeatures(featuresDir, 'test');
-  if (sae.dIn !== manifest.dim) throw new UserError(`the SAE reads d_in = ${sae.dIn}, but the features in ${featuresDir} have d = ${manifest.dim}`);
+/** Splice-back of `sae` on loaded test features (model from the manifest's checkpoint). */
+export function spliceBack(sae: SparseAutoencoder, test: { manifest: FeaturesManifest; features: SplitFeatures }, batchSize: number): Pick<SaeStageMetrics, 'baseline' | 'spliceBack'> {
+  const { manifest, features } = test;
+  if (sae.dIn !== manifest.dim) throw new UserError(`the SAE reads d_in = ${sae.dIn}, but the features have d = ${manifest.dim}`);
   const { model } = loadViT(manifest.checkpoint);
   try {
     const C = manifest.classNames.length;
@@ -75,7 +75,7 @@ export async function saeStage(o: SaeStageOptions): Promise<SaeStageMetrics> {
       l0: t.l0,
       deadFraction: t.deadFraction,
       trainDeadFraction: trainStats.deadFraction,
-      ...spliceBack(sae, o.features, o.cfg.steer.batchSize),
+      ...spliceBack(sae, test, o.cfg.steer.batchSize),
     };
     writeJsonAtomic(join(o.out, 'metrics.json'), metrics);
     return metrics;

@@ -96,13 +96,18 @@ export function featureTensors(f: SplitFeatures, D: number, H: number, T: number
 }
 
 /** Read a complete extraction; UserError with the command to run when it is missing or incomplete. */
-export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: FeaturesManifest; features: SplitFeatures } {
+/** The manifest of a complete extraction, with its checkpoint path resolved; reads no tensors. */
+export function loadFeaturesManifest(dir: string): FeaturesManifest {
   const manifestPath = join(dir, 'manifest.json');
   if (!existsSync(manifestPath)) throw new UserError(`no extraction in ${dir} (manifest.json missing); run \`headsteer extract\` first`);
   const saved = readJson(manifestPath, 'features manifest') as FeaturesManifest;
   if (saved.kind !== 'features') throw new UserError(`${manifestPath} is not a features manifest (kind ${String(saved.kind)})`);
   // The checkpoint is recorded relative to the features folder (absolute paths pass through).
-  const manifest: FeaturesManifest = { ...saved, checkpoint: resolve(dir, saved.checkpoint) };
+  return { ...saved, checkpoint: resolve(dir, saved.checkpoint) };
+}
+
+export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: FeaturesManifest; features: SplitFeatures } {
+  const manifest = loadFeaturesManifest(dir);
   const file = join(dir, `${split}.safetensors`);
   if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract\``);
   const { tensors } = readSafetensors(file);

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { extractStage } from '../../pipeline/extract.js';
 import { runConfigOf, runPath } from '../../pipeline/common.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
-import { loadFeatures } from '../../steer/features.js';
+import { loadFeaturesManifest } from '../../steer/features.js';
 import { progressBar, type Progress } from '../progress.js';
 import { collect, startEngine, withOverrides } from '../options.js';
 
@@ -61,7 +61,7 @@ export function register(program: Command): void {
       await startEngine();
       const features = flags.features ?? runPath(flags.run, 'features');
       const out = flags.out ?? runPath(flags.run, 'sae');
-      const { manifest } = loadFeatures(features, 'test');
+      const manifest = loadFeaturesManifest(features);
       const cfg = withOverrides(runConfigOf(manifest.checkpoint), flags.set);
       const hooks = saeProgress();
       let metrics: SaeStageMetrics;

@@ -14,13 +14,13 @@ import { loadRunData, runConfigOf, runPath, stageStatus } from '../../pipeline/c
 import { extractStage } from '../../pipeline/extract.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
-import { pretrainStage, pruneStage, type TrainStageResult } from '../../pipeline/train.js';
+import { pretrainStage, pruneStage } from '../../pipeline/train.js';
 import type { SteerResults } from '../../steer/results.js';
 import { formatDuration, progressBar } from '../progress.js';
 import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
 import { printSteerSummary } from './steer.js';
-import { printResult, trainProgress } from './train.js';
+import { trainWithProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
 
@@ -31,17 +31,9 @@ interface Stage {
   run(): Promise<void>;
 }
 
-async function trainStage(stage: 'pretrain' | 'prune', run: string, cfg: Config): Promise<void> {
-  const status = stageStatus(runPath(run, stage === 'pretrain' ? 'dense' : 'pruned'));
-  const hooks = trainProgress();
-  const resume = status.state === 'interrupted';
-  let result: TrainStageResult;
-  try {
-    result = stage === 'pretrain' ? await pretrainStage({ run, cfg, resume, force: false, hooks }) : await pruneStage({ run, resume, force: false, hooks });
-  } finally {
-    hooks.done();
-  }
-  printResult(result);
+function trainStage(stage: 'pretrain' | 'prune', run: string, cfg: Config): Promise<void> {
+  const resume = stageStatus(runPath(run, stage === 'pretrain' ? 'dense' : 'pruned')).state === 'interrupted';
+  return trainWithProgress((hooks) => (stage === 'pretrain' ? pretrainStage({ run, cfg, resume, force: false, hooks }) : pruneStage({ run, resume, force: false, hooks })));
 }
 
 export function register(program: Command): void {

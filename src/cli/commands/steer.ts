@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import { runConfigOf, runPath } from '../../pipeline/common.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
-import { loadFeatures } from '../../steer/features.js';
+import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { progressBar } from '../progress.js';
 import { collect, startEngine, withOverrides } from '../options.js';
@@ -31,7 +31,7 @@ function paths(flags: PathFlags): { features: string; sae: string; stats: string
 
 /** The run config of the features' checkpoint with overrides. */
 function stageConfig(features: string, overrides: string[]): Config {
-  const { manifest } = loadFeatures(features, 'test');
+  const manifest = loadFeaturesManifest(features);
   return withOverrides(runConfigOf(manifest.checkpoint), overrides);
 }
 

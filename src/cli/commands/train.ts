@@ -8,7 +8,7 @@ import { formatDuration, progressBar, type Progress } from '../progress.js';
 import { addTrainFlags, configFromFlags, flagOverrides, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 
 /** Progress-bar hooks for a training stage; `done()` closes the bar. */
-export function trainProgress(): TrainHooks & { done(): void } {
+function trainProgress(): TrainHooks & { done(): void } {
   let bar: Progress | null = null;
   return {
     onStart: ({ stage, dir, totalSteps, startStep }) => {
@@ -29,7 +29,19 @@ export function trainProgress(): TrainHooks & { done(): void } {
   };
 }
 
-export function printResult(r: TrainStageResult): void {
+/** Run a training stage under a progress bar, then print its result. */
+export async function trainWithProgress(start: (hooks: TrainHooks) => Promise<TrainStageResult>): Promise<void> {
+  const hooks = trainProgress();
+  let result: TrainStageResult;
+  try {
+    result = await start(hooks);
+  } finally {
+    hooks.done();
+  }
+  printResult(result);
+}
+
+function printResult(r: TrainStageResult): void {
   const e = r.eval;
   const lines = [
     `${r.dir}: test accuracy ${(100 * e.accuracy).toFixed(2)}%, head usage ${e.headUsage.overall.toFixed(3)} (per layer ${e.headUsage.perLayer.map((u) => u.toFixed(2)).join(' ')}), ${formatDuration(r.seconds)}`,
@@ -45,28 +57,14 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
-      const hooks = trainProgress();
-      let result: TrainStageResult;
-      try {
-        result = await pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks });
-      } finally {
-        hooks.done();
-      }
-      printResult(result);
+      await trainWithProgress((hooks) => pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks }));
     });
 
   addTrainFlags(program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'), 'prune')
     .option('--preset <name>', 'preset whose run folder to use when --out is not given (the config comes from <run>/dense/)', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
-      const hooks = trainProgress();
       const overrides = flagOverrides(flags, 'prune');
-      let result: TrainStageResult;
-      try {
-        result = await pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) });
-      } finally {
-        hooks.done();
-      }
-      printResult(result);
+      await trainWithProgress((hooks) => pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) }));
     });
 }
