@@ -2,14 +2,15 @@
  * Engine start-up: selects TensorFlow.js's WebAssembly backend (XNNPACK, SIMD) and, when the
  * optional native addon `nblas` loads against OpenBLAS, replaces its matmul kernels with OpenBLAS
  * sgemm working in place on the wasm heap (see matmul_kernel.ts), and two slow wasm kernels with
- * JS ones (wasm_kernels.ts). Model code stays backend-
- * agnostic: the swap happens only in tfjs's kernel registry.
+ * JS ones (wasm_kernels.ts); GELU and LayerNorm run as wasm SIMD kernels on the same heap (simd.ts).
+ * Model code stays backend-agnostic: the swap happens only in tfjs's kernel registry.
  * Every entry point (CLI, tests, bench) calls `initEngine()` once before building tensors.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadSgemm } from './blas.js';
 import { fusedDisabledByEnv } from './fused.js';
+import { loadSimdKernels, simdDisabledByEnv } from './simd.js';
 import { registerWasmKernels } from './wasm_kernels.js';
 import { DEFAULT_NATIVE_MATMUL, registerNativeMatMul, type NativeMatMulOptions } from './matmul_kernel.js';
 
@@ -19,7 +20,12 @@ export interface EngineInfo {
   backend: string;
   /** Who computes BatchMatMul / _FusedMatMul on that backend. */
   matmul: 'openblas' | 'xnnpack';
-  /** One line for the CLI to print, e.g. `engine: tfjs-wasm (SIMD) + OpenBLAS sgemm (nblas)`. */
+  /** Whether GELU and LayerNorm run as the wasm SIMD kernels of simd.ts (else as JS loops). */
+  simdKernels: boolean;
+  /**
+   * One line for the CLI to print, e.g.
+   * `engine: tfjs-wasm (SIMD) + OpenBLAS sgemm (nblas), GELU/LayerNorm: wasm SIMD`.
+   */
   notice: string;
 }
 
@@ -58,6 +64,10 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
   const backend = tf.getBackend();
   // Pure-JS replacements (shared-buffer Identity, leading-axes Sum): no addon needed, off with HEADSTEER_FUSED=0.
   if (backend === 'wasm' && !fusedDisabledByEnv()) registerWasmKernels();
+  const simdKernels = backend === 'wasm' &&
+    (await loadSimdKernels((tf.backend() as unknown as { wasm: Parameters<typeof loadSimdKernels>[0] }).wasm)) !== undefined;
+  const kernels = fusedDisabledByEnv() ? 'composite tfjs ops'
+    : simdKernels && !simdDisabledByEnv() ? 'wasm SIMD' : 'JS';
   const label = await wasmLabel();
   let reason: string | undefined;
   if (nativeDisabledByEnv()) {
@@ -70,13 +80,13 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
     const blas = loadSgemm();
     if (blas.ok) {
       registerNativeMatMul(blas.sgemm, options.matmul ?? DEFAULT_NATIVE_MATMUL);
-      info = { backend, matmul: 'openblas',
-        notice: `engine: ${label} + OpenBLAS sgemm (nblas)` };
+      info = { backend, matmul: 'openblas', simdKernels,
+        notice: `engine: ${label} + OpenBLAS sgemm (nblas), GELU/LayerNorm: ${kernels}` };
       return info;
     }
     reason = blas.reason;
   }
-  info = { backend, matmul: 'xnnpack',
-    notice: `engine: ${label}, XNNPACK matmul (OpenBLAS unavailable: ${reason})` };
+  info = { backend, matmul: 'xnnpack', simdKernels,
+    notice: `engine: ${label}, XNNPACK matmul (OpenBLAS unavailable: ${reason}), GELU/LayerNorm: ${kernels}` };
   return info;
 }

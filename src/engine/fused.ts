@@ -8,8 +8,11 @@
  * need no native addon: they are on whenever the backend is wasm or cpu, unless
  * `HEADSTEER_FUSED=0` forces the composite tfjs-op formulas (equivalence tests, debugging). Any
  * other backend (webgpu later) takes the composite path, so model code stays backend-agnostic.
+ * A spec with `runHeap` runs on the wasm backend through the SIMD kernels of simd.ts when they are
+ * loaded, on heap offsets instead of views; `run` is the fallback and the cpu backend's path.
  */
 import * as tf from '@tensorflow/tfjs';
+import { simd, type SimdKernels } from './simd.js';
 
 /** Backends that have the fused kernels. */
 const FUSED_BACKENDS = ['wasm', 'cpu'] as const;
@@ -42,6 +45,9 @@ export interface FusedKernelSpec {
   /** Output shapes from the input shapes. */
   outputShapes(shapes: ReadonlyArray<readonly number[]>, attrs: tf.NamedAttrMap): number[][];
   run(inputs: Float32Array[], outputs: Float32Array[], shapes: ReadonlyArray<readonly number[]>,
+    attrs: tf.NamedAttrMap): void;
+  /** The same computation by the SIMD kernels, on byte offsets into the wasm heap. */
+  runHeap?(kernels: SimdKernels, inputs: number[], outputs: number[], shapes: ReadonlyArray<readonly number[]>,
     attrs: tf.NamedAttrMap): void;
 }
 
@@ -84,13 +90,18 @@ function wasmKernel(spec: FusedKernelSpec): tf.KernelFunc {
     });
     const outShapes = spec.outputShapes(shapes, attrs);
     const outs = outShapes.map((s) => backend.makeOutput(s, 'float32'));
+    const outOffsets = outs.map((t) => backend.dataIdMap.get(t.dataId)?.memoryOffset ?? 0);
+    const kernels = simd();
+    if (spec.runHeap !== undefined && kernels !== undefined) {
+      spec.runHeap(kernels, offsets, outOffsets, shapes, attrs);
+      return outs;
+    }
     // Views only now: makeOutput may have grown wasm memory and detached the previous buffer.
     const heap = backend.wasm.HEAPU8.buffer;
     const view = (byteOffset: number, size: number): Float32Array =>
       size === 0 ? new Float32Array(0) : new Float32Array(heap, byteOffset, size);
     const inViews = ins.map((t, i) => view(offsets[i] ?? 0, sizeOf(t.shape)));
-    const outViews = outs.map((t, i) => view(backend.dataIdMap.get(t.dataId)?.memoryOffset ?? 0,
-      sizeOf(outShapes[i] ?? [])));
+    const outViews = outs.map((_, i) => view(outOffsets[i] ?? 0, sizeOf(outShapes[i] ?? [])));
     spec.run(inViews, outViews, shapes, attrs);
     return outs;
   };

@@ -6,7 +6,9 @@
  *   backward  g = dy γ
  *             dx = r (g - mean(g) - x̂ mean(g x̂))
  *             dγ = Σ_rows dy x̂,   dβ = Σ_rows dy
- * Sums and the two-pass variance are float64; each output is rounded once to float32.
+ * Sums are float64; each output is rounded once to float32. On the wasm backend the SIMD kernels of
+ * simd_kernels.wat take over when loaded (moments and gradient sums still float64, the elementwise
+ * parts float32); these JS loops remain the cpu backend's and the fallback.
  * Legend: R rows (product of the leading dims), D normalised width.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -29,6 +31,10 @@ const layerNormSpec: FusedKernelSpec = {
   outputShapes: ([x]) => {
     const { lead } = rowsOf(x);
     return [[...(x ?? [])], lead, lead];
+  },
+  runHeap(kernels, [x, gamma, beta], [y, mean, rstd], [xShape], attrs) {
+    const { d, rows } = rowsOf(xShape);
+    kernels.layerNorm(x ?? 0, gamma ?? 0, beta ?? 0, y ?? 0, mean ?? 0, rstd ?? 0, rows, d, attrs['eps'] as number);
   },
   run([x, gamma, beta], [y, mean, rstd], [xShape], attrs) {
     if (!x || !gamma || !beta || !y || !mean || !rstd) return;
@@ -73,6 +79,11 @@ const layerNormGradSpec: FusedKernelSpec = {
   inputs: ['dy', 'x', 'gamma', 'mean', 'rstd'],
   // dx (..., D), dgamma (D), dbeta (D)
   outputShapes: ([, x, gamma]) => [[...(x ?? [])], [...(gamma ?? [])], [...(gamma ?? [])]],
+  runHeap(kernels, [dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], [, xShape]) {
+    const { d, rows } = rowsOf(xShape);
+    kernels.withScratch(16 * d, (scratch) => kernels.layerNormGrad(dy ?? 0, x ?? 0, gamma ?? 0, mean ?? 0,
+      rstd ?? 0, dx ?? 0, dgamma ?? 0, dbeta ?? 0, scratch, rows, d));
+  },
   run([dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], [, xShape]) {
     if (!dy || !x || !gamma || !mean || !rstd || !dx || !dgamma || !dbeta) return;
     const { d, rows } = rowsOf(xShape);

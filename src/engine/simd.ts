@@ -1,0 +1,86 @@
+/**
+ * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm, both directions),
+ * instantiated against tfjs-backend-wasm's own memory so they read and write tensors in place: no
+ * copy in or out, and no JS loop per element. gelu.ts and layernorm.ts use them on the wasm backend
+ * when present and fall back to their JS loops otherwise (cpu backend, `HEADSTEER_SIMD=0`, or a
+ * build without the .wasm file). `initEngine` calls `loadSimdKernels` once.
+ */
+
+/** The kernels; every pointer is a byte offset into the wasm heap, sizes are element counts. */
+export interface SimdKernels {
+  /** y[i] = GELU(x[i]) for i < n. */
+  gelu(x: number, y: number, n: number): void;
+  /** dx[i] = dy[i] GELU'(x[i]) for i < n. */
+  geluGrad(dy: number, x: number, dx: number, n: number): void;
+  /** LayerNorm of x (rows, d) with gamma, beta (d); writes y (rows, d), mean and rstd (rows). */
+  layerNorm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number,
+    rows: number, d: number, eps: number): void;
+  /**
+   * LayerNorm backward; writes dx (rows, d), dgamma and dbeta (d). `scratch`: 16 d bytes,
+   * 8-byte aligned (see `withScratch`).
+   */
+  layerNormGrad(dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number,
+    dgamma: number, dbeta: number, scratch: number, rows: number, d: number): void;
+  /** Run `f` with `bytes` of heap scratch (malloc'd, freed after). */
+  withScratch<T>(bytes: number, f: (ptr: number) => T): T;
+}
+
+/** The parts of tfjs-backend-wasm's Emscripten module this file touches. */
+interface EmscriptenModule {
+  asm?: { memory?: unknown };
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+}
+
+interface Exports {
+  gelu(grad: number, x: number, dy: number, out: number, n: number): void;
+  layer_norm(...args: number[]): void;
+  layer_norm_grad(...args: number[]): void;
+}
+
+let kernels: SimdKernels | undefined;
+
+/** Whether the environment disables the SIMD kernels (`HEADSTEER_SIMD=0|false|off|no`). */
+export function simdDisabledByEnv(env: NodeJS.ProcessEnv = globalThis.process?.env ?? {}): boolean {
+  const v = env['HEADSTEER_SIMD']?.trim().toLowerCase();
+  return v === '0' || v === 'false' || v === 'off' || v === 'no';
+}
+
+/** The kernels when loaded and not disabled by the environment. */
+export function simd(): SimdKernels | undefined {
+  return kernels !== undefined && !simdDisabledByEnv() ? kernels : undefined;
+}
+
+/**
+ * Compile simd_kernels.wasm and bind it to `module`'s memory. Returns undefined (the JS kernels
+ * stay in use) when the file or the memory is missing; a corrupt file is an error.
+ */
+export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKernels | undefined> {
+  if (kernels !== undefined) return kernels;
+  const memory = module.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return undefined;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    const { readFile } = await import('node:fs/promises');
+    bytes = new Uint8Array(await readFile(new URL('./simd_kernels.wasm', import.meta.url)));
+  } catch {
+    return undefined;
+  }
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory } });
+  const ex = instance.exports as unknown as Exports;
+  kernels = {
+    gelu: (x, y, n) => ex.gelu(0, x, 0, y, n),
+    geluGrad: (dy, x, dx, n) => ex.gelu(1, x, dy, dx, n),
+    layerNorm: ex.layer_norm,
+    layerNormGrad: ex.layer_norm_grad,
+    withScratch(bytes, f) {
+      const ptr = module._malloc(bytes + 8);
+      try {
+        return f((ptr + 7) & ~7);
+      } finally {
+        module._free(ptr);
+      }
+    },
+  };
+  return kernels;
+}

@@ -1,0 +1,296 @@
+;; WebAssembly SIMD (128-bit) kernels for exact GELU and LayerNorm, working in place on
+;; tfjs-backend-wasm's heap: the module imports that backend's memory, so every pointer below is a
+;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts and layernorm.ts
+;; call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
+;;
+;; GELU, y = x Φ(x), dx = dy (Φ(x) + x φ(x)). With z = |x| and E = exp(-z²/2):
+;;   Φ(-z) = E S(z),   S(z) ≈ t (a1 + t (a2 + ... + t a6)),   t = 1 / (1 + p z)
+;;   Φ(x) = E S(z) for x < 0, else 1 - E S(z);   φ(x) = E / √(2π).
+;; p and a1..a6 are a least-squares fit with Lawson reweighting toward minimax of the absolute error
+;; of E S on z in [0, 12] (scripts/fit_normal_cdf.py): 3.9e-9 in float64; evaluated in float32 here,
+;; |Φ error| < 2.5e-7 and |GELU error| < 1.2e-7 max(1, |x|) (tested). z is clamped to 12, where
+;; Φ(-12) = 2e-33. One exp serves Φ and φ.
+;;
+;; LayerNorm rows: moments in float64 (f64x2 accumulators), everything else in float32x4; a row
+;; width that is not a multiple of 4 finishes with scalar code. Backward accumulates dγ and dβ over
+;; rows in a float64 scratch area of 16 D bytes that the caller allocates on the heap.
+(module
+  (import "env" "memory" (memory 0))
+
+  ;; The first $count (1-3) floats at $p in lanes 0.., zeros after.
+  (func $load_partial (param $p i32) (param $count i32) (result v128)
+    (local $v v128)
+    (local.set $v (f32x4.splat (f32.load (local.get $p))))
+    (if (i32.gt_u (local.get $count) (i32.const 1))
+      (then (local.set $v (f32x4.replace_lane 1 (local.get $v) (f32.load offset=4 (local.get $p))))))
+    (if (i32.gt_u (local.get $count) (i32.const 2))
+      (then (local.set $v (f32x4.replace_lane 2 (local.get $v) (f32.load offset=8 (local.get $p))))))
+    (local.get $v))
+
+  ;; Store lanes 0..$count-1 (1-3) of $v at $p.
+  (func $store_partial (param $p i32) (param $v v128) (param $count i32)
+    (f32.store (local.get $p) (f32x4.extract_lane 0 (local.get $v)))
+    (if (i32.gt_u (local.get $count) (i32.const 1))
+      (then (f32.store offset=4 (local.get $p) (f32x4.extract_lane 1 (local.get $v)))))
+    (if (i32.gt_u (local.get $count) (i32.const 2))
+      (then (f32.store offset=8 (local.get $p) (f32x4.extract_lane 2 (local.get $v))))))
+
+  ;; $grad = 0: out[i] = GELU(x[i]);  $grad = 1: out[i] = dy[i] GELU'(x[i]);  i < n.
+  ;; One loop body for both (the math is the same up to the last line) and for the last partial
+  ;; quad, so it stays inline: V8 does not inline wasm calls by default, and calls here cost ~2x.
+  ;;
+  ;; exp(w), w = -z²/2 in [-72, 0]: w = n ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 in two parts),
+  ;; e^r by its degree-7 Taylor polynomial (relative error < 5e-9 before rounding), 2^n as exponent
+  ;; bits. n comes from the round-to-nearest of adding 1.5 2^23, whose low mantissa bits are n.
+  ;; Relative error in float32: 1.1e-7.
+  (func (export "gelu") (param $grad i32) (param $x i32) (param $dy i32) (param $out i32) (param $n i32)
+    (local $rest i32) (local $v v128) (local $z v128) (local $k v128) (local $nf v128) (local $r v128)
+    (local $e v128) (local $t v128) (local $s v128) (local $m v128) (local $phi v128) (local $res v128)
+    (block $done
+      (loop $quads
+        (local.set $rest (local.get $n))
+        (br_if $done (i32.le_s (local.get $rest) (i32.const 0)))
+        (local.set $v (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
+          (then (v128.load (local.get $x)))
+          (else (call $load_partial (local.get $x) (local.get $rest)))))
+        (local.set $z (f32x4.pmin (f32x4.abs (local.get $v)) (v128.const f32x4 12 12 12 12)))
+        ;; k = -z²/2 log2e + 1.5 2^23: its float value minus 1.5 2^23 is n, its bits minus those of 1.5 2^23 too
+        (local.set $k (f32x4.add (f32x4.mul (f32x4.mul (local.get $z) (local.get $z))
+          (v128.const f32x4 -0.7213475204444817 -0.7213475204444817 -0.7213475204444817 -0.7213475204444817))
+          (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $nf (f32x4.sub (local.get $k) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $r (f32x4.sub
+          (f32x4.sub (f32x4.mul (f32x4.mul (local.get $z) (local.get $z)) (v128.const f32x4 -0.5 -0.5 -0.5 -0.5))
+            (f32x4.mul (local.get $nf) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+          (f32x4.mul (local.get $nf) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+        (local.set $e (v128.const f32x4 1.984126984126984e-4 1.984126984126984e-4 1.984126984126984e-4 1.984126984126984e-4))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1.388888888888889e-3 1.388888888888889e-3 1.388888888888889e-3 1.388888888888889e-3)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 8.333333333333333e-3 8.333333333333333e-3 8.333333333333333e-3 8.333333333333333e-3)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 4.1666666666666664e-2 4.1666666666666664e-2 4.1666666666666664e-2 4.1666666666666664e-2)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 0.16666666666666666 0.16666666666666666 0.16666666666666666 0.16666666666666666)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 0.5 0.5 0.5 0.5)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+        (local.set $e (f32x4.mul (local.get $e) (i32x4.add (i32x4.shl
+          (i32x4.sub (local.get $k) (v128.const i32x4 0x4B400000 0x4B400000 0x4B400000 0x4B400000))
+          (i32.const 23)) (v128.const i32x4 0x3F800000 0x3F800000 0x3F800000 0x3F800000))))
+        (local.set $t (f32x4.div (v128.const f32x4 1 1 1 1)
+          (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (local.get $z) (v128.const f32x4 0.276 0.276 0.276 0.276)))))
+        (local.set $s (v128.const f32x4 -0.11345140157688054 -0.11345140157688054 -0.11345140157688054 -0.11345140157688054))
+        (local.set $s (f32x4.add (f32x4.mul (local.get $s) (local.get $t)) (v128.const f32x4 0.44081183608387314 0.44081183608387314 0.44081183608387314 0.44081183608387314)))
+        (local.set $s (f32x4.add (f32x4.mul (local.get $s) (local.get $t)) (v128.const f32x4 -0.3138565687046888 -0.3138565687046888 -0.3138565687046888 -0.3138565687046888)))
+        (local.set $s (f32x4.add (f32x4.mul (local.get $s) (local.get $t)) (v128.const f32x4 0.32214947946473116 0.32214947946473116 0.32214947946473116 0.32214947946473116)))
+        (local.set $s (f32x4.add (f32x4.mul (local.get $s) (local.get $t)) (v128.const f32x4 0.04672234287494084 0.04672234287494084 0.04672234287494084 0.04672234287494084)))
+        (local.set $s (f32x4.add (f32x4.mul (local.get $s) (local.get $t)) (v128.const f32x4 0.11762430793831755 0.11762430793831755 0.11762430793831755 0.11762430793831755)))
+        (local.set $m (f32x4.mul (local.get $e) (f32x4.mul (local.get $s) (local.get $t))))
+        (local.set $phi (v128.bitselect (local.get $m) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $m))
+          (f32x4.lt (local.get $v) (v128.const f32x4 0 0 0 0))))
+        (local.set $res (if (result v128) (local.get $grad)
+          (then (f32x4.mul
+            (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
+              (then (v128.load (local.get $dy)))
+              (else (call $load_partial (local.get $dy) (local.get $rest))))
+            (f32x4.add (local.get $phi) (f32x4.mul (local.get $v) (f32x4.mul (local.get $e)
+              (v128.const f32x4 0.3989422804014327 0.3989422804014327 0.3989422804014327 0.3989422804014327))))))
+          (else (f32x4.mul (local.get $v) (local.get $phi)))))
+        (if (i32.ge_s (local.get $rest) (i32.const 4))
+          (then (v128.store (local.get $out) (local.get $res)))
+          (else (call $store_partial (local.get $out) (local.get $res) (local.get $rest))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 4)))
+        (br $quads))))
+
+  ;; Per row r < rows of x (rows, d): y = (x - μ) r γ + β, mean[r] = μ, rstd[r] = 1 / sqrt(σ² + eps).
+  ;; The i8x16.shuffle moves lanes 2, 3 to 0, 1 for f64x2.promote_low_f32x4; helpers are inline
+  ;; (V8 does not inline wasm calls by default: the calls doubled the time).
+  (func (export "layer_norm") (param $x i32) (param $g i32) (param $b i32) (param $y i32)
+      (param $mean i32) (param $rstd i32) (param $rows i32) (param $d i32) (param $eps f64)
+    (local $row i32) (local $j i32) (local $d4 i32)
+    (local $v v128) (local $lo v128) (local $hi v128)
+    (local $s1 v128) (local $s2 v128) (local $q1 v128) (local $q2 v128)
+    (local $a f64) (local $sum f64) (local $sq f64) (local $mu f64) (local $rs f64)
+    (local $rs4 v128) (local $sh4 v128) (local $rsf f32) (local $shf f32)
+    (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $s1 (v128.const i64x2 0 0))
+        (local.set $s2 (v128.const i64x2 0 0))
+        (local.set $q1 (v128.const i64x2 0 0))
+        (local.set $q2 (v128.const i64x2 0 0))
+        (local.set $j (i32.const 0))
+        (block $m_done
+          (loop $m
+            (br_if $m_done (i32.ge_u (local.get $j) (local.get $d4)))
+            (local.set $v (v128.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $lo (f64x2.promote_low_f32x4 (local.get $v)))
+            (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
+            (local.set $s1 (f64x2.add (local.get $s1) (local.get $lo)))
+            (local.set $s2 (f64x2.add (local.get $s2) (local.get $hi)))
+            (local.set $q1 (f64x2.add (local.get $q1) (f64x2.mul (local.get $lo) (local.get $lo))))
+            (local.set $q2 (f64x2.add (local.get $q2) (f64x2.mul (local.get $hi) (local.get $hi))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $m)))
+        (local.set $s1 (f64x2.add (local.get $s1) (local.get $s2)))
+        (local.set $sum (f64.add (f64x2.extract_lane 0 (local.get $s1)) (f64x2.extract_lane 1 (local.get $s1))))
+        (local.set $q1 (f64x2.add (local.get $q1) (local.get $q2)))
+        (local.set $sq (f64.add (f64x2.extract_lane 0 (local.get $q1)) (f64x2.extract_lane 1 (local.get $q1))))
+        (block $mt_done
+          (loop $mt
+            (br_if $mt_done (i32.ge_u (local.get $j) (local.get $d)))
+            (local.set $a (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))))
+            (local.set $sum (f64.add (local.get $sum) (local.get $a)))
+            (local.set $sq (f64.add (local.get $sq) (f64.mul (local.get $a) (local.get $a))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $mt)))
+        (local.set $mu (f64.div (local.get $sum) (f64.convert_i32_u (local.get $d))))
+        (local.set $rs (f64.div (f64.const 1) (f64.sqrt (f64.add (local.get $eps) (f64.max (f64.const 0)
+          (f64.sub (f64.div (local.get $sq) (f64.convert_i32_u (local.get $d))) (f64.mul (local.get $mu) (local.get $mu))))))))
+        (f32.store (i32.add (local.get $mean) (i32.shl (local.get $row) (i32.const 2))) (f32.demote_f64 (local.get $mu)))
+        (f32.store (i32.add (local.get $rstd) (i32.shl (local.get $row) (i32.const 2))) (f32.demote_f64 (local.get $rs)))
+        (local.set $rsf (f32.demote_f64 (local.get $rs)))
+        (local.set $shf (f32.demote_f64 (f64.neg (f64.mul (local.get $mu) (local.get $rs)))))
+        (local.set $rs4 (f32x4.splat (local.get $rsf)))
+        (local.set $sh4 (f32x4.splat (local.get $shf)))
+        (local.set $j (i32.const 0))
+        (block $n_done
+          (loop $n
+            (br_if $n_done (i32.ge_u (local.get $j) (local.get $d4)))
+            (v128.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
+              (f32x4.add
+                (f32x4.mul
+                  (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))) (local.get $rs4)) (local.get $sh4))
+                  (v128.load (i32.add (local.get $g) (i32.shl (local.get $j) (i32.const 2)))))
+                (v128.load (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $n)))
+        (block $nt_done
+          (loop $nt
+            (br_if $nt_done (i32.ge_u (local.get $j) (local.get $d)))
+            (f32.store (i32.add (local.get $y) (i32.shl (local.get $j) (i32.const 2)))
+              (f32.add
+                (f32.mul
+                  (f32.add (f32.mul (f32.load (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2)))) (local.get $rsf)) (local.get $shf))
+                  (f32.load (i32.add (local.get $g) (i32.shl (local.get $j) (i32.const 2)))))
+                (f32.load (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $nt)))
+        (local.set $x (i32.add (local.get $x) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $y (i32.add (local.get $y) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rows))))
+
+  ;; LayerNorm backward over rows of (rows, d), with x̂ = (x - μ) r and g = dy γ:
+  ;;   dx = r (g - mean(g) - x̂ mean(g x̂)),  dγ = Σ_rows dy x̂,  dβ = Σ_rows dy.
+  ;; $acc: 16 d bytes of 8-byte-aligned scratch (float64 dγ then dβ accumulators).
+  (func (export "layer_norm_grad") (param $dy i32) (param $x i32) (param $g i32) (param $mean i32)
+      (param $rstd i32) (param $dx i32) (param $dg i32) (param $db i32) (param $acc i32)
+      (param $rows i32) (param $d i32)
+    (local $row i32) (local $j i32) (local $d4 i32) (local $off i32) (local $accb i32) (local $p i32)
+    (local $mu4 v128) (local $rs4 v128) (local $dyv v128) (local $h v128) (local $gg v128)
+    (local $sg1 v128) (local $sg2 v128) (local $sx1 v128) (local $sx2 v128) (local $a4 v128) (local $b4 v128)
+    (local $muf f32) (local $rsf f32) (local $dys f32) (local $hs f32) (local $gs f32)
+    (local $sg f64) (local $sgx f64) (local $af f32) (local $bf f32)
+    (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
+    (local.set $accb (i32.add (local.get $acc) (i32.shl (local.get $d) (i32.const 3))))
+    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $d) (i32.const 4)))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $muf (f32.load (i32.add (local.get $mean) (i32.shl (local.get $row) (i32.const 2)))))
+        (local.set $rsf (f32.load (i32.add (local.get $rstd) (i32.shl (local.get $row) (i32.const 2)))))
+        (local.set $mu4 (f32x4.splat (local.get $muf)))
+        (local.set $rs4 (f32x4.splat (local.get $rsf)))
+        (local.set $sg1 (v128.const i64x2 0 0))
+        (local.set $sg2 (v128.const i64x2 0 0))
+        (local.set $sx1 (v128.const i64x2 0 0))
+        (local.set $sx2 (v128.const i64x2 0 0))
+        (local.set $j (i32.const 0))
+        (block $s_done
+          (loop $s
+            (br_if $s_done (i32.ge_u (local.get $j) (local.get $d4)))
+            (local.set $off (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $dyv (v128.load (i32.add (local.get $dy) (local.get $off))))
+            (local.set $h (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $off))) (local.get $mu4)) (local.get $rs4)))
+            (local.set $gg (f32x4.mul (local.get $dyv) (v128.load (i32.add (local.get $g) (local.get $off)))))
+            (local.set $sg1 (f64x2.add (local.get $sg1) (f64x2.promote_low_f32x4 (local.get $gg))))
+            (local.set $sg2 (f64x2.add (local.get $sg2) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gg) (local.get $gg)))))
+            (local.set $gg (f32x4.mul (local.get $gg) (local.get $h)))
+            (local.set $sx1 (f64x2.add (local.get $sx1) (f64x2.promote_low_f32x4 (local.get $gg))))
+            (local.set $sx2 (f64x2.add (local.get $sx2) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gg) (local.get $gg)))))
+            ;; dγ and dβ accumulators for columns j..j+3
+            (local.set $gg (f32x4.mul (local.get $dyv) (local.get $h)))
+            (local.set $p (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+            (v128.store (local.get $p) (f64x2.add (v128.load (local.get $p)) (f64x2.promote_low_f32x4 (local.get $gg))))
+            (v128.store offset=16 (local.get $p) (f64x2.add (v128.load offset=16 (local.get $p))
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gg) (local.get $gg)))))
+            (local.set $p (i32.add (local.get $accb) (i32.shl (local.get $j) (i32.const 3))))
+            (v128.store (local.get $p) (f64x2.add (v128.load (local.get $p)) (f64x2.promote_low_f32x4 (local.get $dyv))))
+            (v128.store offset=16 (local.get $p) (f64x2.add (v128.load offset=16 (local.get $p))
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $dyv) (local.get $dyv)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $s)))
+        (local.set $sg1 (f64x2.add (local.get $sg1) (local.get $sg2)))
+        (local.set $sg (f64.add (f64x2.extract_lane 0 (local.get $sg1)) (f64x2.extract_lane 1 (local.get $sg1))))
+        (local.set $sx1 (f64x2.add (local.get $sx1) (local.get $sx2)))
+        (local.set $sgx (f64.add (f64x2.extract_lane 0 (local.get $sx1)) (f64x2.extract_lane 1 (local.get $sx1))))
+        (block $st_done
+          (loop $st
+            (br_if $st_done (i32.ge_u (local.get $j) (local.get $d)))
+            (local.set $off (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $dys (f32.load (i32.add (local.get $dy) (local.get $off))))
+            (local.set $hs (f32.mul (f32.sub (f32.load (i32.add (local.get $x) (local.get $off))) (local.get $muf)) (local.get $rsf)))
+            (local.set $gs (f32.mul (local.get $dys) (f32.load (i32.add (local.get $g) (local.get $off)))))
+            (local.set $sg (f64.add (local.get $sg) (f64.promote_f32 (local.get $gs))))
+            (local.set $sgx (f64.add (local.get $sgx) (f64.promote_f32 (f32.mul (local.get $gs) (local.get $hs)))))
+            (local.set $p (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+            (f64.store (local.get $p) (f64.add (f64.load (local.get $p)) (f64.promote_f32 (f32.mul (local.get $dys) (local.get $hs)))))
+            (local.set $p (i32.add (local.get $accb) (i32.shl (local.get $j) (i32.const 3))))
+            (f64.store (local.get $p) (f64.add (f64.load (local.get $p)) (f64.promote_f32 (local.get $dys))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $st)))
+        (local.set $af (f32.demote_f64 (f64.div (local.get $sg) (f64.convert_i32_u (local.get $d)))))
+        (local.set $bf (f32.demote_f64 (f64.div (local.get $sgx) (f64.convert_i32_u (local.get $d)))))
+        (local.set $a4 (f32x4.splat (local.get $af)))
+        (local.set $b4 (f32x4.splat (local.get $bf)))
+        (local.set $j (i32.const 0))
+        (block $x_done
+          (loop $xq
+            (br_if $x_done (i32.ge_u (local.get $j) (local.get $d4)))
+            (local.set $off (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $h (f32x4.mul (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $off))) (local.get $mu4)) (local.get $rs4)))
+            (v128.store (i32.add (local.get $dx) (local.get $off))
+              (f32x4.mul (local.get $rs4) (f32x4.sub
+                (f32x4.sub (f32x4.mul (v128.load (i32.add (local.get $dy) (local.get $off))) (v128.load (i32.add (local.get $g) (local.get $off)))) (local.get $a4))
+                (f32x4.mul (local.get $h) (local.get $b4)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $xq)))
+        (block $xt_done
+          (loop $xt
+            (br_if $xt_done (i32.ge_u (local.get $j) (local.get $d)))
+            (local.set $off (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $hs (f32.mul (f32.sub (f32.load (i32.add (local.get $x) (local.get $off))) (local.get $muf)) (local.get $rsf)))
+            (f32.store (i32.add (local.get $dx) (local.get $off))
+              (f32.mul (local.get $rsf) (f32.sub
+                (f32.sub (f32.mul (f32.load (i32.add (local.get $dy) (local.get $off))) (f32.load (i32.add (local.get $g) (local.get $off)))) (local.get $af))
+                (f32.mul (local.get $hs) (local.get $bf)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $xt)))
+        (local.set $off (i32.shl (local.get $d) (i32.const 2)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $off)))
+        (local.set $x (i32.add (local.get $x) (local.get $off)))
+        (local.set $dx (i32.add (local.get $dx) (local.get $off)))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rows)))
+    (local.set $j (i32.const 0))
+    (block $c_done
+      (loop $c
+        (br_if $c_done (i32.ge_u (local.get $j) (local.get $d)))
+        (f32.store (i32.add (local.get $dg) (i32.shl (local.get $j) (i32.const 2)))
+          (f32.demote_f64 (f64.load (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))))
+        (f32.store (i32.add (local.get $db) (i32.shl (local.get $j) (i32.const 2)))
+          (f32.demote_f64 (f64.load (i32.add (local.get $accb) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $c)))))

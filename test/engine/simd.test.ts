@@ -1,0 +1,124 @@
+/**
+ * The wasm SIMD kernels (src/engine/simd_kernels.wat via simd.ts) against references:
+ * - GELU and its gradient against float64 x Φ(x) and Φ(x) + x φ(x) on a dense grid over the whole
+ *   float range that matters, every partial-quad length and an unaligned input; NaN propagates.
+ * - LayerNorm forward and backward against the JS kernels (HEADSTEER_SIMD=0), for widths that are
+ *   and are not multiples of 4, zero rows, and a width-192 residual stream.
+ * The composite-formula and finite-difference tests in fused.test.ts cover these kernels too: on the
+ * wasm backend they run whenever the .wasm is built.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initEngine } from '../../src/engine/backend.js';
+import { fusedDisabledByEnv } from '../../src/engine/fused.js';
+import { geluFused, normalCdf } from '../../src/engine/gelu.js';
+import { layerNormFused } from '../../src/engine/layernorm.js';
+import { simd, simdDisabledByEnv } from '../../src/engine/simd.js';
+
+const info = await initEngine();
+const EPS = 1e-6;
+const INV_SQRT_2PI = 0.3989422804014327;
+
+/** Deterministic uniform(lo, hi) values (LCG). */
+function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + ((hi - lo) * s) / 4294967296;
+  }
+  return out;
+}
+
+/** Run `f` with HEADSTEER_SIMD set to `value` (undefined: unset), restoring it after. */
+function withSimdEnv<T>(value: string | undefined, f: () => T): T {
+  const saved = process.env['HEADSTEER_SIMD'];
+  if (value === undefined) delete process.env['HEADSTEER_SIMD'];
+  else process.env['HEADSTEER_SIMD'] = value;
+  try {
+    return f();
+  } finally {
+    if (saved === undefined) delete process.env['HEADSTEER_SIMD'];
+    else process.env['HEADSTEER_SIMD'] = saved;
+  }
+}
+
+/** GELU and its gradient (upstream 1) of `x` as plain arrays. */
+function geluAndGrad(x: tf.Tensor): [Float32Array, Float32Array] {
+  return tf.tidy(() => [geluFused(x).dataSync() as Float32Array,
+    tf.grad(geluFused)(x).dataSync() as Float32Array]);
+}
+
+test('the SIMD kernels are loaded on the wasm backend, and HEADSTEER_SIMD=0 turns them off', () => {
+  assert.equal(info.simdKernels, true, `engine: ${info.notice}`);
+  const expected = fusedDisabledByEnv() ? 'composite tfjs ops' : simdDisabledByEnv() ? 'JS' : 'wasm SIMD';
+  assert.ok(info.notice.endsWith(`GELU/LayerNorm: ${expected}`), info.notice);
+  assert.notEqual(withSimdEnv(undefined, simd), undefined);
+  assert.equal(withSimdEnv('0', simd), undefined);
+  assert.equal(simdDisabledByEnv({ HEADSTEER_SIMD: 'off' }), true);
+  assert.equal(simdDisabledByEnv({}), false);
+});
+
+test('SIMD GELU: |y - x Φ(x)| <= 2e-7 max(1, |x|) and |GELU\' - (Φ + x φ)| <= 3e-7 max(1, |x|)', () => {
+  withSimdEnv(undefined, () => {
+    // A dense grid over [-14, 14] (Φ saturates well inside), plus values straddling 0 and the clamp at 12.
+    const n = 28001;
+    const grid = Float32Array.from({ length: n }, (_, i) => -14 + (28 * i) / (n - 1));
+    const extra = Float32Array.from([0, -0, 1e-30, -1e-30, 11.999, 12.001, -12.001, 3e4, -3e4]);
+    const xs = new Float32Array([...grid, ...extra]);
+    const [y, g] = geluAndGrad(tf.tensor1d(xs));
+    let worstY = 0;
+    let worstG = 0;
+    xs.forEach((x, i) => {
+      const scale = Math.max(1, Math.abs(x));
+      const phi = normalCdf(x); // float64, |error| < 2e-9
+      worstY = Math.max(worstY, Math.abs((y[i] as number) - x * phi) / scale);
+      worstG = Math.max(worstG, Math.abs((g[i] as number) - (phi + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x))) / scale);
+    });
+    assert.ok(worstY <= 2e-7, `forward error ${worstY}`);
+    assert.ok(worstG <= 3e-7, `gradient error ${worstG}`);
+  });
+});
+
+test('SIMD GELU: every partial-quad length and an unaligned input equal the JS kernel; NaN stays NaN', () => {
+  const base = values(64, 21, -4, 4);
+  for (const len of [1, 2, 3, 4, 5, 6, 7, 9, 63]) {
+    const run = (): [Float32Array, Float32Array] => tf.tidy(() => geluAndGrad(tf.slice(tf.tensor1d(base), [1], [len])));
+    const [ys, gs] = withSimdEnv(undefined, run);
+    const [yj, gj] = withSimdEnv('0', run);
+    for (let i = 0; i < len; i++) {
+      const scale = Math.max(1, Math.abs(base[i + 1] as number));
+      assert.ok(Math.abs((ys[i] as number) - (yj[i] as number)) <= 3e-7 * scale, `len ${len} y[${i}]`);
+      assert.ok(Math.abs((gs[i] as number) - (gj[i] as number)) <= 4e-7 * scale, `len ${len} g[${i}]`);
+    }
+  }
+  const [y, g] = withSimdEnv(undefined, () => geluAndGrad(tf.tensor1d([NaN, 1, NaN, -1, 2])));
+  assert.ok(Number.isNaN(y[0]) && Number.isNaN(y[2]) && Number.isNaN(g[0]) && Number.isNaN(g[2]), 'NaN propagates');
+  assert.ok(Number.isFinite(y[4]) && Number.isFinite(g[4]), 'NaN does not leak into other lanes');
+});
+
+test('SIMD LayerNorm equals the JS kernels, forward and all gradients, for any width', () => {
+  for (const [rows, d] of [[5, 1], [4, 2], [3, 3], [6, 4], [2, 5], [7, 9], [3, 33], [0, 8], [130, 192]] as const) {
+    const run = (): Float32Array[] => tf.tidy(() => {
+      const x = tf.tensor2d(values(rows * d, d, -2, 4), [rows, d]);
+      const gamma = tf.tensor1d(values(d, 2, 0.5, 1.5));
+      const beta = tf.tensor1d(values(d, 3));
+      const w = tf.tensor2d(values(rows * d, 4), [rows, d]);
+      const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => layerNormFused(a, g, b, EPS);
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), w)))([x, gamma, beta]);
+      return [f(x, gamma, beta), ...grads].map((t) => t.dataSync() as Float32Array);
+    });
+    const got = withSimdEnv(undefined, run);
+    const want = withSimdEnv('0', run);
+    ['y', 'dx', 'dgamma', 'dbeta'].forEach((name, k) => {
+      const a = got[k]!;
+      const b = want[k]!;
+      assert.equal(a.length, b.length);
+      for (let i = 0; i < b.length; i++) {
+        assert.ok(Math.abs((a[i] as number) - (b[i] as number)) <= 2e-6 * Math.max(1, Math.abs(b[i] as number)),
+          `(${rows}, ${d}) ${name}[${i}]: simd ${a[i]}, js ${b[i]}`);
+      }
+    });
+  }
+});
