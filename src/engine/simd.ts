@@ -1,7 +1,7 @@
 /**
- * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm, both directions),
+ * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm, both directions; AdamW),
  * instantiated against tfjs-backend-wasm's own memory so they read and write tensors in place: no
- * copy in or out, and no JS loop per element. gelu.ts and layernorm.ts use them on the wasm backend
+ * copy in or out, and no JS loop per element. gelu.ts, layernorm.ts and optimizer.ts use them on the wasm backend
  * when present and fall back to their JS loops otherwise (cpu backend, `HEADSTEER_SIMD=0`, or a
  * build without the .wasm file). `initEngine` calls `loadSimdKernels` once.
  */
@@ -21,8 +21,28 @@ export interface SimdKernels {
    */
   layerNormGrad(dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number,
     dgamma: number, dbeta: number, scratch: number, rows: number, d: number): void;
+  /** One AdamW step over n floats (see `AdamWHyper`); outputs must not alias inputs. */
+  adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,
+    h: AdamWHyper): void;
+  /** Σ x[i]² over n floats, accumulated in float64. */
+  sumSquares(x: number, n: number): number;
   /** Run `f` with `bytes` of heap scratch (malloc'd, freed after). */
   withScratch<T>(bytes: number, f: (ptr: number) => T): T;
+}
+
+/**
+ * Scalars of one AdamW step: g' = g scale, m' = beta1 m + (1 - beta1) g', v' = beta2 v + (1 - beta2) g'²,
+ * p' = p decay - lr (m' / bc1) / (sqrt(v' / bc2) + eps), with bc1, bc2 the bias corrections.
+ */
+export interface AdamWHyper {
+  scale: number;
+  beta1: number;
+  beta2: number;
+  bc1: number;
+  bc2: number;
+  lr: number;
+  decay: number;
+  eps: number;
 }
 
 /** The parts of tfjs-backend-wasm's Emscripten module this file touches. */
@@ -36,6 +56,8 @@ interface Exports {
   gelu(grad: number, x: number, dy: number, out: number, n: number): void;
   layer_norm(...args: number[]): void;
   layer_norm_grad(...args: number[]): void;
+  adamw(...args: number[]): void;
+  sum_squares(x: number, n: number): number;
 }
 
 let kernels: SimdKernels | undefined;
@@ -73,6 +95,10 @@ export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKer
     geluGrad: (dy, x, dx, n) => ex.gelu(1, x, dy, dx, n),
     layerNorm: ex.layer_norm,
     layerNormGrad: ex.layer_norm_grad,
+    adamw: (p, g, m, v, pOut, mOut, vOut, n, h) =>
+      ex.adamw(p, g, m, v, pOut, mOut, vOut, n, h.scale, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc1, h.bc2,
+        h.lr, h.decay, h.eps),
+    sumSquares: ex.sum_squares,
     withScratch(bytes, f) {
       const ptr = module._malloc(bytes + 8);
       try {

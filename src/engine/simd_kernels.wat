@@ -1,4 +1,4 @@
-;; WebAssembly SIMD (128-bit) kernels for exact GELU and LayerNorm, working in place on
+;; WebAssembly SIMD (128-bit) kernels for exact GELU, LayerNorm and AdamW, working in place on
 ;; tfjs-backend-wasm's heap: the module imports that backend's memory, so every pointer below is a
 ;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts and layernorm.ts
 ;; call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
@@ -11,6 +11,10 @@
 ;; |Φ error| < 2.5e-7 and |GELU error| < 1.2e-7 max(1, |x|) (tested). z is clamped to 12, where
 ;; Φ(-12) = 2e-33. One exp serves Φ and φ.
 ;;
+;; AdamW: one fused parameter update (and Σ g² for the clipping norm) instead of ~17 tfjs kernels per
+;; parameter tensor, whose dispatch cost dominated the optimizer step. c1 = 1 - b1 and c2 = 1 - b2
+;; arrive rounded from float64, as tfjs rounds a scalar operand.
+;;
 ;; LayerNorm rows: moments in float64 (f64x2 accumulators), everything else in float32x4; a row
 ;; width that is not a multiple of 4 finishes with scalar code. Backward accumulates dγ and dβ over
 ;; rows in a float64 scratch area of 16 D bytes that the caller allocates on the heap.
@@ -20,7 +24,7 @@
   ;; The first $count (1-3) floats at $p in lanes 0.., zeros after.
   (func $load_partial (param $p i32) (param $count i32) (result v128)
     (local $v v128)
-    (local.set $v (f32x4.splat (f32.load (local.get $p))))
+    (local.set $v (f32x4.replace_lane 0 (v128.const i64x2 0 0) (f32.load (local.get $p))))
     (if (i32.gt_u (local.get $count) (i32.const 1))
       (then (local.set $v (f32x4.replace_lane 1 (local.get $v) (f32.load offset=4 (local.get $p))))))
     (if (i32.gt_u (local.get $count) (i32.const 2))
@@ -293,4 +297,88 @@
         (f32.store (i32.add (local.get $db) (i32.shl (local.get $j) (i32.const 2)))
           (f32.demote_f64 (f64.load (i32.add (local.get $accb) (i32.shl (local.get $j) (i32.const 3))))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $c)))))
+        (br $c))))
+
+  ;; One AdamW step for n parameters (the op order of optimizer.ts's composite, float32 throughout, so
+  ;; the result is bitwise the same):  g' = g scale,  m' = b1 m + c1 g',  v' = b2 v + c2 g'²
+  ;;   p' = p decay - lr (m' / bc1) / (sqrt(v' / bc2) + eps)
+  ;; Outputs may not alias inputs.
+  (func (export "adamw") (param $p i32) (param $g i32) (param $m i32) (param $v i32)
+      (param $po i32) (param $mo i32) (param $vo i32) (param $n i32)
+      (param $scale f32) (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32) (param $bc1 f32) (param $bc2 f32)
+      (param $lr f32) (param $decay f32) (param $eps f32)
+    (local $rest i32) (local $gv v128) (local $mv v128) (local $vv v128) (local $pv v128)
+    (local $scale4 v128) (local $b14 v128) (local $c14 v128) (local $b24 v128) (local $c24 v128)
+    (local $bc14 v128) (local $bc24 v128) (local $lr4 v128) (local $decay4 v128) (local $eps4 v128)
+    (local.set $scale4 (f32x4.splat (local.get $scale)))
+    (local.set $b14 (f32x4.splat (local.get $b1)))
+    (local.set $c14 (f32x4.splat (local.get $c1)))
+    (local.set $b24 (f32x4.splat (local.get $b2)))
+    (local.set $c24 (f32x4.splat (local.get $c2)))
+    (local.set $bc14 (f32x4.splat (local.get $bc1)))
+    (local.set $bc24 (f32x4.splat (local.get $bc2)))
+    (local.set $lr4 (f32x4.splat (local.get $lr)))
+    (local.set $decay4 (f32x4.splat (local.get $decay)))
+    (local.set $eps4 (f32x4.splat (local.get $eps)))
+    (block $done
+      (loop $quads
+        (local.set $rest (local.get $n))
+        (br_if $done (i32.le_s (local.get $rest) (i32.const 0)))
+        (if (i32.ge_s (local.get $rest) (i32.const 4))
+          (then
+            (local.set $pv (v128.load (local.get $p)))
+            (local.set $gv (v128.load (local.get $g)))
+            (local.set $mv (v128.load (local.get $m)))
+            (local.set $vv (v128.load (local.get $v))))
+          (else
+            (local.set $pv (call $load_partial (local.get $p) (local.get $rest)))
+            (local.set $gv (call $load_partial (local.get $g) (local.get $rest)))
+            (local.set $mv (call $load_partial (local.get $m) (local.get $rest)))
+            (local.set $vv (call $load_partial (local.get $v) (local.get $rest)))))
+        (local.set $gv (f32x4.mul (local.get $gv) (local.get $scale4)))
+        (local.set $mv (f32x4.add (f32x4.mul (local.get $mv) (local.get $b14)) (f32x4.mul (local.get $gv) (local.get $c14))))
+        (local.set $vv (f32x4.add (f32x4.mul (local.get $vv) (local.get $b24))
+          (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (local.get $c24))))
+        (local.set $pv (f32x4.sub (f32x4.mul (local.get $pv) (local.get $decay4))
+          (f32x4.mul (f32x4.div (f32x4.div (local.get $mv) (local.get $bc14))
+            (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (local.get $bc24))) (local.get $eps4)))
+            (local.get $lr4))))
+        (if (i32.ge_s (local.get $rest) (i32.const 4))
+          (then
+            (v128.store (local.get $po) (local.get $pv))
+            (v128.store (local.get $mo) (local.get $mv))
+            (v128.store (local.get $vo) (local.get $vv)))
+          (else
+            (call $store_partial (local.get $po) (local.get $pv) (local.get $rest))
+            (call $store_partial (local.get $mo) (local.get $mv) (local.get $rest))
+            (call $store_partial (local.get $vo) (local.get $vv) (local.get $rest))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const 16)))
+        (local.set $v (i32.add (local.get $v) (i32.const 16)))
+        (local.set $po (i32.add (local.get $po) (i32.const 16)))
+        (local.set $mo (i32.add (local.get $mo) (i32.const 16)))
+        (local.set $vo (i32.add (local.get $vo) (i32.const 16)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 4)))
+        (br $quads))))
+
+  ;; Σ x[i]² for i < n, float64 accumulation.
+  (func (export "sum_squares") (param $x i32) (param $n i32) (result f64)
+    (local $lo v128) (local $hi v128) (local $a1 v128) (local $a2 v128) (local $v v128) (local $rest i32)
+    (block $done
+      (loop $quads
+        (local.set $rest (local.get $n))
+        (br_if $done (i32.le_s (local.get $rest) (i32.const 0)))
+        (local.set $v (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
+          (then (v128.load (local.get $x)))
+          (else (call $load_partial (local.get $x) (local.get $rest)))))
+        (local.set $lo (f64x2.promote_low_f32x4 (local.get $v)))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
+        (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $lo) (local.get $lo))))
+        (local.set $a2 (f64x2.add (local.get $a2) (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 4)))
+        (br $quads)))
+    (local.set $a1 (f64x2.add (local.get $a1) (local.get $a2)))
+    (f64.add (f64x2.extract_lane 0 (local.get $a1)) (f64x2.extract_lane 1 (local.get $a1))))
+)

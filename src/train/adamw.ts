@@ -1,13 +1,14 @@
 /**
  * AdamW (Loshchilov & Hutter) with decoupled weight decay, per-parameter learning-rate groups,
  * optional global-norm clipping, and state that round-trips through a checkpoint.
- * Written with tfjs ops (no tf.train optimizer: those have neither decoupled decay, param groups,
- * nor saveable state in the form we need).
+ * Not tf.train's optimizers: those have neither decoupled decay, param groups, nor saveable state
+ * in the form we need. The update per parameter tensor is one fused kernel (engine/optimizer.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
 import { variableFrom, type Param } from '../model/layers.js';
 import { UserError } from '../errors.js';
+import { adamwUpdate, sumOfSquares } from '../engine/optimizer.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -50,29 +51,21 @@ export function adamwStep(
   const t = state.step;
   const bc1 = 1 - o.beta1 ** t;
   const bc2 = 1 - o.beta2 ** t;
-  const gradNorm = tf.tidy(() => {
-    const sq = params.map((p) => tf.sum(tf.square(grads[p.name]!)));
-    return Math.sqrt(tf.addN(sq).dataSync()[0]!);
-  });
+  const present = params.filter((p) => grads[p.name] !== undefined);
+  const gradNorm = Math.sqrt(sumOfSquares(present.map((p) => grads[p.name]!)));
   const scale = o.clipNorm > 0 && gradNorm > o.clipNorm ? o.clipNorm / gradNorm : 1;
-  tf.tidy(() => {
-    for (const p of params) {
-      const g0 = grads[p.name];
-      if (g0 === undefined) continue;
-      const g = scale === 1 ? g0 : tf.mul(g0, scale);
-      const m = state.m.get(p.name)!;
-      const v = state.v.get(p.name)!;
-      const mNew = tf.add(tf.mul(m, o.beta1), tf.mul(g, 1 - o.beta1));
-      const vNew = tf.add(tf.mul(v, o.beta2), tf.mul(tf.square(g), 1 - o.beta2));
-      m.assign(mNew);
-      v.assign(vNew);
-      const lr = lrOf(p);
-      // p <- p - lr * (m_hat / (sqrt(v_hat) + eps) + wd * p)
-      const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), o.eps));
-      const decayed = p.decay && o.weightDecay > 0 ? tf.mul(p.variable, 1 - lr * o.weightDecay) : p.variable;
-      p.variable.assign(tf.sub(decayed, tf.mul(update, lr)));
+  for (const p of present) {
+    const lr = lrOf(p);
+    const decay = p.decay && o.weightDecay > 0 ? 1 - lr * o.weightDecay : 1;
+    const m = state.m.get(p.name)!;
+    const v = state.v.get(p.name)!;
+    const [pNew, mNew, vNew] = adamwUpdate(p.variable, grads[p.name]!, m, v,
+      { scale, beta1: o.beta1, beta2: o.beta2, bc1, bc2, lr, decay, eps: o.eps });
+    for (const [target, value] of [[p.variable, pNew], [m, mNew], [v, vNew]] as const) {
+      target.assign(value!);
+      value!.dispose();
     }
-  });
+  }
   return gradNorm;
 }
 
