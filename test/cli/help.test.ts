@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
-const VERBS = ['run', 'data', 'pretrain', 'prune', 'eval', 'import-timm', 'infer', 'extract', 'sae', 'stats', 'steer', 'explore', 'report'];
+const VERBS = ['run', 'data', 'pretrain', 'prune', 'eval', 'import-timm', 'infer', 'extract', 'sae', 'stats', 'steer', 'explore', 'report', 'compare'];
 
 test('headsteer --help lists every verb', () => {
   const r = spawnSync(BIN, ['--help'], { encoding: 'utf8' }); // executed directly: needs the shebang and +x
