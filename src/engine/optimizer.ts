@@ -1,8 +1,9 @@
 /**
  * The AdamW parameter update as one fused kernel (inputs p, g, m, v; outputs p', m', v'), and the
- * squared gradient norm read straight from the wasm heap. The tf-op formulation costs ~17 kernel
- * dispatches per parameter tensor (~2000 per training step of a 6-layer ViT), which cost more than
- * the arithmetic. The math, in float32 and in this order on every path (see `AdamWHyper`):
+ * squared gradient norm read straight from the wasm heap. The tf-op formulation takes ~17 kernels
+ * and as many intermediate buffers per parameter tensor (~2000 per training step of a 6-layer ViT);
+ * fusing them lowered peak RSS by 8% (speed unchanged: tfjs dispatch is cheap). The math, in
+ * float32 and in this order on every path (see `AdamWHyper`):
  *   g' = g scale,  m' = b1 m + (1 - b1) g',  v' = b2 v + (1 - b2) g'²
  *   p' = p decay - lr (m' / bc1) / (sqrt(v' / bc2) + eps)
  */

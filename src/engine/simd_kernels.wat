@@ -1,7 +1,7 @@
 ;; WebAssembly SIMD (128-bit) kernels for exact GELU, LayerNorm and AdamW, working in place on
 ;; tfjs-backend-wasm's heap: the module imports that backend's memory, so every pointer below is a
-;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts and layernorm.ts
-;; call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
+;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts, layernorm.ts and
+;; optimizer.ts call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
 ;;
 ;; GELU, y = x Φ(x), dx = dy (Φ(x) + x φ(x)). With z = |x| and E = exp(-z²/2):
 ;;   Φ(-z) = E S(z),   S(z) ≈ t (a1 + t (a2 + ... + t a6)),   t = 1 / (1 + p z)
@@ -11,8 +11,8 @@
 ;; |Φ error| < 2.5e-7 and |GELU error| < 1.2e-7 max(1, |x|) (tested). z is clamped to 12, where
 ;; Φ(-12) = 2e-33. One exp serves Φ and φ.
 ;;
-;; AdamW: one fused parameter update (and Σ g² for the clipping norm) instead of ~17 tfjs kernels per
-;; parameter tensor, whose dispatch cost dominated the optimizer step. c1 = 1 - b1 and c2 = 1 - b2
+;; AdamW: one fused parameter update (and Σ g² for the clipping norm) instead of ~17 tfjs kernels and
+;; their intermediate buffers per parameter tensor (lower peak memory). c1 = 1 - b1 and c2 = 1 - b2
 ;; arrive rounded from float64, as tfjs rounds a scalar operand.
 ;;
 ;; LayerNorm rows: moments in float64 (f64x2 accumulators), everything else in float32x4; a row
