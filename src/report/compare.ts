@@ -130,7 +130,7 @@ export function comparisonFigure(c: Comparison): TopLevelSpec {
     transform: [{ filter: `datum.panel === '${name}'` }],
     layer: [
       { mark: { type: 'rule', color: '#555', strokeDash: [5, 4] }, encoding: { y: { datum: 0 } } },
-      { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title }, y2: { field: 'hi' }, color: { ...color, legend: null } } },
+      { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title }, y2: { field: 'hi' }, fill: { ...color, legend: null } } },
       { mark: { type: 'line', point: { size: 18 } }, encoding: { x, y: { field: 'mean', type: 'quantitative', title }, color } },
     ],
   });
@@ -138,6 +138,8 @@ export function comparisonFigure(c: Comparison): TopLevelSpec {
     title: { text: `Steering effect over ${c.runs.length} runs`, subtitle: 'Δ against each run’s α = 0 (SAE reconstruction); line: mean, band: min–max over runs' },
     data: { values },
     hconcat: [panel('usage', 'Δ final-layer head usage'), panel('accuracy', 'Δ accuracy (pt)')],
+    // The bands' fill gets its own (identical) scale, so its null legend does not hide the lines' legend.
+    resolve: { scale: { fill: 'independent' } },
   } as TopLevelSpec;
 }
 
