@@ -12,8 +12,9 @@
  * There is no exp or division per element, which is what makes a JS loop competitive: V8's
  * Math.exp alone costs ~9 ns. Beyond ±8 the end values hold (Φ(-8) = 6e-16, g(-8) = -4e-14).
  * Arithmetic is float64, rounded once to float32 on store.
- * On the wasm backend the SIMD kernels of simd_kernels.wat (a fitted Φ with one exp per element,
- * |Φ error| < 2.5e-7) take over when loaded; these JS loops remain the cpu backend's and the fallback.
+ * On the wasm backend the SIMD kernels of simd_kernels.wat take over when loaded (forward: a rational
+ * erf, backward: a fitted Φ with one exp; errors < 3e-7 max(1, |x|)); these JS loops remain the cpu
+ * backend's and the fallback.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ensureKernel, runFused, useFused, type FusedKernelSpec } from './fused.js';

@@ -53,7 +53,8 @@ interface EmscriptenModule {
 }
 
 interface Exports {
-  gelu(grad: number, x: number, dy: number, out: number, n: number): void;
+  gelu(x: number, y: number, n: number): void;
+  gelu_grad(dy: number, x: number, dx: number, n: number): void;
   layer_norm(...args: number[]): void;
   layer_norm_grad(...args: number[]): void;
   adamw(...args: number[]): void;
@@ -91,8 +92,8 @@ export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKer
   const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory } });
   const ex = instance.exports as unknown as Exports;
   kernels = {
-    gelu: (x, y, n) => ex.gelu(0, x, 0, y, n),
-    geluGrad: (dy, x, dx, n) => ex.gelu(1, x, dy, dx, n),
+    gelu: ex.gelu,
+    geluGrad: ex.gelu_grad,
     layerNorm: ex.layer_norm,
     layerNormGrad: ex.layer_norm_grad,
     adamw: (p, g, m, v, pOut, mOut, vOut, n, h) =>

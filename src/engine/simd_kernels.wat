@@ -3,13 +3,17 @@
 ;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts, layernorm.ts and
 ;; optimizer.ts call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
 ;;
-;; GELU, y = x Φ(x), dx = dy (Φ(x) + x φ(x)). With z = |x| and E = exp(-z²/2):
+;; GELU forward, y = x Φ(x) = x (1 + erf(x/√2)) / 2, with erf(u) ≈ u P(u²) / Q(u²) on |u| <= 4: P of
+;; degree 6, Q of degree 4 with positive coefficients (no pole), fitted by bounded least squares with
+;; Lawson reweighting toward minimax (scripts/fit_normal_cdf.py): |erf error| < 5.5e-8 in float64;
+;; in float32 here |GELU error| < 2.5e-7 max(1, |x|) (tested).
+;;
+;; GELU backward, dx = dy (Φ(x) + x φ(x)), needs φ and so an exp anyway. With z = |x| and E = exp(-z²/2):
 ;;   Φ(-z) = E S(z),   S(z) ≈ t (a1 + t (a2 + ... + t a6)),   t = 1 / (1 + p z)
 ;;   Φ(x) = E S(z) for x < 0, else 1 - E S(z);   φ(x) = E / √(2π).
 ;; p and a1..a6 are a least-squares fit with Lawson reweighting toward minimax of the absolute error
 ;; of E S on z in [0, 12] (scripts/fit_normal_cdf.py): 3.9e-9 in float64; evaluated in float32 here,
-;; |Φ error| < 2.5e-7 and |GELU error| < 1.2e-7 max(1, |x|) (tested). z is clamped to 12, where
-;; Φ(-12) = 2e-33. One exp serves Φ and φ.
+;; |Φ error| < 2.5e-7 (tested). z is clamped to 12, where Φ(-12) = 2e-33. One exp serves Φ and φ.
 ;;
 ;; AdamW: one fused parameter update (and Σ g² for the clipping norm) instead of ~17 tfjs kernels and
 ;; their intermediate buffers per parameter tensor (lower peak memory). c1 = 1 - b1 and c2 = 1 - b2
@@ -39,15 +43,55 @@
     (if (i32.gt_u (local.get $count) (i32.const 2))
       (then (f32.store offset=8 (local.get $p) (f32x4.extract_lane 2 (local.get $v))))))
 
-  ;; $grad = 0: out[i] = GELU(x[i]);  $grad = 1: out[i] = dy[i] GELU'(x[i]);  i < n.
-  ;; One loop body for both (the math is the same up to the last line) and for the last partial
-  ;; quad, so it stays inline: V8 does not inline wasm calls by default, and calls here cost ~2x.
+  ;; out[i] = GELU(x[i]) = x[i] (1 + erf(u)) / 2, u = x[i] / √2 clamped to ±4 (erf(4) = 1 - 1.5e-8),
+  ;; erf(u) ≈ u P(u²) / Q(u²) (see the header): no exp, about half the work of the backward.
+  (func (export "gelu") (param $x i32) (param $out i32) (param $n i32)
+    (local $rest i32) (local $v v128) (local $u v128) (local $s v128) (local $p v128) (local $q v128) (local $res v128)
+    (block $done
+      (loop $quads
+        (local.set $rest (local.get $n))
+        (br_if $done (i32.le_s (local.get $rest) (i32.const 0)))
+        (local.set $v (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
+          (then (v128.load (local.get $x)))
+          (else (call $load_partial (local.get $x) (local.get $rest)))))
+        ;; pmin(a, b) = b < a ? b : a keeps a NaN first operand, so NaN in gives NaN out
+        (local.set $u (f32x4.pmax
+          (f32x4.pmin (f32x4.mul (local.get $v) (v128.const f32x4 0.7071067811865476 0.7071067811865476 0.7071067811865476 0.7071067811865476))
+            (v128.const f32x4 4 4 4 4))
+          (v128.const f32x4 -4 -4 -4 -4)))
+        (local.set $s (f32x4.mul (local.get $u) (local.get $u)))
+        (local.set $p (v128.const f32x4 1.9219111263235685e-08 1.9219111263235685e-08 1.9219111263235685e-08 1.9219111263235685e-08))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (v128.const f32x4 -1.9902939423906428e-06 -1.9902939423906428e-06 -1.9902939423906428e-06 -1.9902939423906428e-06)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (v128.const f32x4 0.0001555111295386265 0.0001555111295386265 0.0001555111295386265 0.0001555111295386265)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (v128.const f32x4 0.004291868764227198 0.004291868764227198 0.004291868764227198 0.004291868764227198)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (v128.const f32x4 0.05242965567034034 0.05242965567034034 0.05242965567034034 0.05242965567034034)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (v128.const f32x4 0.2139161619482621 0.2139161619482621 0.2139161619482621 0.2139161619482621)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (v128.const f32x4 1.1283786776248437 1.1283786776248437 1.1283786776248437 1.1283786776248437)))
+        (local.set $q (v128.const f32x4 0.001097760174447403 0.001097760174447403 0.001097760174447403 0.001097760174447403))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (v128.const f32x4 0.015548654762817185 0.015548654762817185 0.015548654762817185 0.015548654762817185)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (v128.const f32x4 0.12078779820598369 0.12078779820598369 0.12078779820598369 0.12078779820598369)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (v128.const f32x4 0.5229059233114028 0.5229059233114028 0.5229059233114028 0.5229059233114028)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (v128.const f32x4 1 1 1 1)))
+        ;; y = x (0.5 + 0.5 erf)
+        (local.set $res (f32x4.mul (local.get $v) (f32x4.add (v128.const f32x4 0.5 0.5 0.5 0.5)
+          (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (f32x4.div (f32x4.mul (local.get $u) (local.get $p)) (local.get $q))))))
+        (if (i32.ge_s (local.get $rest) (i32.const 4))
+          (then (v128.store (local.get $out) (local.get $res)))
+          (else (call $store_partial (local.get $out) (local.get $res) (local.get $rest))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 4)))
+        (br $quads))))
+
+  ;; out[i] = dy[i] GELU'(x[i]) = dy[i] (Φ(x[i]) + x[i] φ(x[i])), i < n. One loop body for full
+  ;; quads and the last partial one, so it stays inline: V8 does not inline wasm calls by default,
+  ;; and calls here cost ~2x.
   ;;
   ;; exp(w), w = -z²/2 in [-72, 0]: w = n ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 in two parts),
   ;; e^r by its degree-7 Taylor polynomial (relative error < 5e-9 before rounding), 2^n as exponent
   ;; bits. n comes from the round-to-nearest of adding 1.5 2^23, whose low mantissa bits are n.
   ;; Relative error in float32: 1.1e-7.
-  (func (export "gelu") (param $grad i32) (param $x i32) (param $dy i32) (param $out i32) (param $n i32)
+  (func (export "gelu_grad") (param $dy i32) (param $x i32) (param $out i32) (param $n i32)
     (local $rest i32) (local $v v128) (local $z v128) (local $k v128) (local $nf v128) (local $r v128)
     (local $e v128) (local $t v128) (local $s v128) (local $m v128) (local $phi v128) (local $res v128)
     (block $done
@@ -89,14 +133,12 @@
         (local.set $m (f32x4.mul (local.get $e) (f32x4.mul (local.get $s) (local.get $t))))
         (local.set $phi (v128.bitselect (local.get $m) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $m))
           (f32x4.lt (local.get $v) (v128.const f32x4 0 0 0 0))))
-        (local.set $res (if (result v128) (local.get $grad)
-          (then (f32x4.mul
-            (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
-              (then (v128.load (local.get $dy)))
-              (else (call $load_partial (local.get $dy) (local.get $rest))))
-            (f32x4.add (local.get $phi) (f32x4.mul (local.get $v) (f32x4.mul (local.get $e)
-              (v128.const f32x4 0.3989422804014327 0.3989422804014327 0.3989422804014327 0.3989422804014327))))))
-          (else (f32x4.mul (local.get $v) (local.get $phi)))))
+        (local.set $res (f32x4.mul
+          (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
+            (then (v128.load (local.get $dy)))
+            (else (call $load_partial (local.get $dy) (local.get $rest))))
+          (f32x4.add (local.get $phi) (f32x4.mul (local.get $v) (f32x4.mul (local.get $e)
+            (v128.const f32x4 0.3989422804014327 0.3989422804014327 0.3989422804014327 0.3989422804014327))))))
         (if (i32.ge_s (local.get $rest) (i32.const 4))
           (then (v128.store (local.get $out) (local.get $res)))
           (else (call $store_partial (local.get $out) (local.get $res) (local.get $rest))))

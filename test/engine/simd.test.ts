@@ -60,7 +60,7 @@ test('the SIMD kernels are loaded on the wasm backend, and HEADSTEER_SIMD=0 turn
   assert.equal(simdDisabledByEnv({}), false);
 });
 
-test('SIMD GELU: |y - x Φ(x)| <= 2e-7 max(1, |x|) and |GELU\' - (Φ + x φ)| <= 3e-7 max(1, |x|)', () => {
+test('SIMD GELU: |y - x Φ(x)| <= 3e-7 max(1, |x|) and |GELU\' - (Φ + x φ)| <= 3e-7 max(1, |x|)', () => {
   withSimdEnv(undefined, () => {
     // A dense grid over [-14, 14] (Φ saturates well inside), plus values straddling 0 and the clamp at 12.
     const n = 28001;
@@ -76,7 +76,7 @@ test('SIMD GELU: |y - x Φ(x)| <= 2e-7 max(1, |x|) and |GELU\' - (Φ + x φ)| <=
       worstY = Math.max(worstY, Math.abs((y[i] as number) - x * phi) / scale);
       worstG = Math.max(worstG, Math.abs((g[i] as number) - (phi + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x))) / scale);
     });
-    assert.ok(worstY <= 2e-7, `forward error ${worstY}`);
+    assert.ok(worstY <= 3e-7, `forward error ${worstY}`);
     assert.ok(worstG <= 3e-7, `gradient error ${worstG}`);
   });
 });
@@ -89,7 +89,7 @@ test('SIMD GELU: every partial-quad length and an unaligned input equal the JS k
     const [yj, gj] = withSimdEnv('0', run);
     for (let i = 0; i < len; i++) {
       const scale = Math.max(1, Math.abs(base[i + 1] as number));
-      assert.ok(Math.abs((ys[i] as number) - (yj[i] as number)) <= 3e-7 * scale, `len ${len} y[${i}]`);
+      assert.ok(Math.abs((ys[i] as number) - (yj[i] as number)) <= 4e-7 * scale, `len ${len} y[${i}]`);
       assert.ok(Math.abs((gs[i] as number) - (gj[i] as number)) <= 4e-7 * scale, `len ${len} g[${i}]`);
     }
   }
