@@ -1,7 +1,8 @@
 /**
- * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm, both directions; AdamW),
+ * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm, both directions; AdamW;
+ * column sums),
  * instantiated against tfjs-backend-wasm's own memory so they read and write tensors in place: no
- * copy in or out, and no JS loop per element. gelu.ts, layernorm.ts and optimizer.ts use them on the wasm backend
+ * copy in or out, and no JS loop per element. gelu.ts, layernorm.ts, optimizer.ts and wasm_kernels.ts use them on the wasm backend
  * when present and fall back to their JS loops otherwise (cpu backend, `HEADSTEER_SIMD=0`, or a
  * build without the .wasm file). `initEngine` calls `loadSimdKernels` once.
  */
@@ -24,6 +25,8 @@ export interface SimdKernels {
   /** One AdamW step over n floats (see `AdamWHyper`); outputs must not alias inputs. */
   adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,
     h: AdamWHyper): void;
+  /** Column sums of x (rows, cols) into out (cols), float64 accumulation; `scratch`: 8 cols bytes. */
+  sumLeading(x: number, out: number, rows: number, cols: number, scratch: number): void;
   /** Σ x[i]² over n floats, accumulated in float64. */
   sumSquares(x: number, n: number): number;
   /** Run `f` with `bytes` of heap scratch (malloc'd, freed after). */
@@ -59,6 +62,7 @@ interface Exports {
   layer_norm_grad(...args: number[]): void;
   adamw(...args: number[]): void;
   sum_squares(x: number, n: number): number;
+  sum_leading(x: number, out: number, rows: number, cols: number, acc: number): void;
 }
 
 let kernels: SimdKernels | undefined;
@@ -100,6 +104,7 @@ export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKer
       ex.adamw(p, g, m, v, pOut, mOut, vOut, n, h.scale, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc1, h.bc2,
         h.lr, h.decay, h.eps),
     sumSquares: ex.sum_squares,
+    sumLeading: ex.sum_leading,
     withScratch(bytes, f) {
       const ptr = module._malloc(bytes + 8);
       try {

@@ -1,7 +1,7 @@
-;; WebAssembly SIMD (128-bit) kernels for exact GELU, LayerNorm and AdamW, working in place on
+;; WebAssembly SIMD (128-bit) kernels for exact GELU, LayerNorm, AdamW and column sums, working in place on
 ;; tfjs-backend-wasm's heap: the module imports that backend's memory, so every pointer below is a
-;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts, layernorm.ts and
-;; optimizer.ts call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
+;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts, layernorm.ts,
+;; optimizer.ts and wasm_kernels.ts call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
 ;;
 ;; GELU forward, y = x Φ(x) = x (1 + erf(x/√2)) / 2, with erf(u) ≈ u P(u²) / Q(u²) on |u| <= 4: P of
 ;; degree 6, Q of degree 4 with positive coefficients (no pole), fitted by bounded least squares with
@@ -18,6 +18,8 @@
 ;; AdamW: one fused parameter update (and Σ g² for the clipping norm) instead of ~17 tfjs kernels and
 ;; their intermediate buffers per parameter tensor (lower peak memory). c1 = 1 - b1 and c2 = 1 - b2
 ;; arrive rounded from float64, as tfjs rounds a scalar operand.
+;;
+;; Column sums (the bias gradients) in float64, four rows per pass.
 ;;
 ;; LayerNorm rows: moments in float64 (f64x2 accumulators), everything else in float32x4; a row
 ;; width that is not a multiple of 4 finishes with scalar code. Backward accumulates dγ and dβ over
@@ -423,4 +425,78 @@
         (br $quads)))
     (local.set $a1 (f64x2.add (local.get $a1) (local.get $a2)))
     (f64.add (f64x2.extract_lane 0 (local.get $a1)) (f64x2.extract_lane 1 (local.get $a1))))
+
+  ;; Column sums of x (rows, cols) into out (cols): four rows at a time are promoted to float64 and
+  ;; added into float64 accumulators at $acc (8 cols bytes, 8-byte aligned), rounded once at the end.
+  ;; The bias gradient of every Linear.
+  (func (export "sum_leading") (param $x i32) (param $out i32) (param $rows i32) (param $cols i32) (param $acc i32)
+    (local $r i32) (local $j i32) (local $c4 i32) (local $stride i32) (local $p i32) (local $a i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $stride (i32.shl (local.get $cols) (i32.const 2)))
+    (memory.fill (local.get $acc) (i32.const 0) (i32.shl (local.get $cols) (i32.const 3)))
+    (block $quads_done
+      (loop $quads
+        (br_if $quads_done (i32.gt_u (i32.add (local.get $r) (i32.const 4)) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $cols_done
+          (loop $cols4
+            (br_if $cols_done (i32.ge_u (local.get $j) (local.get $c4)))
+            (local.set $p (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $j)) (i32.const 2))))
+            (local.set $v0 (v128.load (local.get $p)))
+            (local.set $v1 (v128.load (i32.add (local.get $p) (local.get $stride))))
+            (local.set $v2 (v128.load (i32.add (local.get $p) (i32.shl (local.get $stride) (i32.const 1)))))
+            (local.set $v3 (v128.load (i32.add (local.get $p) (i32.mul (local.get $stride) (i32.const 3)))))
+            (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+            (v128.store (local.get $a) (f64x2.add (v128.load (local.get $a))
+              (f64x2.add
+                (f64x2.add (f64x2.promote_low_f32x4 (local.get $v0)) (f64x2.promote_low_f32x4 (local.get $v1)))
+                (f64x2.add (f64x2.promote_low_f32x4 (local.get $v2)) (f64x2.promote_low_f32x4 (local.get $v3))))))
+            (v128.store offset=16 (local.get $a) (f64x2.add (v128.load offset=16 (local.get $a))
+              (f64x2.add
+                (f64x2.add
+                  (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v0) (local.get $v0)))
+                  (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v1) (local.get $v1))))
+                (f64x2.add
+                  (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v2) (local.get $v2)))
+                  (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v3) (local.get $v3)))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $cols4)))
+        ;; columns past the last multiple of 4, for these four rows
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $j) (local.get $cols)))
+            (local.set $p (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $j)) (i32.const 2))))
+            (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+            (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.add
+              (f64.add (f64.promote_f32 (f32.load (local.get $p))) (f64.promote_f32 (f32.load (i32.add (local.get $p) (local.get $stride)))))
+              (f64.add (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.shl (local.get $stride) (i32.const 1)))))
+                (f64.promote_f32 (f32.load (i32.add (local.get $p) (i32.mul (local.get $stride) (i32.const 3)))))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $tail)))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br $quads)))
+    ;; the last rows % 4 rows, one element at a time
+    (block $rest_done
+      (loop $rest
+        (br_if $rest_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $row_done
+          (loop $row
+            (br_if $row_done (i32.ge_u (local.get $j) (local.get $cols)))
+            (local.set $a (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+            (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.promote_f32 (f32.load
+              (i32.add (local.get $x) (i32.shl (i32.add (i32.mul (local.get $r) (local.get $cols)) (local.get $j)) (i32.const 2)))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $row)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rest)))
+    (local.set $j (i32.const 0))
+    (block $out_done
+      (loop $store
+        (br_if $out_done (i32.ge_u (local.get $j) (local.get $cols)))
+        (f32.store (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 2)))
+          (f32.demote_f64 (f64.load (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $store))))
 )

@@ -5,11 +5,13 @@
  *   Identity and the wasm backend's own Reshape already do (tensors are immutable in tfjs).
  * - `Sum` over the leading axes (the bias gradient of every Linear: (rows, out) -> (out)) is
  *   transposed first on wasm and then reduced, ~5 ns/element; here it is one pass of column sums
- *   into float64 accumulators, rounded once to float32. Every other Sum goes to the original.
+ *   into float64 accumulators, rounded once to float32 (the SIMD kernel of simd.ts when loaded, else
+ *   `sumLeading`). Every other Sum goes to the original.
  * - `Slice` copies its whole input out of the heap before slicing; here only the slice is copied.
  * Register after the wasm backend is initialised; the returned function restores the originals.
  */
 import * as tf from '@tensorflow/tfjs';
+import { simd } from './simd.js';
 
 interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -67,11 +69,16 @@ function sum(original: tf.KernelFunc): tf.KernelFunc {
     const keep = args.attrs?.['keepDims'] === true;
     const out = backend.makeOutput(keep ? [...x.shape.slice(0, k).map(() => 1), ...rest] : rest, 'float32');
     if (cols === 0) return out;
+    const xOffset = backend.dataIdMap.get(x.dataId)?.memoryOffset ?? 0;
+    const outOffset = backend.dataIdMap.get(out.dataId)?.memoryOffset ?? 0;
+    const kernels = simd();
+    if (kernels !== undefined) {
+      kernels.withScratch(8 * cols, (acc) => kernels.sumLeading(xOffset, outOffset, rows, cols, acc));
+      return out;
+    }
     // Views only now: makeOutput may have grown wasm memory and detached the previous buffer.
     const heap = backend.wasm.HEAPU8.buffer;
-    const xv = new Float32Array(heap, backend.dataIdMap.get(x.dataId)?.memoryOffset ?? 0, rows * cols);
-    const ov = new Float32Array(heap, backend.dataIdMap.get(out.dataId)?.memoryOffset ?? 0, cols);
-    sumLeading(xv, ov, rows, cols);
+    sumLeading(new Float32Array(heap, xOffset, rows * cols), new Float32Array(heap, outOffset, cols), rows, cols);
     return out;
   };
 }

@@ -38,6 +38,8 @@ const CASES: Array<{ shape: number[]; axis: number | number[]; keepDims?: boolea
   { shape: [0, 5], axis: 0 },
   { shape: [5, 0], axis: 0 },
   { shape: [9, 1], axis: 0 },
+  { shape: [64, 96], axis: 0 }, // whole quads of rows and columns (the SIMD kernel's main loop only)
+  { shape: [3, 8], axis: 0 }, // fewer rows than one quad
 ];
 
 /** Run every case; returns the sums as plain arrays with their shapes. */
