@@ -64,10 +64,10 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
   const backend = tf.getBackend();
   // Pure-JS replacements (shared-buffer Identity, leading-axes Sum): no addon needed, off with HEADSTEER_FUSED=0.
   if (backend === 'wasm' && !fusedDisabledByEnv()) registerWasmKernels();
-  const simdKernels = backend === 'wasm' &&
+  // HEADSTEER_SIMD=0 skips loading the module (and so also a broken build of it).
+  const simdKernels = backend === 'wasm' && !simdDisabledByEnv() &&
     (await loadSimdKernels((tf.backend() as unknown as { wasm: Parameters<typeof loadSimdKernels>[0] }).wasm)) !== undefined;
-  const kernels = fusedDisabledByEnv() ? 'composite tfjs ops'
-    : simdKernels && !simdDisabledByEnv() ? 'wasm SIMD' : 'JS';
+  const kernels = fusedDisabledByEnv() ? 'composite tfjs ops' : simdKernels ? 'wasm SIMD' : 'JS';
   const label = await wasmLabel();
   let reason: string | undefined;
   if (nativeDisabledByEnv()) {

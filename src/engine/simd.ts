@@ -1,11 +1,12 @@
 /**
- * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm, both directions; AdamW;
- * column sums),
- * instantiated against tfjs-backend-wasm's own memory so they read and write tensors in place: no
- * copy in or out, and no JS loop per element. gelu.ts, layernorm.ts, optimizer.ts and wasm_kernels.ts use them on the wasm backend
- * when present and fall back to their JS loops otherwise (cpu backend, `HEADSTEER_SIMD=0`, or a
- * build without the .wasm file). `initEngine` calls `loadSimdKernels` once.
+ * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm in both directions, the
+ * AdamW update, squared norms, column sums), instantiated against tfjs-backend-wasm's own memory so
+ * they read and write tensors in place: no copy in or out, and no JS loop per element. gelu.ts,
+ * layernorm.ts, optimizer.ts and wasm_kernels.ts use them on the wasm backend when loaded and fall
+ * back to their JS loops otherwise (cpu backend, `HEADSTEER_SIMD=0`, or a build without the .wasm
+ * file). `initEngine` calls `loadSimdKernels` once.
  */
+import { UserError } from '../errors.js';
 
 /** The kernels; every pointer is a byte offset into the wasm heap, sizes are element counts. */
 export interface SimdKernels {
@@ -49,7 +50,7 @@ export interface AdamWHyper {
 }
 
 /** The parts of tfjs-backend-wasm's Emscripten module this file touches. */
-interface EmscriptenModule {
+export interface EmscriptenModule {
   asm?: { memory?: unknown };
   _malloc(bytes: number): number;
   _free(ptr: number): void;
@@ -64,6 +65,8 @@ interface Exports {
   sum_squares(x: number, n: number): number;
   sum_leading(x: number, out: number, rows: number, cols: number, acc: number): void;
 }
+
+const EXPORTS: ReadonlyArray<keyof Exports> = ['gelu', 'gelu_grad', 'layer_norm', 'layer_norm_grad', 'adamw', 'sum_squares', 'sum_leading'];
 
 let kernels: SimdKernels | undefined;
 
@@ -80,22 +83,43 @@ export function simd(): SimdKernels | undefined {
 
 /**
  * Compile simd_kernels.wasm and bind it to `module`'s memory. Returns undefined (the JS kernels
- * stay in use) when the file or the memory is missing; a corrupt file is an error.
+ * stay in use) when the file or the memory is missing.
+ * @throws UserError naming the file when it is not a valid module or lacks a kernel (a broken build)
  */
 export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKernels | undefined> {
   if (kernels !== undefined) return kernels;
   const memory = module.asm?.memory;
   if (!(memory instanceof WebAssembly.Memory)) return undefined;
+  const file = new URL('./simd_kernels.wasm', import.meta.url);
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     const { readFile } = await import('node:fs/promises');
-    bytes = new Uint8Array(await readFile(new URL('./simd_kernels.wasm', import.meta.url)));
+    bytes = new Uint8Array(await readFile(file));
   } catch {
     return undefined;
   }
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory } });
-  const ex = instance.exports as unknown as Exports;
-  kernels = {
+  kernels = await instantiateSimdKernels(bytes, module, memory, decodeURIComponent(file.pathname));
+  return kernels;
+}
+
+/**
+ * The kernels of the module `bytes` (read from `file`, named in errors) bound to `memory`.
+ * @throws UserError when `bytes` is not a valid module or lacks one of the kernels
+ */
+export async function instantiateSimdKernels(bytes: Uint8Array<ArrayBuffer>, module: EmscriptenModule,
+  memory: WebAssembly.Memory, file: string): Promise<SimdKernels> {
+  const broken = (why: string): UserError =>
+    new UserError(`${file}: ${why}; rebuild it with \`npm run build\` (or set HEADSTEER_SIMD=0)`);
+  let exports: WebAssembly.Exports;
+  try {
+    exports = (await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory } })).exports;
+  } catch (err) {
+    throw broken(`not a usable WebAssembly module (${(err as Error).message})`);
+  }
+  const missing = EXPORTS.filter((name) => typeof exports[name] !== 'function');
+  if (missing.length > 0) throw broken(`missing the kernels ${missing.join(', ')} (built from an older simd_kernels.wat?)`);
+  const ex = exports as unknown as Exports;
+  return {
     gelu: ex.gelu,
     geluGrad: ex.gelu_grad,
     layerNorm: ex.layer_norm,
@@ -105,8 +129,8 @@ export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKer
         h.lr, h.decay, h.eps),
     sumSquares: ex.sum_squares,
     sumLeading: ex.sum_leading,
-    withScratch(bytes, f) {
-      const ptr = module._malloc(bytes + 8);
+    withScratch(size, f) {
+      const ptr = module._malloc(size + 8);
       try {
         return f((ptr + 7) & ~7);
       } finally {
@@ -114,5 +138,4 @@ export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKer
       }
     },
   };
-  return kernels;
 }
