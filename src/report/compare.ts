@@ -12,10 +12,12 @@
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import type { SteerResults, Strategy } from '../steer/results.js';
+import type { Strategy } from '../steer/results.js';
 import { figureBlock, page, section, table, type Cell } from './html.js';
+import { sameAlpha, sweepAt } from './figures_steer.js';
 import { loadRunInputs, notRunYet } from './inputs.js';
 import { renderFigure, STRATEGY_COLORS, STRATEGY_ORDER, type TopLevelSpec } from './render.js';
+import { fix, pct, signed } from './tables.js';
 
 /** One run's headline numbers (undefined: that stage's output is missing). */
 export interface RunRow {
@@ -53,12 +55,7 @@ export interface Comparison {
   paperSign: Array<{ alpha: number; agree: number; of: number }>;
 }
 
-const same = (a: number, b: number): boolean => Math.abs(a - b) < 1e-9;
 const mean = (v: readonly number[]): number => v.reduce((s, x) => s + x, 0) / v.length;
-
-function sweepPoint(r: SteerResults, strategy: string, alpha: number): SteerResults['sweeps'][number] | undefined {
-  return r.sweeps.find((s) => s.strategy === strategy && same(s.alpha, alpha));
-}
 
 /** Read the runs; every one must have finished the steer stage. */
 export function loadComparison(runs: readonly string[]): Comparison {
@@ -75,9 +72,9 @@ export function loadComparison(runs: readonly string[]): Comparison {
   });
   const strategies = STRATEGY_ORDER.filter((s) => inputs.every(({ steer }) => steer.sweeps.some((w) => w.strategy === s)));
   const alphas = [...new Set(inputs[0]!.steer.sweeps.map((s) => s.alpha))]
-    .filter((a) => inputs.every(({ steer }) => strategies.every((s) => sweepPoint(steer, s, a) !== undefined)))
+    .filter((a) => inputs.every(({ steer }) => strategies.every((s) => sweepAt(steer, s, a) !== undefined)))
     .sort((a, b) => a - b);
-  if (strategies.length === 0 || !alphas.some((a) => same(a, 0)) || alphas.length < 2) {
+  if (strategies.length === 0 || !alphas.some((a) => sameAlpha(a, 0)) || alphas.length < 2) {
     throw new UserError(`${runs.join(', ')}: the runs share no steering strategy with alpha 0 and another alpha; rerun steer with a common --alphas grid`);
   }
   const rows: RunRow[] = inputs.map(({ inp, steer }) => {
@@ -97,7 +94,7 @@ export function loadComparison(runs: readonly string[]): Comparison {
     };
   });
   const curves: CurvePoint[] = strategies.flatMap((strategy) => alphas.map((alpha) => {
-    const points = inputs.map(({ steer }) => ({ at: sweepPoint(steer, strategy, alpha)!, zero: sweepPoint(steer, strategy, 0)! }));
+    const points = inputs.map(({ steer }) => ({ at: sweepAt(steer, strategy, alpha)!, zero: sweepAt(steer, strategy, 0)! }));
     return {
       strategy,
       alpha,
@@ -105,11 +102,11 @@ export function loadComparison(runs: readonly string[]): Comparison {
       deltaAccuracy: points.map((p) => p.at.accuracy - p.zero.accuracy),
     };
   }));
-  const headlineAlphas = [...new Set([alphas[0]!, ...alphas.filter((a) => same(a, 1.2)), alphas.at(-1)!])]
-    .filter((a) => !same(a, 0)).sort((a, b) => a - b);
+  const headlineAlphas = [...new Set([alphas[0]!, ...alphas.filter((a) => sameAlpha(a, 1.2)), alphas.at(-1)!])]
+    .filter((a) => !sameAlpha(a, 0)).sort((a, b) => a - b);
   const paperSign = strategies.includes('per-class')
     ? headlineAlphas.map((alpha) => {
-        const d = curves.find((c) => c.strategy === 'per-class' && same(c.alpha, alpha))!.deltaHeadUsage;
+        const d = curves.find((c) => c.strategy === 'per-class' && sameAlpha(c.alpha, alpha))!.deltaHeadUsage;
         return { alpha, agree: d.filter((v) => (alpha > 0 ? v < 0 : v > 0)).length, of: d.length };
       })
     : [];
@@ -143,10 +140,6 @@ export function comparisonFigure(c: Comparison): TopLevelSpec {
   } as TopLevelSpec;
 }
 
-const pct = (v: number | undefined): string => (v === undefined ? '—' : `${(100 * v).toFixed(2)}%`);
-const fix = (v: number | undefined, digits = 3): string => (v === undefined ? '—' : v.toFixed(digits));
-const signed = (v: number, digits: number): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
-
 function runsTable(c: Comparison): string {
   const header: Cell[] = ['run', 'seed', 'dense', 'pruned', 'usage', 'random policy', 'SAE FVU', 'splice-back Δ', 'overlap'];
   const rows = c.runs.map((r): Cell[] => [r.run, r.seed ?? '—', pct(r.denseAccuracy), pct(r.prunedAccuracy), fix(r.headUsage),
@@ -159,7 +152,7 @@ function steeringTable(c: Comparison): string {
   const strategies = STRATEGY_ORDER.filter((s) => c.curves.some((p) => p.strategy === s));
   const cellOf = (usage: number, accuracy: number): string => `${signed(usage, 3)} / ${signed(100 * accuracy, 2)} pt`;
   const rows = c.headlineAlphas.flatMap((alpha) => strategies.map((strategy): Cell[] => {
-    const p = c.curves.find((x) => x.strategy === strategy && same(x.alpha, alpha))!;
+    const p = c.curves.find((x) => x.strategy === strategy && sameAlpha(x.alpha, alpha))!;
     return [`${strategy}, α = ${alpha}`, ...p.deltaHeadUsage.map((u, i) => cellOf(u, p.deltaAccuracy[i]!)),
       cellOf(mean(p.deltaHeadUsage), mean(p.deltaAccuracy))];
   }));

@@ -27,7 +27,8 @@ const USAGE_TITLE = 'Final-layer head usage (fraction of heads kept)';
 
 const pct = (v: number, digits = 1): string => `${(100 * v).toFixed(digits)}%`;
 
-function sameAlpha(a: number, b: number): boolean {
+/** Alphas equal up to grid rounding. */
+export function sameAlpha(a: number, b: number): boolean {
   return Math.abs(a - b) < 1e-9;
 }
 

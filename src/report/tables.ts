@@ -18,9 +18,9 @@ export const PAPER = {
   globalVsPerClass: PAPER_GLOBAL_OVERLAP,
 } as const;
 
-const pct = (v: number | undefined, digits = 2): string => (v === undefined ? '—' : `${(100 * v).toFixed(digits)}%`);
-const fix = (v: number | undefined, digits = 3): string => (v === undefined ? '—' : v.toFixed(digits));
-const signed = (v: number, digits: number, unit = ''): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}${unit}`;
+export const pct = (v: number | undefined, digits = 2): string => (v === undefined ? '—' : `${(100 * v).toFixed(digits)}%`);
+export const fix = (v: number | undefined, digits = 3): string => (v === undefined ? '—' : v.toFixed(digits));
+export const signed = (v: number, digits: number, unit = ''): string => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}${unit}`;
 const arrow = (a: string, b: string): string => `${a} → ${b}`;
 
 /** Dense vs pruned vs random policy: accuracy, overall and final-layer head usage. */

@@ -16,21 +16,11 @@ import { initEngine } from '../../src/engine/backend.js';
 import { fusedDisabledByEnv } from '../../src/engine/fused.js';
 import { GELU_KERNEL, gelu, geluComposite, geluFused, normalCdf } from '../../src/engine/gelu.js';
 import { LAYER_NORM_KERNEL, layerNorm, layerNormComposite, layerNormFused } from '../../src/engine/layernorm.js';
+import { values } from './helpers.js';
 
 await initEngine();
 const BACKENDS = ['wasm', 'cpu'] as const;
 const EPS = 1e-6;
-
-/** Deterministic uniform(lo, hi) values (LCG; tests need no Math.random). */
-function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = lo + ((hi - lo) * s) / 4294967296;
-  }
-  return out;
-}
 
 const sizeOf = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
 

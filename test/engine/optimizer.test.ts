@@ -10,18 +10,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { adamwComposite, adamwUpdate, sumOfSquares, type AdamWHyper } from '../../src/engine/optimizer.js';
 import { simd } from '../../src/engine/simd.js';
+import { values, withEnv } from './helpers.js';
 
 await initEngine();
-
-function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = lo + ((hi - lo) * s) / 4294967296;
-  }
-  return out;
-}
 
 const SHAPES = [[1], [3], [4], [5, 7], [2, 3, 11], [0, 3]];
 const HYPERS: AdamWHyper[] = [
@@ -39,18 +30,6 @@ function threeSteps(shape: number[], h: AdamWHyper, update: typeof adamwUpdate):
     }
     return [p, m, v].map((t) => t.dataSync() as Float32Array);
   });
-}
-
-function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
-  const saved = process.env[name];
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
-  try {
-    return f();
-  } finally {
-    if (saved === undefined) delete process.env[name];
-    else process.env[name] = saved;
-  }
 }
 
 for (const [label, backend, simdEnv] of [['wasm SIMD', 'wasm', undefined], ['wasm JS loop', 'wasm', '0'], ['cpu', 'cpu', undefined]] as const) {

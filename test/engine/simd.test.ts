@@ -16,34 +16,14 @@ import { geluFused, normalCdf } from '../../src/engine/gelu.js';
 import { layerNormFused } from '../../src/engine/layernorm.js';
 import { instantiateSimdKernels, simd, simdDisabledByEnv } from '../../src/engine/simd.js';
 import { UserError } from '../../src/errors.js';
+import { values, withEnv } from './helpers.js';
 
 const info = await initEngine();
 const EPS = 1e-6;
 const INV_SQRT_2PI = 0.3989422804014327;
 
-/** Deterministic uniform(lo, hi) values (LCG). */
-function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = lo + ((hi - lo) * s) / 4294967296;
-  }
-  return out;
-}
-
-/** Run `f` with HEADSTEER_SIMD set to `value` (undefined: unset), restoring it after. */
-function withSimdEnv<T>(value: string | undefined, f: () => T): T {
-  const saved = process.env['HEADSTEER_SIMD'];
-  if (value === undefined) delete process.env['HEADSTEER_SIMD'];
-  else process.env['HEADSTEER_SIMD'] = value;
-  try {
-    return f();
-  } finally {
-    if (saved === undefined) delete process.env['HEADSTEER_SIMD'];
-    else process.env['HEADSTEER_SIMD'] = saved;
-  }
-}
+/** Run `f` with HEADSTEER_SIMD set to `value` (undefined: unset). */
+const withSimdEnv = <T>(value: string | undefined, f: () => T): T => withEnv('HEADSTEER_SIMD', value, f);
 
 /** GELU and its gradient (upstream 1) of `x` as plain arrays. */
 function geluAndGrad(x: tf.Tensor): [Float32Array, Float32Array] {
