@@ -10,7 +10,7 @@ OpenBLAS at its default thread count, and torch 2 + OpenBLAS 1, since torch's Op
 pthreads oversubscribe 2 cores); the best is reported with its thread counts (all under `byThreads`).
 The load average before/after is recorded: other processes on the machine distort the numbers.
 
-The gated ViT is the recipe of ../shared/DESIGN.md ("The model"): timm-style pre-LN ViT (LayerNorm eps 1e-6,
+The gated ViT is the recipe of docs/design.md ("The model"): timm-style pre-LN ViT (LayerNorm eps 1e-6,
 exact GELU, fused qkv with bias), one AdaViT decision network per layer (LayerNorm + Linear(D, H) on the CLS
 token of the block's residual input), training mask m = 1[sigmoid((a + g1 - g2) / 5) > 0.5] with a
 straight-through gradient of the sigmoid, head outputs times m before the output projection, loss =

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden fixtures for timm ViT configs other than the one in ../shared/fixtures/timm.
+"""Golden fixtures for timm ViT configs other than the one in test/fixtures/timm.
 
 A plain-PyTorch re-implementation of timm's `VisionTransformer` eval forward (timm parameter names; conv
 patch embedding with kernel = stride = patch, CLS token, learned pos_embed over 1 + T tokens, pre-LN blocks
@@ -247,7 +247,7 @@ def make_variant(name, spec, out_dir, num_images=3):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--timm-fixture', default=os.path.join(ROOT, '..', 'shared', 'fixtures', 'timm'))
+    ap.add_argument('--timm-fixture', default=os.path.join(ROOT, 'test', 'fixtures', 'timm'))
     ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'fixtures', 'vit-variants'))
     ap.add_argument('--check-only', action='store_true', help='only validate the reference against the timm fixture')
     args = ap.parse_args()

@@ -8,6 +8,7 @@ import { UserError } from './errors.js';
 import { DATASET_NAMES } from './data/registry.js';
 import { formatZodError } from './model/config.js';
 import { SAE_DEFAULTS, saeConfigSchema } from './sae/config.js';
+import { STRATEGIES } from './steer/strategies.js';
 
 const dataSchema = z.strictObject({
   /** @default 'fashion-mnist' */
@@ -99,7 +100,7 @@ export const configSchema = z.strictObject({
     alphas: z.array(z.number().min(-1)).min(1),
     /** Size k_s of each index set S. @default the SAE's k */
     ks: z.number().int().min(1).optional(),
-    strategies: z.array(z.enum(['per-class', 'global', 'random', 'predicted-class'])).min(1),
+    strategies: z.array(z.enum(STRATEGIES)).min(1),
     /** 'pre': scale pre-activations then re-apply TopK (DESIGN default); 'post': scale z after TopK; 'add': add alpha * mean activation. */
     mode: z.enum(['pre', 'post', 'add']),
     /** 'gate': x~ feeds only the final decision network; 'residual': x~ also replaces the CLS residual. */
@@ -147,7 +148,7 @@ const ALPHAS = Array.from({ length: 26 }, (_, i) => Math.round((i - 10) * 10) / 
 
 const baseSteer: Config['steer'] = {
   alphas: ALPHAS,
-  strategies: ['per-class', 'global', 'random', 'predicted-class'],
+  strategies: [...STRATEGIES],
   mode: 'pre',
   target: 'gate',
   keepError: false,

@@ -15,7 +15,8 @@ import { readJson } from '../io/atomic.js';
 import { loadRunData, runConfigOf, runPath } from '../pipeline/common.js';
 import { loadSteerContext, steerRuns, type SteerContext } from '../pipeline/steer.js';
 import { summarise, type FinalLayerRun, type RunSummary } from '../steer/evaluate.js';
-import { STRATEGIES, validateResults, type Strategy, type SteerResults } from '../steer/results.js';
+import { validateResults, type SteerResults } from '../steer/results.js';
+import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { pngDataUrl } from './png.js';
 
 /** The alpha range the page accepts (DESIGN.md: alpha in [-1, 1.5]). */

@@ -2,7 +2,7 @@
  * The explorer's single page: markup and stylesheet as strings, with the script (client.ts) inlined
  * from its compiled source, so the server ships one self-contained document and needs no static files.
  */
-import { STRATEGIES } from '../steer/results.js';
+import { STRATEGIES } from '../steer/strategies.js';
 import { explorerClient } from './client.js';
 
 const STRATEGY_HELP: Record<(typeof STRATEGIES)[number], string> = {

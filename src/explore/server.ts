@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { initEngine } from '../engine/backend.js';
 import { UserError } from '../errors.js';
-import { STRATEGIES, type Strategy } from '../steer/results.js';
+import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { openExplorerData, type ClassChoice, type ExplorerData } from './data.js';
 import { explorerPage } from './page.js';
 

@@ -19,11 +19,11 @@
  */
 import { z } from 'zod';
 import { UserError } from '../errors.js';
+import { STRATEGIES } from './strategies.js';
 
 const rate = z.number().min(0).max(1);
 const heads = z.array(rate); // (H)
 
-export const STRATEGIES = ['per-class', 'global', 'random', 'predicted-class'] as const;
 export const strategySchema = z.enum(STRATEGIES);
 
 const summarySchema = z.looseObject({ accuracy: rate, headUsage: rate, heads: heads.optional() });
@@ -86,7 +86,7 @@ export const resultsSchema = z
     });
   });
 
-export type Strategy = z.infer<typeof strategySchema>;
+export type { Strategy } from './strategies.js';
 export type ClassRow = z.infer<typeof classRowSchema>;
 export type Sweep = z.infer<typeof sweepSchema>;
 export type TopGainClass = z.infer<typeof topGainSchema>;

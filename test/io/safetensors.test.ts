@@ -13,8 +13,9 @@ import {
   writeSafetensors,
   type TensorData,
 } from '../../src/io/safetensors.js';
+import { fixtureDir } from '../fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/timm';
+const FIXTURES = fixtureDir('timm');
 
 function allDtypes(): Record<string, TensorData> {
   return {

@@ -3,7 +3,7 @@
  * 2-channel input, patch sizes 2-8, depth 1-6, head dims 4-12, no qkv bias, a fractional mlp_ratio.
  * The fixtures in test/fixtures/vit-variants come from scripts/make_vit_fixtures.py, a plain-PyTorch
  * re-implementation of timm's eval forward that the script first checks against the real timm fixture
- * (../shared/fixtures/timm) to ~2e-7. Logits and the final block's input CLS token must match within 1e-4
+ * (test/fixtures/timm) to ~2e-7. Logits and the final block's input CLS token must match within 1e-4
  * (max abs), through the library and once through the CLI (`import-timm` then `infer`).
  */
 import { test, before } from 'node:test';

@@ -1,18 +1,17 @@
 /**
- * Reference equivalence with a real timm VisionTransformer (../shared/fixtures/timm): logits and the
+ * Reference equivalence with a real timm VisionTransformer (test/fixtures/timm): logits and the
  * final block's input CLS token within 1e-4 (max abs), as the fixture README requires.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { timmKwargsFromMetadata, timmKwargsToConfig, vitFromTimm } from '../../src/model/timm.js';
+import { fixtureDir } from '../fixtures.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const FIXTURES = join(here, '../../../../shared/fixtures/timm');
+const FIXTURES = fixtureDir('timm');
 const TOL = 1e-4;
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
