@@ -9,9 +9,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
 import type { Rng } from '../random.js';
-import { Linear, f32, prefixed, take, type Module, type Param } from './layers.js';
+import { Composite, Linear, f32, take, type Parts } from './layers.js';
 
-export class Attention implements Module {
+/** The projections timm fuses into one `qkv` Linear, in its row order. */
+const QKV = ['q', 'k', 'v'] as const;
+
+export class Attention extends Composite {
   readonly q: Linear;
   readonly k: Linear;
   readonly v: Linear;
@@ -19,6 +22,7 @@ export class Attention implements Module {
   readonly headDim: number;
 
   constructor(readonly dim: number, readonly numHeads: number, readonly qkvBias: boolean, r: Rng) {
+    super();
     this.headDim = dim / numHeads;
     this.q = new Linear(dim, dim, r, { bias: qkvBias });
     this.k = new Linear(dim, dim, r, { bias: qkvBias });
@@ -46,48 +50,45 @@ export class Attention implements Module {
     return this.proj.apply(merged) as tf.Tensor3D;
   }
 
-  parameters(): Param[] {
+  protected parts(): Parts {
     return [
-      ...prefixed('q.', this.q.parameters()),
-      ...prefixed('k.', this.k.parameters()),
-      ...prefixed('v.', this.v.parameters()),
-      ...prefixed('proj.', this.proj.parameters()),
+      ['q', this.q],
+      ['k', this.k],
+      ['v', this.v],
+      ['proj', this.proj],
     ];
   }
 
-  exportState(prefix: string, out: Map<string, TensorData>): void {
-    const parts = new Map<string, TensorData>();
-    this.q.exportState('q.', parts);
-    this.k.exportState('k.', parts);
-    this.v.exportState('v.', parts);
-    const cat = (suffix: string): Float32Array => {
-      const arrays = ['q', 'k', 'v'].map((n) => take(parts, `${n}.${suffix}`));
-      const joined = new Float32Array(arrays.reduce((s, a) => s + a.length, 0));
-      let at = 0;
-      for (const a of arrays) {
-        joined.set(a, at);
-        at += a.length;
-      }
+  /** The derived export, with q, k and v joined into timm's `qkv.weight` (3D, D) and `qkv.bias` (3D,). */
+  override exportState(prefix: string, out: Map<string, TensorData>): void {
+    const separate = new Map<string, TensorData>();
+    super.exportState('', separate); // q.weight (D, D), q.bias (D,), k.*, v.*, then proj.*
+    const D = this.dim;
+    const fused = (suffix: string, size: number): Float32Array => {
+      const joined = new Float32Array(3 * size);
+      QKV.forEach((n, i) => joined.set(take(separate, `${n}.${suffix}`), i * size));
       return joined;
     };
-    out.set(`${prefix}qkv.weight`, f32([3 * this.dim, this.dim], cat('weight'))); // rows: q | k | v
-    if (this.qkvBias) out.set(`${prefix}qkv.bias`, f32([3 * this.dim], cat('bias')));
-    this.proj.exportState(`${prefix}proj.`, out);
+    out.set(`${prefix}qkv.weight`, f32([3 * D, D], fused('weight', D * D))); // rows: q | k | v
+    if (this.qkvBias) out.set(`${prefix}qkv.bias`, f32([3 * D], fused('bias', D)));
+    for (const [name, t] of separate) if (!isQkv(name)) out.set(`${prefix}${name}`, t);
   }
 
-  importState(prefix: string, src: Map<string, TensorData>): void {
+  /** The derived import, reading q, k and v as row blocks of timm's fused `qkv` tensors. */
+  override importState(prefix: string, src: Map<string, TensorData>): void {
     const D = this.dim;
     const w = take(src, `${prefix}qkv.weight`); // (3D, D)
     const b = this.qkvBias ? take(src, `${prefix}qkv.bias`) : null; // (3D,)
-    ['q', 'k', 'v'].forEach((n, i) => {
-      const part = new Map<string, TensorData>([[`${n}.weight`, f32([D, D], w.subarray(i * D * D, (i + 1) * D * D))]]);
-      if (b !== null) part.set(`${n}.bias`, f32([D], b.subarray(i * D, (i + 1) * D)));
-      (this[n as 'q' | 'k' | 'v'] as Linear).importState(`${n}.`, part);
+    const split = new Map(src); // src plus q.*, k.*, v.* views; tensors are shared, not copied
+    QKV.forEach((n, i) => {
+      split.set(`${prefix}${n}.weight`, f32([D, D], w.subarray(i * D * D, (i + 1) * D * D)));
+      if (b !== null) split.set(`${prefix}${n}.bias`, f32([D], b.subarray(i * D, (i + 1) * D)));
     });
-    this.proj.importState(`${prefix}proj.`, src);
+    super.importState(prefix, split);
   }
+}
 
-  dispose(): void {
-    for (const l of [this.q, this.k, this.v, this.proj]) l.dispose();
-  }
+/** Whether a state-dict name (relative to the attention module) belongs to q, k or v. */
+function isQkv(name: string): boolean {
+  return QKV.some((n) => name.startsWith(`${n}.`));
 }

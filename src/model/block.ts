@@ -4,18 +4,18 @@
  * Legend: B batch, N tokens, D width, F MLP hidden width, H heads.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TensorData } from '../io/safetensors.js';
 import type { Rng } from '../random.js';
 import { Attention } from './attention.js';
 import { HeadGate } from './gate.js';
-import { LayerNorm, Linear, gelu, prefixed, type Module, type Param } from './layers.js';
+import { Composite, LayerNorm, Linear, gelu, type Parts } from './layers.js';
 
 /** timm `Mlp`: fc1 -> exact GELU -> fc2. (..., D) -> (..., D). */
-export class Mlp implements Module {
+export class Mlp extends Composite {
   readonly fc1: Linear;
   readonly fc2: Linear;
 
   constructor(dim: number, hidden: number, r: Rng) {
+    super();
     this.fc1 = new Linear(dim, hidden, r);
     this.fc2 = new Linear(hidden, dim, r);
   }
@@ -24,27 +24,15 @@ export class Mlp implements Module {
     return this.fc2.apply(gelu(this.fc1.apply(x)));
   }
 
-  parameters(): Param[] {
-    return [...prefixed('fc1.', this.fc1.parameters()), ...prefixed('fc2.', this.fc2.parameters())];
-  }
-
-  exportState(prefix: string, out: Map<string, TensorData>): void {
-    this.fc1.exportState(`${prefix}fc1.`, out);
-    this.fc2.exportState(`${prefix}fc2.`, out);
-  }
-
-  importState(prefix: string, src: Map<string, TensorData>): void {
-    this.fc1.importState(`${prefix}fc1.`, src);
-    this.fc2.importState(`${prefix}fc2.`, src);
-  }
-
-  dispose(): void {
-    this.fc1.dispose();
-    this.fc2.dispose();
+  protected parts(): Parts {
+    return [
+      ['fc1', this.fc1],
+      ['fc2', this.fc2],
+    ];
   }
 }
 
-export class Block implements Module {
+export class Block extends Composite {
   readonly norm1: LayerNorm;
   readonly attn: Attention;
   readonly norm2: LayerNorm;
@@ -53,6 +41,7 @@ export class Block implements Module {
   gate: HeadGate | null = null;
 
   constructor(dim: number, numHeads: number, mlpHidden: number, qkvBias: boolean, r: Rng) {
+    super();
     this.norm1 = new LayerNorm(dim);
     this.attn = new Attention(dim, numHeads, qkvBias, r);
     this.norm2 = new LayerNorm(dim);
@@ -65,37 +54,13 @@ export class Block implements Module {
     return tf.add(h, this.mlp.apply(this.norm2.apply(h))) as tf.Tensor3D;
   }
 
-  parameters(): Param[] {
+  protected parts(): Parts {
     return [
-      ...prefixed('norm1.', this.norm1.parameters()),
-      ...prefixed('attn.', this.attn.parameters()),
-      ...prefixed('norm2.', this.norm2.parameters()),
-      ...prefixed('mlp.', this.mlp.parameters()),
-      ...(this.gate === null ? [] : prefixed('gate.', this.gate.parameters())),
+      ['norm1', this.norm1],
+      ['attn', this.attn],
+      ['norm2', this.norm2],
+      ['mlp', this.mlp],
+      ['gate', this.gate],
     ];
-  }
-
-  exportState(prefix: string, out: Map<string, TensorData>): void {
-    this.norm1.exportState(`${prefix}norm1.`, out);
-    this.attn.exportState(`${prefix}attn.`, out);
-    this.norm2.exportState(`${prefix}norm2.`, out);
-    this.mlp.exportState(`${prefix}mlp.`, out);
-    this.gate?.exportState(`${prefix}gate.`, out);
-  }
-
-  importState(prefix: string, src: Map<string, TensorData>): void {
-    this.norm1.importState(`${prefix}norm1.`, src);
-    this.attn.importState(`${prefix}attn.`, src);
-    this.norm2.importState(`${prefix}norm2.`, src);
-    this.mlp.importState(`${prefix}mlp.`, src);
-    this.gate?.importState(`${prefix}gate.`, src);
-  }
-
-  dispose(): void {
-    this.norm1.dispose();
-    this.attn.dispose();
-    this.norm2.dispose();
-    this.mlp.dispose();
-    this.gate?.dispose();
   }
 }

@@ -8,16 +8,16 @@
  * Masks multiply head outputs before the attention projection (paper Eq. 1, see attention.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TensorData } from '../io/safetensors.js';
 import type { Rng } from '../random.js';
-import { LayerNorm, Linear, prefixed, type Module, type Param } from './layers.js';
+import { Composite, LayerNorm, Linear, type Parts } from './layers.js';
 
-export class HeadGate implements Module {
+export class HeadGate extends Composite {
   readonly norm: LayerNorm;
   readonly fc: Linear;
 
   /** `biasInit` sets the initial keep logit of every head (sigmoid(biasInit) = initial keep rate). */
   constructor(dim: number, numHeads: number, r: Rng, biasInit: number) {
+    super();
     this.norm = new LayerNorm(dim);
     this.fc = new Linear(dim, numHeads, r, { biasInit });
   }
@@ -27,23 +27,11 @@ export class HeadGate implements Module {
     return this.fc.apply(this.norm.apply(cls)) as tf.Tensor2D;
   }
 
-  parameters(): Param[] {
-    return [...prefixed('norm.', this.norm.parameters()), ...prefixed('fc.', this.fc.parameters())];
-  }
-
-  exportState(prefix: string, out: Map<string, TensorData>): void {
-    this.norm.exportState(`${prefix}norm.`, out);
-    this.fc.exportState(`${prefix}fc.`, out);
-  }
-
-  importState(prefix: string, src: Map<string, TensorData>): void {
-    this.norm.importState(`${prefix}norm.`, src);
-    this.fc.importState(`${prefix}fc.`, src);
-  }
-
-  dispose(): void {
-    this.norm.dispose();
-    this.fc.dispose();
+  protected parts(): Parts {
+    return [
+      ['norm', this.norm],
+      ['fc', this.fc],
+    ];
   }
 }
 

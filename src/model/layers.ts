@@ -119,12 +119,60 @@ export class Linear implements Module {
   }
 }
 
+/**
+ * A module's named parts in parameter order, each under its timm state-dict name (no trailing dot):
+ * a child module, a bare tensor the module owns directly (timm's nn.Parameter, e.g. cls_token), or
+ * null for an absent optional child (an ungated block's gate).
+ */
+export type Parts = ReadonlyArray<readonly [name: string, part: Module | tf.Variable | null]>;
+
+/**
+ * A module that names its parts once, in `parts()` (timm style); parameters, state export/import and
+ * dispose all follow from that one list, so the optimizer's parameter order and the checkpoint names
+ * cannot drift apart. A module whose state-dict layout differs from its variables (Attention's fused
+ * qkv, ViT's conv-shaped patch embedding) adjusts the derived export/import; Linear, whose every
+ * tensor changes layout, keeps its own methods.
+ *
+ * Bare tensors are never weight-decayed: they are LayerNorm affines and ViT tokens (timm exempts
+ * both) and the SAE's weights (trained without decay); the decayed matrices all live in Linears.
+ */
+export abstract class Composite implements Module {
+  protected abstract parts(): Parts;
+
+  parameters(): Param[] {
+    return this.parts().flatMap(([name, part]): Param[] => {
+      if (part instanceof tf.Variable) return [{ name, variable: part, decay: false }];
+      return (part?.parameters() ?? []).map((p) => ({ ...p, name: `${name}.${p.name}` }));
+    });
+  }
+
+  exportState(prefix: string, out: Map<string, TensorData>): void {
+    for (const [name, part] of this.parts()) {
+      if (part instanceof tf.Variable) out.set(`${prefix}${name}`, f32([...part.shape], (part.dataSync() as Float32Array).slice()));
+      else part?.exportState(`${prefix}${name}.`, out);
+    }
+  }
+
+  /** Shapes must have been checked by the loader: a bare tensor is read in its variable's shape. */
+  importState(prefix: string, src: Map<string, TensorData>): void {
+    for (const [name, part] of this.parts()) {
+      if (part instanceof tf.Variable) tf.tidy(() => part.assign(tf.tensor(take(src, `${prefix}${name}`), part.shape)));
+      else part?.importState(`${prefix}${name}.`, src);
+    }
+  }
+
+  dispose(): void {
+    for (const [, part] of this.parts()) part?.dispose();
+  }
+}
+
 /** LayerNorm over the last axis with affine parameters (timm: eps 1e-6). */
-export class LayerNorm implements Module {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable;
+export class LayerNorm extends Composite {
+  readonly weight: tf.Variable; // (dim,)
+  readonly bias: tf.Variable; // (dim,)
 
   constructor(readonly dim: number, readonly eps = 1e-6) {
+    super();
     this.weight = variableFrom(tf.tensor1d(filled(dim, 1)));
     this.bias = variableFrom(tf.tensor1d(filled(dim, 0)));
   }
@@ -133,34 +181,12 @@ export class LayerNorm implements Module {
     return layerNorm(x, this.weight, this.bias, this.eps);
   }
 
-  parameters(): Param[] {
+  protected parts(): Parts {
     return [
-      { name: 'weight', variable: this.weight, decay: false },
-      { name: 'bias', variable: this.bias, decay: false },
+      ['weight', this.weight],
+      ['bias', this.bias],
     ];
   }
-
-  exportState(prefix: string, out: Map<string, TensorData>): void {
-    out.set(`${prefix}weight`, f32([this.dim], (this.weight.dataSync() as Float32Array).slice()));
-    out.set(`${prefix}bias`, f32([this.dim], (this.bias.dataSync() as Float32Array).slice()));
-  }
-
-  importState(prefix: string, src: Map<string, TensorData>): void {
-    tf.tidy(() => {
-      this.weight.assign(tf.tensor1d(take(src, `${prefix}weight`)));
-      this.bias.assign(tf.tensor1d(take(src, `${prefix}bias`)));
-    });
-  }
-
-  dispose(): void {
-    this.weight.dispose();
-    this.bias.dispose();
-  }
-}
-
-/** Prefix every parameter name of a child module. */
-export function prefixed(prefix: string, ps: Param[]): Param[] {
-  return ps.map((p) => ({ ...p, name: `${prefix}${p.name}` }));
 }
 
 /** Exact (erf) GELU, as timm's nn.GELU default. */

@@ -13,7 +13,7 @@ import { rng } from '../random.js';
 import { Block } from './block.js';
 import { vitDims, type ViTConfig, type ViTDims } from './config.js';
 import { gumbelSigmoidMask, HeadGate, thresholdMask } from './gate.js';
-import { LayerNorm, Linear, f32, prefixed, take, transpose2d, truncNormal, variableFrom, type Module, type Param } from './layers.js';
+import { Composite, LayerNorm, Linear, f32, take, truncNormal, variableFrom, type Param, type Parts } from './layers.js';
 
 export interface ForwardOptions {
   /** Gumbel-Sigmoid masks from `gateNoise` (training) instead of thresholded gate logits (eval). */
@@ -41,7 +41,7 @@ export interface ForwardOutput {
   finalBlockInput: tf.Tensor3D;
 }
 
-export class ViT implements Module {
+export class ViT extends Composite {
   readonly dims: ViTDims;
   readonly patchEmbed: Linear; // conv with kernel = stride = P, as a matmul over flattened patches
   readonly clsToken: tf.Variable; // (1, 1, D)
@@ -52,6 +52,7 @@ export class ViT implements Module {
 
   /** Fresh weights (timm init) from `seed`; gates on `config.gatedLayers` start at keep logit `gateBiasInit`. */
   constructor(readonly config: ViTConfig, seed: number, gateBiasInit = 0) {
+    super();
     const c = config;
     const d = (this.dims = vitDims(c));
     const r = rng(seed, 'init');
@@ -142,14 +143,14 @@ export class ViT implements Module {
     return { logits: this.classify(cls), ...rest };
   }
 
-  parameters(): Param[] {
+  protected parts(): Parts {
     return [
-      ...prefixed('patch_embed.proj.', this.patchEmbed.parameters()),
-      { name: 'cls_token', variable: this.clsToken, decay: false },
-      { name: 'pos_embed', variable: this.posEmbed, decay: false },
-      ...this.blocks.flatMap((b, i) => prefixed(`blocks.${i}.`, b.parameters())),
-      ...prefixed('norm.', this.norm.parameters()),
-      ...prefixed('head.', this.head.parameters()),
+      ['patch_embed.proj', this.patchEmbed],
+      ['cls_token', this.clsToken],
+      ['pos_embed', this.posEmbed],
+      ...this.blocks.map((b, i) => [`blocks.${i}`, b] as const),
+      ['norm', this.norm],
+      ['head', this.head],
     ];
   }
 
@@ -165,41 +166,15 @@ export class ViT implements Module {
     return out;
   }
 
-  exportState(prefix: string, out: Map<string, TensorData>): void {
+  /**
+   * The derived export, with the patch embedding in timm's Conv2d shape: the Linear's (D, C*P*P)
+   * rows are already in conv-weight order (see patchify), so only the shape becomes (D, C, P, P).
+   * Import needs no counterpart: Linear reads the same values whatever their shape.
+   */
+  override exportState(prefix: string, out: Map<string, TensorData>): void {
+    super.exportState(prefix, out);
     const c = this.config;
-    const { patchDim } = this.dims;
-    const P = c.patchSize;
-    const pw = this.patchEmbed.weight.dataSync() as Float32Array; // (C*P*P, D)
-    out.set(`${prefix}patch_embed.proj.weight`, f32([c.embedDim, c.inChans, P, P], transpose2d(pw, patchDim, c.embedDim)));
-    out.set(`${prefix}patch_embed.proj.bias`, f32([c.embedDim], (this.patchEmbed.bias!.dataSync() as Float32Array).slice()));
-    out.set(`${prefix}cls_token`, f32([1, 1, c.embedDim], (this.clsToken.dataSync() as Float32Array).slice()));
-    out.set(`${prefix}pos_embed`, f32([1, this.dims.numTokens, c.embedDim], (this.posEmbed.dataSync() as Float32Array).slice()));
-    this.blocks.forEach((b, i) => b.exportState(`${prefix}blocks.${i}.`, out));
-    this.norm.exportState(`${prefix}norm.`, out);
-    this.head.exportState(`${prefix}head.`, out);
-  }
-
-  importState(prefix: string, src: Map<string, TensorData>): void {
-    const c = this.config;
-    const pw = take(src, `${prefix}patch_embed.proj.weight`); // (D, C, P, P)
-    const patchBias = this.patchEmbed.bias!;
-    tf.tidy(() => {
-      this.patchEmbed.weight.assign(tf.tensor2d(transpose2d(pw, c.embedDim, this.dims.patchDim), [this.dims.patchDim, c.embedDim]));
-      patchBias.assign(tf.tensor1d(take(src, `${prefix}patch_embed.proj.bias`)));
-      this.clsToken.assign(tf.tensor3d(take(src, `${prefix}cls_token`), [1, 1, c.embedDim]));
-      this.posEmbed.assign(tf.tensor3d(take(src, `${prefix}pos_embed`), [1, this.dims.numTokens, c.embedDim]));
-    });
-    this.blocks.forEach((b, i) => b.importState(`${prefix}blocks.${i}.`, src));
-    this.norm.importState(`${prefix}norm.`, src);
-    this.head.importState(`${prefix}head.`, src);
-  }
-
-  dispose(): void {
-    this.patchEmbed.dispose();
-    this.clsToken.dispose();
-    this.posEmbed.dispose();
-    for (const b of this.blocks) b.dispose();
-    this.norm.dispose();
-    this.head.dispose();
+    const name = `${prefix}patch_embed.proj.weight`;
+    out.set(name, f32([c.embedDim, c.inChans, c.patchSize, c.patchSize], take(out, name))); // keeps its place in the map
   }
 }

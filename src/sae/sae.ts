@@ -14,8 +14,7 @@
  * Legend: B batch, D input width (d_in), F latents (d_sae), K top-k, N samples.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { TensorData } from '../io/safetensors.js';
-import { f32, take, variableFrom, type Module, type Param } from '../model/layers.js';
+import { Composite, variableFrom, type Parts } from '../model/layers.js';
 import { rng } from '../random.js';
 import { topkRelu, type TopKImpl } from './topk.js';
 
@@ -52,7 +51,7 @@ export function saeTensorShapes(s: SaeShape): Map<string, number[]> {
   ]);
 }
 
-export class SparseAutoencoder implements Module, SaeShape {
+export class SparseAutoencoder extends Composite implements SaeShape {
   readonly dIn: number;
   readonly dSae: number;
   readonly k: number;
@@ -68,6 +67,7 @@ export class SparseAutoencoder implements Module, SaeShape {
    * W_enc = W_dec^T, b_enc = 0, b_dec = `bDec` (e.g. `geometricMedian` of the data) or 0.
    */
   constructor(shape: SaeShape, init: { seed: number; bDec?: Float32Array }) {
+    super();
     const { dIn, dSae, k } = shape;
     for (const [key, v] of Object.entries({ dIn, dSae, k })) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`SAE ${key} must be a positive integer, got ${v}`);
@@ -120,28 +120,14 @@ export class SparseAutoencoder implements Module, SaeShape {
     tf.tidy(() => this.wDec.assign(normalizeRows(this.wDec)));
   }
 
-  parameters(): Param[] {
+  /** Under SAE_TENSORS's names; an imported state's shapes must have been checked (saeTensorShapes). */
+  protected parts(): Parts {
     return [
-      { name: 'W_enc', variable: this.wEnc, decay: false },
-      { name: 'b_enc', variable: this.bEnc, decay: false },
-      { name: 'W_dec', variable: this.wDec, decay: false },
-      { name: 'b_dec', variable: this.bDec, decay: false },
+      ['W_enc', this.wEnc],
+      ['b_enc', this.bEnc],
+      ['W_dec', this.wDec],
+      ['b_dec', this.bDec],
     ];
-  }
-
-  exportState(prefix: string, out: Map<string, TensorData>): void {
-    for (const p of this.parameters()) out.set(`${prefix}${p.name}`, f32([...p.variable.shape], (p.variable.dataSync() as Float32Array).slice()));
-  }
-
-  /** Shapes must have been checked (see saeTensorShapes / checkShapes). */
-  importState(prefix: string, src: Map<string, TensorData>): void {
-    tf.tidy(() => {
-      for (const p of this.parameters()) p.variable.assign(tf.tensor(take(src, `${prefix}${p.name}`), p.variable.shape));
-    });
-  }
-
-  dispose(): void {
-    for (const p of this.parameters()) p.variable.dispose();
   }
 }
 
