@@ -5,6 +5,11 @@
  * network + one CLS-query attention over the cached K/V + a one-token MLP and head: O(N D) per image
  * instead of a full forward. `finalLayer` equals `ViT.forward` with the same final mask (test: 1e-5).
  *
+ * Threshold-shift control (docs/design.md, Controls): `gateShift` beta moves the final gate's decision
+ * threshold, mask = 1[gate(gateInput) + beta > 0]. With gateInput = x_hat (the SAE reconstruction),
+ * beta = 0 is exactly the reconstruction point, so sweeping beta traces the accuracy-usage curve that
+ * steering has to beat.
+ *
  * Legend: B batch, N tokens, D width, H heads, Dh head dim, K classes.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -38,6 +43,18 @@ export interface FinalLayerOptions {
   residual?: tf.Tensor2D;
   /** Explicit final-layer head mask (B, H), bypassing the gate. */
   mask?: tf.Tensor2D;
+  /**
+   * Threshold shift beta, a scalar or one per row (B, 1), added to the final gate's logits before the
+   * threshold: mask = 1[gate(gateInput) + beta > 0]. beta = 0 gives the unshifted mask bit for bit
+   * (a + 0 == a in float32). Not allowed together with `mask`, which bypasses the gate.
+   */
+  gateShift?: tf.Tensor;
+}
+
+/** Throws unless `shift` is a scalar or (B, 1). */
+function checkGateShift(shift: tf.Tensor, B: number): void {
+  const ok = shift.rank === 0 || (shift.rank === 2 && shift.shape[0] === B && shift.shape[1] === 1);
+  if (!ok) throw new RangeError(`finalLayer: gateShift must be a scalar or (B, 1) = (${B}, 1), got shape [${shift.shape.join(', ')}]`);
 }
 
 /**
@@ -50,9 +67,14 @@ export function finalLayer(model: ViT, cache: FinalBlockCache, opts: FinalLayerO
   const Dh = D / H;
   const B = cache.cls.shape[0];
   let mask = opts.mask;
+  if (mask !== undefined && opts.gateShift !== undefined) {
+    throw new Error('finalLayer: gateShift shifts the gate, but an explicit mask bypasses it; pass one or the other');
+  }
   if (mask === undefined) {
     if (block.gate === null) throw new Error('finalLayer: the final block has no decision network');
-    mask = thresholdMask(block.gate.apply(opts.gateInput ?? cache.cls));
+    if (opts.gateShift !== undefined) checkGateShift(opts.gateShift, B);
+    const a = block.gate.apply(opts.gateInput ?? cache.cls); // (B, H)
+    mask = thresholdMask(opts.gateShift === undefined ? a : (tf.add(a, opts.gateShift) as tf.Tensor2D));
   }
   const cls = opts.residual ?? cache.cls; // (B, D)
   let { k, v } = cache;
