@@ -109,6 +109,19 @@ test('keepError: x~_kept - x == x~ - x_hat (1e-5); steerFromBase == steeredCode 
   sae.dispose();
 });
 
+test("omitted options steer as mode 'pre' without keepError (paper Eq. 5)", () => {
+  const { sae, x } = setup(4);
+  tf.tidy(() => {
+    const mask = maskTensor();
+    const implicit = steeredCode(sae, x, mask, 0.7).xTilde.dataSync();
+    assert.deepEqual(implicit, steeredCode(sae, x, mask, 0.7, { mode: 'pre', keepError: false }).xTilde.dataSync());
+    assert.notDeepEqual(implicit, steeredCode(sae, x, mask, 0.7, { mode: 'post' }).xTilde.dataSync());
+    assert.notDeepEqual(implicit, steeredCode(sae, x, mask, 0.7, { keepError: true }).xTilde.dataSync());
+  });
+  x.dispose();
+  sae.dispose();
+});
+
 test("mode post: z~ = z (1 + alpha) on S; mode add: z~ = ReLU(z + alpha mu m) (1e-6)", () => {
   const { sae, x } = setup(4);
   const mu = Float32Array.from({ length: F }, (_, i) => 0.1 + 0.05 * i);
