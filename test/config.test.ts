@@ -47,6 +47,17 @@ test('a recorded run config (what every checkpoint stores) parses back to itself
   for (const [name, run] of Object.entries(recorded)) assert.deepEqual(parseConfig(run, `recorded '${name}'`), run);
 });
 
+test("a run config recorded before a key existed parses with that key's default", () => {
+  // The run-smoke fixture predates `workers`; its runs trained in one process, which is the default.
+  for (const stage of ['dense', 'pruned']) {
+    const file = join(fixtureDir('run-smoke'), stage, 'config.json');
+    const { run } = JSON.parse(readFileSync(file, 'utf8')) as { run: Record<string, Record<string, unknown>> };
+    const cfg = parseConfig(run, file);
+    assert.deepEqual([cfg.pretrain.workers, cfg.prune.workers], [1, 1]);
+    assert.deepEqual({ ...cfg.pretrain, workers: undefined }, { ...run['pretrain'], workers: undefined });
+  }
+});
+
 test('the paper preset is ViT-S/16 at 224 on CIFAR-100', () => {
   const m = resolveConfig('paper').model;
   assert.deepEqual([m.imgSize, m.patchSize, m.embedDim, m.depth, m.numHeads], [224, 16, 384, 12, 6]);
