@@ -167,7 +167,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     prune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20 },
     eval: { batchSize: 128 },
     sae: { expansion: 4, epochs: 20, batchSize: 256, deadSamples: 5000 },
-    // 0 and the report's headline alphas (-0.5 and the paper's) on a grid small enough for a test.
+    // 0 and the report's headline alphas (SUPPRESS_ALPHA = -0.5 in src/report/figures_steer.ts, and the
+    // paper's) on a grid small enough for a test.
     steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256 },
   },
   default: {},
