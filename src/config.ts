@@ -124,9 +124,11 @@ const steerSchema = z.strictObject({
   ks: z.number().int().min(1).optional(),
   /** Every strategy, so the figures compare them all. */
   strategies: z.array(z.enum(STRATEGIES)).min(1).default(() => [...STRATEGIES]),
+  /** Where alpha is applied; declared, with its default, beside the steering code (src/steer/steering.ts). */
   mode: steerOptionsSchema.shape.mode,
   /** 'gate': x~ feeds only the final decision network (the paper's setting); 'residual': x~ also replaces the CLS residual. */
   target: z.enum(['gate', 'residual']).default('gate'),
+  /** Feed x + x~ - x_hat (keep the SAE's reconstruction error); declared beside the steering code too. */
   keepError: steerOptionsSchema.shape.keepError,
   batchSize: z.number().int().min(1).default(2000),
 });
