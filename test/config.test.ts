@@ -1,11 +1,14 @@
 /** Presets validate and build a model that runs a forward pass; bad keys and values fail by name. */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { PRESETS, resolveConfig } from '../src/config.js';
+import { parseConfig, PRESETS, resolveConfig } from '../src/config.js';
 import { initEngine } from '../src/engine/backend.js';
 import { UserError } from '../src/errors.js';
 import { ViT } from '../src/model/vit.js';
+import { fixtureDir } from './fixtures.js';
 
 before(async () => {
   await initEngine();
@@ -31,6 +34,29 @@ for (const name of Object.keys(PRESETS)) {
     model.dispose();
   });
 }
+
+test('every preset resolves to exactly its recorded config', () => {
+  // test/fixtures/presets/README.md: recorded before the defaults moved onto the schema fields.
+  const recorded = JSON.parse(readFileSync(join(fixtureDir('presets'), 'resolved.json'), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(PRESETS), Object.keys(recorded));
+  for (const name of Object.keys(recorded)) assert.deepEqual(resolveConfig(name), recorded[name], `preset '${name}'`);
+});
+
+test('a recorded run config (what every checkpoint stores) parses back to itself', () => {
+  const recorded = JSON.parse(readFileSync(join(fixtureDir('presets'), 'resolved.json'), 'utf8')) as Record<string, unknown>;
+  for (const [name, run] of Object.entries(recorded)) assert.deepEqual(parseConfig(run, `recorded '${name}'`), run);
+});
+
+test("a run config recorded before a key existed parses with that key's default", () => {
+  // The run-smoke fixture predates `workers`; its runs trained in one process, which is the default.
+  for (const stage of ['dense', 'pruned']) {
+    const file = join(fixtureDir('run-smoke'), stage, 'config.json');
+    const { run } = JSON.parse(readFileSync(file, 'utf8')) as { run: Record<string, Record<string, unknown>> };
+    const cfg = parseConfig(run, file);
+    assert.deepEqual([cfg.pretrain.workers, cfg.prune.workers], [1, 1]);
+    assert.deepEqual({ ...cfg.pretrain, workers: undefined }, { ...run['pretrain'], workers: undefined });
+  }
+});
 
 test('the paper preset is ViT-S/16 at 224 on CIFAR-100', () => {
   const m = resolveConfig('paper').model;

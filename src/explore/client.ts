@@ -1,7 +1,9 @@
 /**
  * The explorer page's script. `explorerClient` runs in the browser: page.ts embeds its source text
  * (`explorerClient.toString()`), so it must stay self-contained — no imports or module-level names
- * inside, only the type-only imports below, which compile away. Type-checked with the DOM lib.
+ * inside, only the type-only imports below, which compile away. Constants it shares with the server's
+ * modules come in as its argument (`ClientConstants`), which page.ts writes into the page as JSON.
+ * Type-checked with the DOM lib.
  *
  * Flow: fetch /api/meta once, then on every control change fetch /api/point and /api/images for
  * (strategy, alpha, class) and render the metrics, the final-layer head row (H), the accuracy/usage
@@ -9,7 +11,15 @@
  */
 import type { CurvePoint, Meta, PointView, SampleView, Summary } from './data.js';
 
-export function explorerClient(): void {
+/** What the client shares with the server's modules; page.ts passes it, since the client can import nothing. */
+export interface ClientConstants {
+  /** The alpha the page opens at when the grid has it: the paper's (steer/strategies.ts PAPER_ALPHA). */
+  paperAlpha: number;
+  /** The strategy page.ts checks first, read when no strategy is checked. */
+  firstStrategy: string;
+}
+
+export function explorerClient(shared: ClientConstants): void {
   const el = <T extends HTMLElement = HTMLElement>(id: string): T => {
     const e = document.getElementById(id);
     if (e === null) throw new Error(`missing #${id}`);
@@ -44,7 +54,7 @@ export function explorerClient(): void {
   const range = el<HTMLInputElement>('alpha-range');
   const num = el<HTMLInputElement>('alpha-input');
 
-  const strategy = (): string => (document.querySelector<HTMLInputElement>('input[name=strategy]:checked')?.value ?? 'per-class');
+  const strategy = (): string => (document.querySelector<HTMLInputElement>('input[name=strategy]:checked')?.value ?? shared.firstStrategy);
   const alphaOk = (a: number): boolean => Number.isFinite(a) && a >= meta.alphaRange.min && a <= meta.alphaRange.max;
 
   const showError = (msg: string): void => {
@@ -121,7 +131,8 @@ export function explorerClient(): void {
     const line = (key: 'accuracy' | 'headUsage'): string => pts.map((c, i) => `${i === 0 ? 'M' : 'L'}${x(c.alpha).toFixed(1)},${y(val(c, key)).toFixed(1)}`).join('');
     const dots = (key: 'accuracy' | 'headUsage', cls: string): string => pts.map((c) => `<circle class="${cls}" cx="${x(c.alpha).toFixed(1)}" cy="${y(val(c, key)).toFixed(1)}" r="2.2"/>`).join('');
     const grid = [0, 0.25, 0.5, 0.75, 1].map((v) => `<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}"/><text class="tick" x="${m.l - 6}" y="${y(v) + 3}" text-anchor="end">${v}</text>`).join('');
-    const xt = [-1, -0.5, 0, 0.5, 1, 1.5].map((a) => `<text class="tick" x="${x(a)}" y="${Ht - 8}" text-anchor="middle">${a}</text>`).join('');
+    const ticks = Array.from({ length: Math.round((max - min) / 0.5) + 1 }, (_, i) => min + 0.5 * i); // every 0.5 of the page's range
+    const xt = ticks.map((a) => `<text class="tick" x="${x(a)}" y="${Ht - 8}" text-anchor="middle">${a}</text>`).join('');
     svg.innerHTML =
       `${grid}${xt}<line class="zero" x1="${x(0)}" x2="${x(0)}" y1="${m.t}" y2="${Ht - m.b}"/>` +
       `<line class="base acc" x1="${m.l}" x2="${W - m.r}" y1="${y(p.unsteered.accuracy)}" y2="${y(p.unsteered.accuracy)}"/>` +
@@ -227,7 +238,7 @@ export function explorerClient(): void {
       });
       chips.append(b);
     }
-    const start = m.alphas.includes(1.2) ? 1.2 : m.alphas[m.alphas.length - 1] ?? 0;
+    const start = m.alphas.includes(shared.paperAlpha) ? shared.paperAlpha : m.alphas[m.alphas.length - 1] ?? 0;
     range.value = String(start);
     num.value = String(start);
     range.addEventListener('input', () => {

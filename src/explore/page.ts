@@ -1,11 +1,12 @@
 /**
  * The explorer's single page: markup and stylesheet as strings, with the script (client.ts) inlined
- * from its compiled source, so the server ships one self-contained document and needs no static files.
+ * from its compiled source and called with the constants it shares with the server's modules, so the
+ * server ships one self-contained document and needs no static files.
  */
-import { STRATEGIES } from '../steer/strategies.js';
-import { explorerClient } from './client.js';
+import { PAPER_ALPHA, STRATEGIES, type Strategy } from '../steer/strategies.js';
+import { explorerClient, type ClientConstants } from './client.js';
 
-const STRATEGY_HELP: Record<(typeof STRATEGIES)[number], string> = {
+const STRATEGY_HELP: Record<Strategy, string> = {
   'per-class': 'S = the most frequent latents of the image’s true class (paper)',
   global: 'S = the most frequent latents over all classes',
   random: 'S = latents drawn with a fixed seed',
@@ -106,6 +107,9 @@ input.invalid { border-color:var(--bad); background:#fef2f2; }
 body.loading main { cursor:progress; } body.loading #samples, body.loading #heads { opacity:.6; }
 `;
 
+/** The client's argument: numbers and a strategy name, so its JSON needs no escaping inside <script>. */
+const CLIENT_CONSTANTS: ClientConstants = { paperAlpha: PAPER_ALPHA, firstStrategy: STRATEGIES[0] };
+
 /** The complete HTML document for a run. */
 export function explorerPage(run: string): string {
   const strategies = STRATEGIES.map(
@@ -156,7 +160,7 @@ export function explorerPage(run: string): string {
     <p class="hint">Prediction before and after steering; squares show the final-layer heads kept for that image (h0 first).</p>
   </section>
 </main>
-<script type="module">(${explorerClient.toString()})();</script>
+<script type="module">(${explorerClient.toString()})(${JSON.stringify(CLIENT_CONSTANTS)});</script>
 </body></html>
 `;
 }

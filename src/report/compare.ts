@@ -13,10 +13,11 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import type { Strategy } from '../steer/results.js';
+import { PAPER_ALPHA } from '../steer/strategies.js';
 import { figureBlock, page, section, table, type Cell } from './html.js';
 import { sameAlpha, sweepAt } from './figures_steer.js';
 import { loadRunInputs, notRunYet } from './inputs.js';
-import { renderFigure, STRATEGY_COLORS, STRATEGY_ORDER, type TopLevelSpec } from './render.js';
+import { renderFigure, STRATEGY_ORDER, strategyColorScale, type TopLevelSpec } from './render.js';
 import { fix, pct, signed } from './tables.js';
 
 /** One run's headline numbers (undefined: that stage's output is missing). */
@@ -49,7 +50,7 @@ export interface Comparison {
   /** Alphas every run has (A), ascending. */
   alphas: number[];
   curves: CurvePoint[];
-  /** The alphas the table and the sign check use: the most negative and the largest of the common grid, and 1.2 (the paper's) when present. */
+  /** The alphas the table and the sign check use: the most negative and the largest of the common grid, and PAPER_ALPHA when present. */
   headlineAlphas: number[];
   /** Per headline alpha: how many runs move per-class usage in the paper's direction. */
   paperSign: Array<{ alpha: number; agree: number; of: number }>;
@@ -102,7 +103,7 @@ export function loadComparison(runs: readonly string[]): Comparison {
       deltaAccuracy: points.map((p) => p.at.accuracy - p.zero.accuracy),
     };
   }));
-  const headlineAlphas = [...new Set([alphas[0]!, ...alphas.filter((a) => sameAlpha(a, 1.2)), alphas.at(-1)!])]
+  const headlineAlphas = [...new Set([alphas[0]!, ...alphas.filter((a) => sameAlpha(a, PAPER_ALPHA)), alphas.at(-1)!])]
     .filter((a) => !sameAlpha(a, 0)).sort((a, b) => a - b);
   const paperSign = strategies.includes('per-class')
     ? headlineAlphas.map((alpha) => {
@@ -119,7 +120,7 @@ export function comparisonFigure(c: Comparison): TopLevelSpec {
     { panel: 'usage', strategy: p.strategy, alpha: p.alpha, mean: mean(p.deltaHeadUsage), lo: Math.min(...p.deltaHeadUsage), hi: Math.max(...p.deltaHeadUsage) },
     { panel: 'accuracy', strategy: p.strategy, alpha: p.alpha, mean: 100 * mean(p.deltaAccuracy), lo: 100 * Math.min(...p.deltaAccuracy), hi: 100 * Math.max(...p.deltaAccuracy) },
   ]);
-  const color = { field: 'strategy', type: 'nominal', title: 'Index set S', scale: { domain: [...STRATEGY_ORDER], range: [...STRATEGY_COLORS] } };
+  const color = { field: 'strategy', type: 'nominal', title: 'Index set S', scale: strategyColorScale() };
   const x = { field: 'alpha', type: 'quantitative', title: 'Steering strength α' };
   const panel = (name: string, title: string): object => ({
     width: 360,

@@ -8,8 +8,9 @@
  * Legend: C classes, H heads of the final layer.
  */
 import type { SteerResults } from '../steer/results.js';
+import { PAPER_ALPHA } from '../steer/strategies.js';
 import type { Stats } from './inputs.js';
-import { STRATEGY_COLORS, STRATEGY_ORDER, type TopLevelSpec } from './render.js';
+import { STRATEGY_ORDER, strategyColorScale, type TopLevelSpec } from './render.js';
 
 /** A figure before rendering: file name (no extension), heading, one-sentence caption and spec. */
 export interface FigureSpec {
@@ -22,6 +23,9 @@ export interface FigureSpec {
 /** The paper's global-vs-per-class overlap (CIFAR-100, k = 64). */
 export const PAPER_GLOBAL_OVERLAP = 0.1641;
 
+/** The suppressing alpha the report quotes beside PAPER_ALPHA: halfway into Fig. 4's range [-1, 0]. */
+export const SUPPRESS_ALPHA = -0.5;
+
 const ALPHA_TITLE = 'Steering strength α (scale factor, unitless)';
 const USAGE_TITLE = 'Final-layer head usage (fraction of heads kept)';
 
@@ -30,6 +34,12 @@ const pct = (v: number, digits = 1): string => `${(100 * v).toFixed(digits)}%`;
 /** Alphas equal up to grid rounding. */
 export function sameAlpha(a: number, b: number): boolean {
   return Math.abs(a - b) < 1e-9;
+}
+
+/** The alpha of the top-gain classes; results written before it was recorded used the paper's. */
+export function topGainAlpha(r: SteerResults | undefined): number {
+  const a = r?.['topGainAlpha'];
+  return typeof a === 'number' ? a : PAPER_ALPHA;
 }
 
 /** The sweep entry of `strategy` at `alpha`, if the grid has it. */
@@ -42,7 +52,8 @@ export function sweepAt(r: SteerResults, strategy: string, alpha: number): Steer
  * final-layer head usage vs alpha, one line per strategy, with the unsteered pruned ViT as a dashed rule.
  */
 export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
-  const inRange = (a: number): boolean => (sign > 0 ? a >= -1e-9 && a <= 1.5 + 1e-9 : a <= 1e-9 && a >= -1 - 1e-9);
+  const [lo, hi] = sign > 0 ? [0, 1.5] : [-1, 0]; // the paper figure's alpha range
+  const inRange = (a: number): boolean => a >= lo - 1e-9 && a <= hi + 1e-9;
   const values = r.sweeps
     .filter((s) => inRange(s.alpha))
     .map((s) => ({ strategy: s.strategy, alpha: s.alpha, accuracy: 100 * s.accuracy, usage: s.headUsage }));
@@ -51,7 +62,7 @@ export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
     field: 'strategy',
     type: 'nominal' as const,
     title: 'Index set S',
-    scale: { domain: [...STRATEGY_ORDER], range: [...STRATEGY_COLORS] },
+    scale: strategyColorScale(),
     legend: { values: strategies, orient: 'right' as const },
   };
   const panel = (field: 'accuracy' | 'usage', title: string, base: number): object => ({
@@ -62,7 +73,7 @@ export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
       {
         mark: { type: 'line', point: { size: 36 }, strokeWidth: 2 },
         encoding: {
-          x: { field: 'alpha', type: 'quantitative', title: ALPHA_TITLE, scale: { domain: sign > 0 ? [0, 1.5] : [-1, 0], nice: false } },
+          x: { field: 'alpha', type: 'quantitative', title: ALPHA_TITLE, scale: { domain: [lo, hi], nice: false } },
           y: { field, type: 'quantitative', title, scale: { zero: false } },
           color,
           tooltip: [{ field: 'strategy' }, { field: 'alpha' }, { field, format: field === 'accuracy' ? '.2f' : '.3f' }],
@@ -71,7 +82,7 @@ export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
     ],
   });
   const fig = sign > 0 ? 2 : 4;
-  const lookAt = sign > 0 ? 1.2 : -0.5;
+  const lookAt = sign > 0 ? PAPER_ALPHA : SUPPRESS_ALPHA;
   const at = (s: string): string => {
     const w = sweepAt(r, s, lookAt);
     return w === undefined ? `${s}: not swept` : `${s} ${pct(w.accuracy)} at usage ${w.headUsage.toFixed(3)}`;
@@ -84,7 +95,7 @@ export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
     title: `Fig. ${fig} — ${sign > 0 ? 'Positive' : 'Negative'} steering: accuracy and final-layer head usage vs α`,
     caption,
     spec: {
-      title: { text: `Fig. ${fig}: accuracy and final-layer head usage, α from ${sign > 0 ? '0 to 1.5' : '−1 to 0'}`, subtitle: 'one line per index-set strategy; dashed: unsteered pruned ViT on x (α = 0 already feeds the SAE reconstruction x̂)' },
+      title: { text: `Fig. ${fig}: accuracy and final-layer head usage, α from ${String(lo).replace('-', '−')} to ${hi}`, subtitle: 'one line per index-set strategy; dashed: unsteered pruned ViT on x (α = 0 already feeds the SAE reconstruction x̂)' },
       data: { values },
       hconcat: [panel('accuracy', 'Test accuracy (%)', 100 * r.baseline.accuracy), panel('usage', USAGE_TITLE, r.baseline.headUsage)],
     } as TopLevelSpec,
@@ -98,7 +109,7 @@ export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
 export function headActivationFigure(r: SteerResults): FigureSpec | undefined {
   const top = r.topGainClasses;
   if (top.length === 0) return undefined;
-  const alpha = typeof r['topGainAlpha'] === 'number' ? r['topGainAlpha'] : 1.2;
+  const alpha = topGainAlpha(r);
   const before = 'Before (α = 0)';
   const after = `After per-class steering (α = ${alpha})`;
   const label = (t: (typeof top)[number]): string =>

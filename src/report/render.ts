@@ -7,6 +7,7 @@
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Strategy } from '../steer/strategies.js';
 import { installTextWidth, loadFontWidths, vegaWidth } from './text_metrics.js';
 
 export type { TopLevelSpec };
@@ -20,9 +21,25 @@ function useFontMetrics(): Promise<void> {
   return installTextWidth(() => vegaWidth(loadFontWidths(`${FONT_DIR}/DejaVuSans.ttf`), loadFontWidths(`${FONT_DIR}/DejaVuSans-Bold.ttf`)));
 }
 
-/** Steering strategies in legend order, with colours that stay apart for colour-blind readers. */
-export const STRATEGY_ORDER = ['per-class', 'predicted-class', 'global', 'random'] as const;
-export const STRATEGY_COLORS = ['#1f77b4', '#2ca02c', '#ff7f0e', '#7f7f7f'] as const;
+/**
+ * Each steering strategy's colour, in legend order (the paper's strategy first, then the other
+ * class-based one); the colours stay apart for colour-blind readers. Typed on `Strategy`, so a
+ * strategy added to steer/strategies.ts fails to compile here until it has a colour.
+ */
+const STRATEGY_COLOR = {
+  'per-class': '#1f77b4',
+  'predicted-class': '#2ca02c',
+  global: '#ff7f0e',
+  random: '#7f7f7f',
+} as const satisfies Record<Strategy, string>;
+
+/** Steering strategies in legend order. */
+export const STRATEGY_ORDER = Object.keys(STRATEGY_COLOR) as readonly Strategy[];
+
+/** The vega-lite colour scale of every strategy legend (fresh arrays: specs own their data). */
+export function strategyColorScale(): { domain: Strategy[]; range: string[] } {
+  return { domain: [...STRATEGY_ORDER], range: STRATEGY_ORDER.map((s) => STRATEGY_COLOR[s]) };
+}
 
 /** The vega-lite `config` every figure uses. */
 export const THEME = {

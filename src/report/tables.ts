@@ -3,7 +3,8 @@
  * accuracy, headline steering numbers, our results next to the paper's (CIFAR-100, ViT-S/16), timings
  * and the run config. Each returns a notice instead when its stage has not run.
  */
-import { maxOffDiagonal, PAPER_GLOBAL_OVERLAP, sweepAt } from './figures_steer.js';
+import { PAPER_ALPHA } from '../steer/strategies.js';
+import { maxOffDiagonal, PAPER_GLOBAL_OVERLAP, SUPPRESS_ALPHA, sweepAt, topGainAlpha } from './figures_steer.js';
 import { jsonDetails, notice, table, type Cell } from './html.js';
 import { notRunYet, type ModelStage, type RunInputs } from './inputs.js';
 
@@ -73,11 +74,11 @@ export function perClassTable(inp: RunInputs): string {
   return table(['class', 'dense', 'pruned', 'Δ (pruned − dense)'], rows, 'Per-class test accuracy');
 }
 
-/** Each strategy at alpha = -0.5 and 1.2 (accuracy, final-layer usage), with the unsteered baselines. */
+/** Each strategy at SUPPRESS_ALPHA and PAPER_ALPHA (accuracy, final-layer usage), with the unsteered baselines. */
 export function steeringTable(inp: RunInputs): string {
   const r = inp.steer;
   if (r === undefined) return notice(notRunYet('steer'));
-  const alphas = [-0.5, 1.2];
+  const alphas = [SUPPRESS_ALPHA, PAPER_ALPHA];
   const strategies = [...new Set(r.sweeps.map((s) => s.strategy))];
   const rows: Cell[][] = [
     ['unsteered (x)', ...alphas.flatMap(() => [pct(r.baseline.accuracy), fix(r.baseline.headUsage)])],
@@ -116,7 +117,7 @@ export function paperTable(inp: RunInputs): string {
     ['global vs per-class latent overlap', PAPER.globalVsPerClass.toFixed(4), overlap === undefined ? '—' : overlap.globalVsPerClass.toFixed(4)],
     ['most related class pair (overlap)', '≈0.38–0.39 (bowl/plate, beaver/squirrel)', pair === undefined ? '—' : `${pair.value.toFixed(2)} (${names[pair.a] ?? pair.a}/${names[pair.b] ?? pair.b})`],
     [
-      `top-gain class, per-class α = ${typeof inp.steer?.['topGainAlpha'] === 'number' ? inp.steer['topGainAlpha'] : 1.2}`,
+      `top-gain class, per-class α = ${topGainAlpha(inp.steer)}`,
       'bowl 76% → 82%, usage 0.72 → 0.33',
       best === undefined ? '—' : `${best.name} ${pct(best.accuracyBefore, 1)} → ${pct(best.accuracyAfter, 1)}, usage ${best.headUsageBefore.toFixed(2)} → ${best.headUsageAfter.toFixed(2)}`,
     ],

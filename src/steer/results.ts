@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../errors.js';
-import { STRATEGIES } from './strategies.js';
+import { PAPER_ALPHA, STRATEGIES } from './strategies.js';
 
 const rate = z.number().min(0).max(1);
 const heads = z.array(rate); // (H)
@@ -112,7 +112,7 @@ function sameAlpha(a: number, b: number): boolean {
  * alpha = 0 (largest gain first; gains within 1e-12 tie and go to the lower class index).
  * UserError when either sweep is missing.
  */
-export function topGainClasses(sweeps: readonly Sweep[], alpha = 1.2, n = 5): TopGainClass[] {
+export function topGainClasses(sweeps: readonly Sweep[], alpha = PAPER_ALPHA, n = 5): TopGainClass[] {
   const find = (a: number): Sweep => {
     const s = sweeps.find((w) => w.strategy === 'per-class' && sameAlpha(w.alpha, a));
     if (s === undefined) {

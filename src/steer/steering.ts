@@ -1,5 +1,5 @@
 /**
- * SAE latent steering, paper Eq. 5 as fixed in DESIGN.md ("Steering — fixed interpretation"):
+ * SAE latent steering, paper Eq. 5 as fixed in docs/design.md ("Steering — fixed interpretation"):
  *
  *   pre   = (x - b_dec) W_enc + b_enc                        (B,F)   sae.encodePre
  *   pre'_i = (1 + alpha) pre_i  if i in S,  pre_i otherwise    (B,F)
@@ -27,23 +27,33 @@
  * Legend: B batch, D input width, F latents, K top-k, G groups (index sets).
  */
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import type { SparseAutoencoder } from '../sae/sae.js';
 import { topkReluForward } from '../sae/topk.js';
 
 /** Where the amplification is applied (see the file header). */
-export type SteerMode = 'pre' | 'post' | 'add';
+export const STEER_MODES = ['pre', 'post', 'add'] as const;
+export type SteerMode = (typeof STEER_MODES)[number];
 
-/** Steering options; every field has a default in DEFAULT_STEER_OPTIONS. */
-export interface SteerOptions {
-  /** @default 'pre' (paper Eq. 5 as DESIGN.md fixes it) */
-  mode: SteerMode;
-  /** Return x + x~ - x_hat instead of x~. @default false */
-  keepError: boolean;
+/**
+ * The steering options a run config records, with their defaults: the config's `steer` section
+ * (src/config.ts) takes these fields, and an option left out of a call here gets the same default.
+ */
+export const steerOptionsSchema = z.strictObject({
+  /** 'pre', paper Eq. 5 as docs/design.md fixes it; 'post' and 'add' are the variants above. */
+  mode: z.enum(STEER_MODES).default('pre'),
+  /** Return x + x~ - x_hat instead of x~. Off: the paper feeds x~ itself. */
+  keepError: z.boolean().default(false),
+});
+
+/** Steering options (defaults from `steerOptionsSchema`). */
+export interface SteerOptions extends z.infer<typeof steerOptionsSchema> {
   /** mu (F): mean value of each latent over the train samples where it is active. Required by mode 'add'. */
   meanActive?: Float32Array | tf.Tensor1D;
 }
 
-export const DEFAULT_STEER_OPTIONS: Readonly<SteerOptions> = Object.freeze({ mode: 'pre', keepError: false });
+/** The schema's defaults as one object, filled in for every option a caller leaves out. */
+export const DEFAULT_STEER_OPTIONS: Readonly<SteerOptions> = Object.freeze(steerOptionsSchema.parse({}));
 
 /** The unsteered encoding of a batch: everything steering reuses across alphas and strategies. */
 export interface SaeBase {

@@ -10,10 +10,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.js';
-import { maxOffDiagonal } from '../../src/report/figures_steer.js';
+import { maxOffDiagonal, topGainAlpha } from '../../src/report/figures_steer.js';
+import { strategyColorScale } from '../../src/report/render.js';
 import { buildReport } from '../../src/report/report.js';
 import { formatDuration } from '../../src/report/tables.js';
 import { loadFontWidths, textWidthEm } from '../../src/report/text_metrics.js';
+import type { SteerResults } from '../../src/steer/results.js';
+import { STRATEGIES } from '../../src/steer/strategies.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/report
 const FIXTURE = join(here, '../../../test/fixtures/run-smoke');
@@ -146,4 +149,17 @@ test('helpers: most related class pair, durations, glyph widths', () => {
   assert.ok(Math.abs(textWidthEm(font, 'M') - 0.863) < 1e-3);
   assert.ok(Math.abs(textWidthEm(font, 'i') - 0.278) < 1e-3);
   assert.ok(textWidthEm(font, 'α→') > 1, 'non-ASCII glyphs measured');
+});
+
+test('strategy legend: every strategy once, in legend order with its colour; top-gain alpha falls back to 1.2', () => {
+  const scale = strategyColorScale();
+  assert.deepEqual(scale, {
+    domain: ['per-class', 'predicted-class', 'global', 'random'],
+    range: ['#1f77b4', '#2ca02c', '#ff7f0e', '#7f7f7f'],
+  });
+  assert.deepEqual([...scale.domain].sort(), [...STRATEGIES].sort());
+  assert.notEqual(strategyColorScale().domain, scale.domain, 'each spec gets its own arrays');
+  // Results written before topGainAlpha was recorded used the paper's alpha.
+  assert.equal(topGainAlpha(undefined), 1.2);
+  assert.equal(topGainAlpha({ topGainAlpha: 1 } as unknown as SteerResults), 1);
 });

@@ -75,7 +75,10 @@ test('interrupted after an epoch then resumed == uninterrupted (bitwise); checkp
 
 test('config: defaults, width-dependent values, and errors naming the key', async () => {
   const cfg = resolveSaeConfig({});
-  assert.deepEqual(cfg, { ...SAE_DEFAULTS });
+  // Spelled out so that a changed schema default fails here, not only where SAE_DEFAULTS is derived.
+  const expected = { expansion: 8, warmup: 0.05, minLrRatio: 0.1, batchSize: 4096, epochs: 50, auxk: true, auxkAlpha: 1 / 32, deadSamples: 50_000, medianIters: 20, seed: 0 };
+  assert.deepEqual(cfg, expected);
+  assert.deepEqual({ ...SAE_DEFAULTS }, expected);
   const dims = saeDims(cfg, 384);
   assert.deepEqual({ ...dims, lr: Number(dims.lr.toPrecision(4)) }, { dIn: 384, dSae: 3072, k: 64, kAux: 192, lr: 4.619e-4 });
   assert.throws(() => resolveSaeConfig({ expansoin: 4 }), /unknown key\(s\) 'expansoin'/);

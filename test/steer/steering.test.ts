@@ -1,5 +1,5 @@
 /**
- * Steering (src/steer/steering.ts, paper Eq. 5 as DESIGN.md fixes it): at alpha = 0 mode 'pre' gives
+ * Steering (src/steer/steering.ts, paper Eq. 5 as docs/design.md fixes it): at alpha = 0 mode 'pre' gives
  * x_hat bit for bit (and keepError gives x bit for bit); alpha > 0 scales pre on S only and re-applies
  * TopK (exactly k nonzeros, equal to a JS reference within 1e-6 relative); 'post' and 'add' follow their
  * definitions (1e-6); per-row masks; setMask; argument errors; no tensor leaks.
@@ -104,6 +104,19 @@ test('keepError: x~_kept - x == x~ - x_hat (1e-5); steerFromBase == steeredCode 
     assert.ok(d < 1e-5, `keepError identity off by ${d}`);
     const base = saeBase(sae, x);
     assert.deepEqual(steerFromBase(sae, x, base, mask, 0.7).dataSync(), plain.xTilde.dataSync());
+  });
+  x.dispose();
+  sae.dispose();
+});
+
+test("omitted options steer as mode 'pre' without keepError (paper Eq. 5)", () => {
+  const { sae, x } = setup(4);
+  tf.tidy(() => {
+    const mask = maskTensor();
+    const implicit = steeredCode(sae, x, mask, 0.7).xTilde.dataSync();
+    assert.deepEqual(implicit, steeredCode(sae, x, mask, 0.7, { mode: 'pre', keepError: false }).xTilde.dataSync());
+    assert.notDeepEqual(implicit, steeredCode(sae, x, mask, 0.7, { mode: 'post' }).xTilde.dataSync());
+    assert.notDeepEqual(implicit, steeredCode(sae, x, mask, 0.7, { keepError: true }).xTilde.dataSync());
   });
   x.dispose();
   sae.dispose();
