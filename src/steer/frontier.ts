@@ -118,3 +118,45 @@ export function marginOverFrontier(points: readonly UsageAccuracy[], frontier: r
     return f === undefined ? undefined : p.accuracy - f;
   });
 }
+
+/** One group's operating points (a class under per-class thresholds) and its share of the images. */
+export interface WeightedCurve {
+  /** The group's share of all images (its class size / N); the weights should sum to 1. */
+  weight: number;
+  points: readonly UsageAccuracy[];
+}
+
+/**
+ * The overall frontier when every group picks its own operating point (an oracle per-class knob, e.g.
+ * one threshold shift per true class): overall usage and accuracy are the weighted sums of the groups'
+ * choices, and with mixing each group may sit anywhere on its concave frontier. The best overall
+ * accuracy at each overall usage is then the Minkowski sum of the weighted concave frontiers: start with
+ * every group at its lowest-usage point and spend usage on the group segments in order of falling slope
+ * (accuracy gained per unit of usage). G groups in, a concave frontier (sorted by usage) out.
+ */
+export function oracleGroupFrontier(groups: readonly WeightedCurve[]): UsageAccuracy[] {
+  const segments: Array<{ du: number; da: number }> = [];
+  let usage = 0;
+  let accuracy = 0;
+  groups.forEach((g, i) => {
+    if (!(g.weight >= 0) || !Number.isFinite(g.weight)) throw new RangeError(`oracleGroupFrontier: group ${i} has weight ${g.weight}, expected a finite number >= 0`);
+    const hull = concaveFrontier(g.points);
+    const first = hull[0];
+    if (first === undefined) throw new RangeError(`oracleGroupFrontier: group ${i} has no points`);
+    usage += g.weight * first.usage;
+    accuracy += g.weight * first.accuracy;
+    for (let j = 1; j < hull.length; j++) {
+      segments.push({ du: g.weight * (hull[j]!.usage - hull[j - 1]!.usage), da: g.weight * (hull[j]!.accuracy - hull[j - 1]!.accuracy) });
+    }
+  });
+  // Within a group the slopes already fall (concave), so one global sort keeps each group's order.
+  segments.sort((a, b) => b.da / b.du - a.da / a.du);
+  const out: UsageAccuracy[] = [{ usage, accuracy }];
+  for (const s of segments) {
+    if (s.du <= 0) continue; // a zero-weight group adds nothing
+    usage += s.du;
+    accuracy += s.da;
+    out.push({ usage, accuracy });
+  }
+  return out;
+}

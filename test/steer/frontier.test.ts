@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { concaveFrontier, frontierAt, marginOverFrontier, paretoFrontier, type UsageAccuracy } from '../../src/steer/frontier.js';
+import { concaveFrontier, frontierAt, marginOverFrontier, oracleGroupFrontier, paretoFrontier, type UsageAccuracy } from '../../src/steer/frontier.js';
 
 const pt = (usage: number, accuracy: number, label = ''): UsageAccuracy & { label: string } => ({ usage, accuracy, label });
 const pairs = (f: readonly UsageAccuracy[]): Array<[number, number]> => f.map((p) => [p.usage, p.accuracy]);
@@ -75,4 +75,43 @@ test('argument errors name the bad value', () => {
   assert.throws(() => frontierAt([pt(0.1, 0.2)], Number.NaN), /usage NaN/);
   assert.throws(() => frontierAt([pt(0.4, 0.6), pt(0.2, 0.7)], 0.3), /strictly increasing usage, but point 1 has usage 0.2 after 0.4/);
   assert.throws(() => marginOverFrontier([pt(-Infinity, 0.5)], []), /marginOverFrontier: point 0 has usage -Infinity/);
+});
+
+test('oracleGroupFrontier: one group of weight 1 is that group\'s concave frontier', () => {
+  const points = [
+    { usage: 0.2, accuracy: 0.5 },
+    { usage: 0.5, accuracy: 0.6 },
+    { usage: 0.6, accuracy: 0.9 },
+    { usage: 1, accuracy: 0.95 },
+  ];
+  const f = oracleGroupFrontier([{ weight: 1, points }]);
+  assert.deepEqual(
+    f.map((p) => [p.usage, p.accuracy]),
+    concaveFrontier(points).map((p) => [p.usage, p.accuracy]),
+  );
+});
+
+test('oracleGroupFrontier: two groups spend usage where accuracy rises fastest first', () => {
+  // Group a gains 0.4 accuracy for 0.5 usage (slope 0.8); group b gains 0.1 for 0.5 (slope 0.2).
+  const a = { weight: 0.5, points: [{ usage: 0.5, accuracy: 0.5 }, { usage: 1, accuracy: 0.9 }] };
+  const b = { weight: 0.5, points: [{ usage: 0.5, accuracy: 0.8 }, { usage: 1, accuracy: 0.9 }] };
+  const f = oracleGroupFrontier([b, a]);
+  const close = (x: number, y: number): boolean => Math.abs(x - y) < 1e-12;
+  assert.equal(f.length, 3);
+  assert.ok(close(f[0]!.usage, 0.5) && close(f[0]!.accuracy, 0.65), 'both groups at their lowest usage');
+  assert.ok(close(f[1]!.usage, 0.75) && close(f[1]!.accuracy, 0.85), 'group a raised first');
+  assert.ok(close(f[2]!.usage, 1) && close(f[2]!.accuracy, 0.9), 'then group b');
+  // Every choice of one point per group lies on or below the oracle frontier.
+  for (const pa of a.points) {
+    for (const pb of b.points) {
+      const u = 0.5 * pa.usage + 0.5 * pb.usage;
+      const acc = 0.5 * pa.accuracy + 0.5 * pb.accuracy;
+      assert.ok(acc <= frontierAt(f, u)! + 1e-12, `(${u}, ${acc}) above the oracle frontier`);
+    }
+  }
+});
+
+test('oracleGroupFrontier: a group without points or with a bad weight is a RangeError', () => {
+  assert.throws(() => oracleGroupFrontier([{ weight: 1, points: [] }]), /group 0 has no points/);
+  assert.throws(() => oracleGroupFrontier([{ weight: Number.NaN, points: [{ usage: 0, accuracy: 0 }] }]), /group 0 has weight NaN/);
 });
