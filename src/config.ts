@@ -117,6 +117,13 @@ const pruneSchema = z.strictObject({
  */
 const ALPHAS = Array.from({ length: 26 }, (_, i) => Math.round((i - 10) * 10) / 100);
 
+/**
+ * beta = -8 .. 8, dense near 0: shifts of the final gate's logits for the threshold baseline. Gate logits
+ * of a pruned model sit within a few units of 0, so the ends drop or keep nearly every head, and 0 is the
+ * reconstruction point that every steering sweep starts from.
+ */
+const BETAS = [-8, -6, -4, -3, -2, -1.5, -1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8];
+
 const steerSchema = z.strictObject({
   /** Amplification strengths alpha (paper Eq. 5; negative = suppress). */
   alphas: z.array(z.number().min(-1)).min(1).default(ALPHAS),
@@ -131,6 +138,19 @@ const steerSchema = z.strictObject({
   /** Feed x + x~ - x_hat (keep the SAE's reconstruction error); declared beside the steering code too. */
   keepError: steerOptionsSchema.shape.keepError,
   batchSize: z.number().int().min(1).default(2000),
+  /** Threshold-baseline shifts beta of the final gate's logits (docs/design.md, Controls); must hold 0. */
+  betas: z
+    .array(z.number())
+    .min(1)
+    .refine((b) => b.includes(0), { message: 'must include 0 (the reconstruction point the baseline starts from)' })
+    .default(BETAS),
+  /**
+   * Random index sets per class drawn for the null of the top-gain classes (0 = no null). 100 puts the
+   * null's 95th percentile between the 5th and 6th largest draw; it costs about one sweep's time.
+   */
+  nullDraws: z.number().int().min(0).default(100),
+  /** Paired-bootstrap resamples for each class's confidence interval. */
+  bootstrap: z.number().int().min(100).default(1000),
 });
 
 export const configSchema = z.strictObject({
@@ -171,7 +191,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     sae: { expansion: 4, epochs: 20, batchSize: 256, deadSamples: 5000 },
     // 0 and the report's headline alphas (SUPPRESS_ALPHA = -0.5 in src/report/figures_steer.ts, and the
     // paper's) on a grid small enough for a test.
-    steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256 },
+    steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256, nullDraws: 20 },
   },
   default: {},
   mnist: { data: { dataset: 'mnist' } },

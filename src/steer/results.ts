@@ -57,6 +57,54 @@ export const topGainSchema = z.strictObject({
   headsAfter: heads,
 });
 
+const interval = z.tuple([z.number(), z.number()]); // [lo, hi]
+
+/**
+ * A class's change under per-class steering (alpha vs 0) with its paired-bootstrap 95% interval,
+ * resampling the class's test images (bootstrap.ts).
+ */
+export const classDeltaSchema = z.strictObject({
+  class: z.number().int().min(0),
+  deltaAccuracy: z.number().min(-1).max(1),
+  deltaHeadUsage: z.number().min(-1).max(1),
+  ci95: z.strictObject({ accuracy: interval, headUsage: interval }),
+});
+
+/** One point of the threshold baseline: the final gate's logits of x_hat shifted by beta. */
+export const thresholdPointSchema = z.strictObject({
+  beta: z.number(),
+  accuracy: rate,
+  headUsage: rate,
+  heads,
+  perClass: z.array(classRowSchema),
+});
+
+/** AdaViT's random policy at the per-head usage of one steering point. */
+export const randomPolicyPointSchema = z.strictObject({ strategy: strategySchema, alpha: z.number(), accuracy: rate, headUsage: rate });
+
+/**
+ * The null of "the top classes by gain" (null.ts): the same selection under a random index set per
+ * class of size ks, repeated `draws` times; p95[j] is the 95th percentile of the (j+1)-th largest gain.
+ */
+export const topGainNullSchema = z.strictObject({
+  alpha: z.number(),
+  draws: z.number().int().min(1),
+  ks: z.number().int().min(1),
+  p95: z.array(z.number().min(-1).max(1)),
+  /** Per rank: the observed (j+1)-th largest gain exceeds p95[j]. */
+  beats: z.array(z.boolean()),
+});
+
+/** The baselines that say whether steering does more than a cheaper knob (docs/design.md, Controls). */
+export const controlsSchema = z.strictObject({
+  /** Sorted by beta; beta = 0 is the reconstruction point. */
+  threshold: z.array(thresholdPointSchema),
+  randomPolicy: z.array(randomPolicyPointSchema),
+  topGainNull: topGainNullSchema.optional(),
+  /** Per class at the top-gain alpha (C rows). */
+  perClassDelta: z.array(classDeltaSchema),
+});
+
 export const resultsSchema = z
   .looseObject({
     baseline: summarySchema,
@@ -64,6 +112,8 @@ export const resultsSchema = z
     sweeps: z.array(sweepSchema),
     overlap: z.looseObject({ globalVsPerClass: rate, classPairs: z.array(z.array(rate)) }),
     topGainClasses: z.array(topGainSchema),
+    /** Absent in results written before the controls existed. */
+    controls: controlsSchema.optional(),
   })
   .superRefine((r, ctx) => {
     // One head count H for the whole file, and a square C x C pair matrix.
@@ -90,6 +140,11 @@ export type { Strategy } from './strategies.js';
 export type ClassRow = z.infer<typeof classRowSchema>;
 export type Sweep = z.infer<typeof sweepSchema>;
 export type TopGainClass = z.infer<typeof topGainSchema>;
+export type ThresholdPoint = z.infer<typeof thresholdPointSchema>;
+export type RandomPolicyPoint = z.infer<typeof randomPolicyPointSchema>;
+export type TopGainNull = z.infer<typeof topGainNullSchema>;
+export type ClassDelta = z.infer<typeof classDeltaSchema>;
+export type Controls = z.infer<typeof controlsSchema>;
 export type SteerResults = z.infer<typeof resultsSchema>;
 
 /** Parsed results, or a UserError naming `file` and the first bad key path with what was expected. */
