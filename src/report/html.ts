@@ -36,6 +36,11 @@ export function notice(message: string, kind: 'missing' | 'incomplete' | 'invali
   return `<p class="notice ${kind}">${withCode(esc(message))}</p>`;
 }
 
+/** A paragraph of plain text (escaped; backticks become code), e.g. the controls' statement. */
+export function paragraph(text: string, cls?: string): string {
+  return `<p${cls === undefined ? '' : ` class="${esc(cls)}"`}>${withCode(esc(text))}</p>`;
+}
+
 /** A figure: the SVG inline as a data URI, its one-sentence caption, and links to the SVG/PNG files. */
 export function figureBlock(f: { name: string; title: string; caption: string; svg: string }): string {
   const uri = `data:image/svg+xml;base64,${Buffer.from(f.svg, 'utf8').toString('base64')}`;
@@ -89,6 +94,7 @@ ul.status { list-style: none; padding: 0; margin: 8px 0; }
 ul.status li { margin: 2px 0; }
 .ok { color: #1b7f3b; } .warn { color: #b36b00; } .bad { color: #b3261e; }
 .note { color: var(--muted); font-size: 14px; }
+.statement { padding: 10px 14px; border-left: 4px solid var(--accent); background: var(--bg-soft); border-radius: 6px; }
 `;
 
 /** The complete page. */
