@@ -5,12 +5,14 @@
  */
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
+import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
 import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
-import { esc, figureBlock, notice, page, section } from './html.js';
+import { esc, figureBlock, notice, page, paragraph, section } from './html.js';
 import { loadRunInputs, notRunYet, STAGES, type RunInputs, type Stage } from './inputs.js';
 import { renderFigure } from './render.js';
-import { configBlock, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable } from './tables.js';
+import { configBlock, frontierTable, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable, topGainTable } from './tables.js';
 
 /** Paths written by `buildReport`. */
 export interface ReportOutput {
@@ -59,6 +61,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
         { figure: alphaSweepFigure(steer, -1) },
         ...[headActivationFigure(steer)].map((f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so Figure 3 is empty') } : { figure: f })),
       ];
+  const controlsBody = steer === undefined ? notice(notRunYet('steer')) : await renderBlocks(controlsBlocks(inp));
   // Figure 5 needs only the statistics stage; steer/results.json carries the same overlaps.
   const overlapSource = inp.stats ?? (steer === undefined ? undefined : { ks: Number(steer['ks'] ?? 0), classNames: classNamesOf(inp), classSizes: [], overlap: steer.overlap });
   const overlapBlocks: Block[] = overlapSource === undefined ? [{ html: notice(`${notRunYet('stats')} (Figure 5 comes from stats/stats.json)`) }] : [{ figure: overlapFigure(overlapSource) }];
@@ -68,7 +71,8 @@ export async function buildReport(run: string): Promise<ReportOutput> {
   const layerBlocks: Block[] = inp.pruned.eval === undefined ? [{ html: notice(notRunYet('prune')) }] : [{ figure: perLayerUsageFigure(inp.pruned.eval, inp.pruned.config) }];
 
   const sections = [
-    section('steering', 'Steering the final layer’s head pruning (paper Figures 2–4)', `${await renderBlocks(steerBlocks)}\n${steer === undefined ? '' : steeringTable(inp)}`),
+    section('steering', 'Steering the final layer’s head pruning (paper Figures 2–4)', `${await renderBlocks(steerBlocks)}\n${steer === undefined ? '' : `${steeringTable(inp)}\n${topGainTable(steer)}`}`),
+    section('controls', 'Controls: threshold shift, per-class oracle and random policy', controlsBody),
     section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
     section('paper', 'Ours vs the paper', paperTable(inp)),
     section('models', 'Dense, pruned and random-policy models', `${modelsTable(inp)}\n${await renderBlocks(layerBlocks)}\n${perClassTable(inp)}`),
@@ -78,6 +82,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
   ];
   const nav: Array<[string, string]> = [
     ['steering', 'Steering'],
+    ['controls', 'Controls'],
     ['overlap', 'Latent overlap'],
     ['paper', 'Ours vs paper'],
     ['models', 'Models'],
@@ -89,6 +94,26 @@ export async function buildReport(run: string): Promise<ReportOutput> {
   const index = join(out, 'index.html');
   writeFileAtomic(index, html);
   return { index, figures };
+}
+
+/**
+ * The controls section of a run with steering results: the plain statement first (what the margins
+ * support), then the frontier figure, the margins table and the top-gain classes' own frontiers; a
+ * notice instead for results written before the controls existed.
+ */
+function controlsBlocks(inp: RunInputs): Block[] {
+  const r = inp.steer;
+  const c = r?.controls;
+  if (r === undefined || c === undefined) return [{ html: notice(CONTROLS_MISSING) }];
+  if (c.threshold.length === 0) return [{ html: notice(`the results hold no threshold sweep (steer.betas), so there is no frontier; ${CONTROLS_MISSING}`) }];
+  const shares = classShares(c, inp.stats?.classSizes);
+  const sum = frontierSummary(r, c, shares);
+  return [
+    { html: paragraph(frontierStatement(sum), 'statement') },
+    { figure: frontierFigure(r, c, sum, shares) },
+    { html: frontierTable(sum) },
+    ...[classFrontierFigure(r, c)].map((f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so there are no class frontiers') } : { figure: f })),
+  ];
 }
 
 function classNamesOf(inp: RunInputs): string[] {

@@ -1,9 +1,12 @@
 /**
  * The report's tables as HTML: dense vs pruned vs random policy, SAE metrics with splice-back, per-class
- * accuracy, headline steering numbers, our results next to the paper's (CIFAR-100, ViT-S/16), timings
- * and the run config. Each returns a notice instead when its stage has not run.
+ * accuracy, headline steering numbers, the top-gain classes with their bootstrap intervals and null,
+ * steering's margins over the controls' frontiers, our results next to the paper's (CIFAR-100, ViT-S/16),
+ * timings and the run config. Each returns a notice instead when its stage or control has not run.
  */
+import type { SteerResults } from '../steer/results.js';
 import { PAPER_ALPHA } from '../steer/strategies.js';
+import { BAR_NAME, CONTROLS_MISSING, type FrontierSummary, fmtAlpha, marginPt } from './controls.js';
 import { maxOffDiagonal, PAPER_GLOBAL_OVERLAP, SUPPRESS_ALPHA, sweepAt, topGainAlpha } from './figures_steer.js';
 import { jsonDetails, notice, table, type Cell } from './html.js';
 import { notRunYet, type ModelStage, type RunInputs } from './inputs.js';
@@ -168,4 +171,68 @@ export function configBlock(inp: RunInputs): string {
   if (inp.sae.config !== undefined) parts.push(jsonDetails('SAE config (sae/config.json)', inp.sae.config));
   if (inp.steer !== undefined) parts.push(jsonDetails('steering options', { ks: inp.steer['ks'], topGainAlpha: inp.steer['topGainAlpha'], options: inp.steer['options'] }));
   return parts.length > 0 ? parts.join('\n') : notice(notRunYet('pretrain'));
+}
+
+/**
+ * Per strategy and bar: the largest margin over it (pt) with its alpha and usage, how many alpha != 0
+ * points lie above it, and which points use fewer heads than the bar reaches.
+ */
+export function frontierTable(sum: FrontierSummary): string {
+  const rows = [...sum.threshold, ...sum.oracle].map((m): Cell[] => [
+    m.strategy,
+    BAR_NAME[m.bar],
+    m.best === undefined ? '—' : `${marginPt(m.best.margin)} pt`,
+    m.best === undefined ? '—' : fmtAlpha(m.best.alpha),
+    fix(m.best?.usage),
+    `${m.above} of ${m.points - m.unreachable.length}`,
+    m.unreachable.length === 0 ? 'none' : m.unreachable.map((p) => `α = ${fmtAlpha(p.alpha)} (usage ${p.usage.toFixed(3)})`).join(', '),
+  ]);
+  return table(
+    ['index set S', 'bar', 'largest margin', 'at α', 'at usage', 'points above (α ≠ 0, within reach)', 'below the bar’s reach (the bar cannot get there)'],
+    rows,
+    'Steering points against the threshold frontier and the per-class-threshold oracle (margin = accuracy above the bar at the same final-layer usage)',
+  );
+}
+
+/** A signed change in points with its 95% interval, e.g. "+3.13 pt [−1.56, +7.81]". */
+function withCi(delta: number, ci: readonly [number, number], digits: number, scale: number, unit: string): string {
+  return `${signed(scale * delta, digits, unit)} [${signed(scale * ci[0], digits)}, ${signed(scale * ci[1], digits)}]`;
+}
+
+/**
+ * Paper Fig. 3's classes as a table: accuracy and usage before and after per-class steering, each change
+ * with its paired-bootstrap 95% interval, and the rank's null 95th percentile with whether the gain beats
+ * it. Without controls the intervals and the null are left out and the page says how to get them.
+ */
+export function topGainTable(r: SteerResults): string {
+  const top = r.topGainClasses;
+  if (top.length === 0) return notice('steering results hold no top-gain classes');
+  const a = topGainAlpha(r);
+  const c = r.controls;
+  const base: Cell[] = ['rank', 'class', `accuracy α = 0 → ${a}`, `usage α = 0 → ${a}`];
+  if (c === undefined) {
+    const rows = top.map((t, j): Cell[] => [j + 1, t.name, `${pct(t.accuracyBefore, 1)} → ${pct(t.accuracyAfter, 1)}`, `${fix(t.headUsageBefore)} → ${fix(t.headUsageAfter)}`]);
+    return `${table(base, rows, `Top-gain classes under per-class steering (α = ${a})`)}\n${notice(CONTROLS_MISSING)}`;
+  }
+  const nul = c.topGainNull;
+  const rows = top.map((t, j): Cell[] => {
+    const d = c.perClassDelta.find((x) => x.class === t.class);
+    const bar = nul?.p95[j];
+    const beats = nul?.beats[j];
+    return [
+      j + 1,
+      t.name,
+      `${pct(t.accuracyBefore, 1)} → ${pct(t.accuracyAfter, 1)}`,
+      `${fix(t.headUsageBefore)} → ${fix(t.headUsageAfter)}`,
+      d === undefined ? '—' : withCi(d.deltaAccuracy, d.ci95.accuracy, 2, 100, ' pt'),
+      d === undefined ? '—' : withCi(d.deltaHeadUsage, d.ci95.headUsage, 3, 1, ''),
+      bar === undefined ? '—' : signed(100 * bar, 2, ' pt'),
+      beats === undefined ? '—' : beats ? 'yes' : 'no',
+    ];
+  });
+  const nullHead = nul === undefined ? 'null 95th percentile' : `null 95th percentile of this rank (α = ${nul.alpha}, ${nul.draws} draws)`;
+  const note = nul === undefined
+    ? notice('the top-gain null was not computed; rerun `headsteer steer` with `steer.nullDraws` above 0 to test the ranks')
+    : `<p class="note">Intervals: paired bootstrap over the class’s test images, one class at a time; they do not account for these classes being chosen as the largest gains. The null does: rank j’s bar is the 95th percentile of the j-th largest gain when every class is steered with ${nul.ks} random latents instead of its own set (${nul.draws} draws). Each rank is a 5% test on its own; a claim about the single best class uses rank 1 alone. Ranks beating their null: ${nul.beats.filter((b) => b).length} of ${nul.beats.length}.</p>`;
+  return `${table([...base, 'Δ accuracy [95% CI]', 'Δ usage [95% CI]', nullHead, 'gain beats null'], rows, `Top-gain classes under per-class steering (α = ${a}) with their controls`)}\n${note}`;
 }
