@@ -6,17 +6,22 @@
  *   - Δ final-layer head usage and Δ accuracy vs alpha per strategy: the mean over runs with the
  *     min-max band, each Δ taken against the same run's alpha = 0 point (the SAE reconstruction),
  *     so the curves show steering alone, not reconstruction error;
- *   - how many runs agree in sign with the paper (per-class: alpha > 0 lowers usage, alpha < 0 raises it).
+ *   - how many runs agree in sign with the paper (per-class: alpha > 0 lowers usage, alpha < 0 raises it);
+ *   - the controls (docs/design.md, Controls): each strategy's largest margin over each run's threshold
+ *     frontier (and the class strategies' over the per-class-threshold oracle), their mean with the
+ *     min-max band over runs, "beats the threshold frontier by more than the seed band" only where the
+ *     band lies wholly above 0, and per rank how many runs' top-gain class beats its null.
  * Legend: N runs, A alphas common to all runs.
  */
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import type { Strategy } from '../steer/results.js';
+import type { SteerResults, Strategy } from '../steer/results.js';
 import { PAPER_ALPHA } from '../steer/strategies.js';
-import { figureBlock, page, section, table, type Cell } from './html.js';
+import { figureBlock, page, paragraph, section, table, type Cell } from './html.js';
+import { type Bar, BAR_NAME, CONTROLS_MISSING, classShares, fmtAlpha, frontierSummary, MARGIN_TOLERANCE, marginPt } from './controls.js';
 import { sameAlpha, sweepAt } from './figures_steer.js';
-import { loadRunInputs, notRunYet } from './inputs.js';
+import { loadRunInputs, notRunYet, type RunInputs } from './inputs.js';
 import { renderFigure, STRATEGY_ORDER, strategyColorScale, type TopLevelSpec } from './render.js';
 import { fix, pct, signed } from './tables.js';
 
@@ -45,6 +50,25 @@ export interface CurvePoint {
   deltaAccuracy: number[];
 }
 
+/** One strategy's largest margin over one bar in each run. */
+export interface MarginOverRuns {
+  strategy: Strategy;
+  bar: Bar;
+  /** Per run with controls, in run order: the largest margin and its alpha; null when no point is within the bar's reach. */
+  perRun: Array<{ margin: number; alpha: number } | null>;
+}
+
+/** The controls over runs; only runs whose results carry controls take part. */
+export interface ControlsOverRuns {
+  /** Run folders whose results carry no controls (written before they existed). */
+  missing: string[];
+  /** Run folders with controls, the columns of `perRun`. */
+  runs: string[];
+  margins: MarginOverRuns[];
+  /** Per rank (1-based): runs whose top-gain class at that rank beats the null's 95th percentile, of the runs with a null there. */
+  nullBeats: Array<{ rank: number; beats: number; of: number }>;
+}
+
 export interface Comparison {
   runs: RunRow[];
   /** Alphas every run has (A), ascending. */
@@ -54,6 +78,7 @@ export interface Comparison {
   headlineAlphas: number[];
   /** Per headline alpha: how many runs move per-class usage in the paper's direction. */
   paperSign: Array<{ alpha: number; agree: number; of: number }>;
+  controls: ControlsOverRuns;
 }
 
 const mean = (v: readonly number[]): number => v.reduce((s, x) => s + x, 0) / v.length;
@@ -111,7 +136,68 @@ export function loadComparison(runs: readonly string[]): Comparison {
         return { alpha, agree: d.filter((v) => (alpha > 0 ? v < 0 : v > 0)).length, of: d.length };
       })
     : [];
-  return { runs: rows, alphas, curves, headlineAlphas, paperSign };
+  return { runs: rows, alphas, curves, headlineAlphas, paperSign, controls: controlsOverRuns(inputs, strategies) };
+}
+
+/** Each run's frontier margins (the same summary its report shows) and its null verdicts, gathered per strategy and rank. */
+function controlsOverRuns(runs: ReadonlyArray<{ inp: RunInputs; steer: SteerResults }>, strategies: readonly Strategy[]): ControlsOverRuns {
+  const missing = runs.filter(({ steer }) => steer.controls === undefined).map(({ inp }) => inp.run);
+  const withControls = runs.flatMap(({ inp, steer }) => (steer.controls === undefined ? [] : [{ run: inp.run, steer, c: steer.controls, sizes: inp.stats?.classSizes }]));
+  const summaries = withControls.map(({ steer, c, sizes }) => frontierSummary(steer, c, classShares(c, sizes)));
+  const margins = (['threshold', 'oracle'] as const).flatMap((bar) => strategies.flatMap((strategy): MarginOverRuns[] => {
+    const rows = summaries.map((s) => s[bar].find((m) => m.strategy === strategy));
+    if (rows.some((m) => m === undefined)) return []; // the oracle covers only the class strategies
+    return [{ strategy, bar, perRun: rows.map((m) => (m?.best === undefined ? null : { margin: m.best.margin, alpha: m.best.alpha })) }];
+  }));
+  const ranks = Math.max(0, ...withControls.map(({ c }) => c.topGainNull?.beats.length ?? 0));
+  const nullBeats = Array.from({ length: ranks }, (_, j) => {
+    const verdicts = withControls.flatMap(({ c }) => (c.topGainNull?.beats[j] === undefined ? [] : [c.topGainNull.beats[j]]));
+    return { rank: j + 1, beats: verdicts.filter((b) => b).length, of: verdicts.length };
+  });
+  return { missing, runs: withControls.map((w) => w.run), margins, nullBeats };
+}
+
+/** Mean and min-max band of the margins, or undefined unless every run has one (a run out of reach has no margin to average). */
+function marginBand(m: MarginOverRuns): { mean: number; lo: number; hi: number } | undefined {
+  const v = m.perRun.map((p) => p?.margin);
+  if (v.length === 0 || v.some((x) => x === undefined)) return undefined;
+  const d = v as number[];
+  return { mean: mean(d), lo: Math.min(...d), hi: Math.max(...d) };
+}
+
+/**
+ * The plain statement over runs: a strategy "beats the threshold frontier by more than the seed band"
+ * only when its band's minimum (the worst run's largest margin) is above 0; else the best mean with
+ * its band. Plus the runs without controls and the null's verdict per rank.
+ */
+export function controlsStatement(c: ControlsOverRuns): string {
+  if (c.runs.length === 0) return `${CONTROLS_MISSING} (no run’s results carry controls).`;
+  const parts: string[] = [];
+  if (c.missing.length > 0) parts.push(`Runs without controls, left out below: ${c.missing.join(', ')} (${CONTROLS_MISSING}).`);
+  const n = c.runs.length;
+  type Band = NonNullable<ReturnType<typeof marginBand>>;
+  const bands = c.margins
+    .filter((m) => m.bar === 'threshold')
+    .flatMap((m) => {
+      const band = marginBand(m);
+      return band === undefined ? [] : [{ strategy: m.strategy, band }];
+    })
+    .sort((a, b) => b.band.mean - a.band.mean);
+  const range = (b: Band): string => `mean ${marginPt(b.mean)} points, ${marginPt(b.lo)} to ${marginPt(b.hi)} over ${n} runs`;
+  const winners = bands.filter(({ band }) => band.lo > MARGIN_TOLERANCE);
+  if (n < 2) parts.push('Only one run has controls, so there is no seed band.');
+  else if (winners.length > 0) {
+    const list = winners.map(({ strategy, band }) => `${strategy} (largest margin ${range(band)})`).join('; ');
+    parts.push(`${list} ${winners.length === 1 ? 'beats' : 'beat'} the threshold frontier by more than the seed band: every run has a point above it.`);
+  } else {
+    const best = bands[0];
+    const detail = best === undefined ? 'no strategy has a point within every run’s threshold reach' : `the best, ${best.strategy}, has a largest margin of ${range(best.band)}`;
+    parts.push(`No steering strategy beats the threshold frontier by more than the seed band (the band of largest margins over runs reaches 0 or below): ${detail}.`);
+  }
+  if (c.nullBeats.length > 0) {
+    parts.push(`Top-gain classes beating their null’s 95th percentile: ${c.nullBeats.map((r) => `rank ${r.rank}, ${r.beats} of ${r.of} runs`).join('; ')}.`);
+  }
+  return parts.join(' ');
 }
 
 /** Δ usage and Δ accuracy (pt) vs alpha: mean line and min-max band per strategy. */
@@ -169,6 +255,21 @@ function signSentence(c: Comparison): string {
   return `<p>Paper’s direction (per-class steering lowers usage for α &gt; 0, raises it for α &lt; 0): ${parts.join('; ')}.</p>`;
 }
 
+/** Per strategy and bar: each run's largest margin (pt, at alpha), then the mean and min-max band. */
+function controlsTable(c: ControlsOverRuns): string {
+  const rows = c.margins.map((m): Cell[] => {
+    const band = marginBand(m);
+    return [
+      m.strategy,
+      BAR_NAME[m.bar],
+      ...m.perRun.map((p) => (p === null ? 'out of reach' : `${marginPt(p.margin)} pt (α = ${fmtAlpha(p.alpha)})`)),
+      band === undefined ? '—' : `${marginPt(band.mean)} pt`,
+      band === undefined ? '—' : `${marginPt(band.lo)} … ${marginPt(band.hi)} pt`,
+    ];
+  });
+  return table(['index set S', 'bar', ...c.runs, 'mean', 'min … max'], rows, 'Largest margin of any steering point (α ≠ 0) over each run’s bar');
+}
+
 /** Write `<out>/comparison.json`, `<out>/index.html` and the figure as SVG and PNG. */
 export async function writeComparison(runs: readonly string[], out: string): Promise<{ index: string; json: string }> {
   const c = loadComparison(runs);
@@ -180,10 +281,11 @@ export async function writeComparison(runs: readonly string[], out: string): Pro
   writeFileAtomic(join(out, 'figures', `${name}.png`), png);
   const body = [
     section('steering', 'Steering effect across runs', `${signSentence(c)}\n${figureBlock({ name, title: 'Δ head usage and Δ accuracy vs α', caption: `Mean over ${c.runs.length} runs with the min–max band; Δ against each run’s α = 0.`, svg })}\n${steeringTable(c)}`),
+    section('controls', 'Steering against the controls across runs', `${paragraph(controlsStatement(c.controls), 'statement')}\n${c.controls.runs.length === 0 ? '' : controlsTable(c.controls)}`),
     section('runs', 'Runs', runsTable(c)),
   ].join('\n');
   const header = `<p>${c.runs.length} runs · alphas ${c.alphas[0]} … ${c.alphas.at(-1)} (${c.alphas.length} common) · data: <code>comparison.json</code></p>`;
   const index = join(out, 'index.html');
-  writeFileAtomic(index, page('headsteer comparison', header, [['steering', 'Steering'], ['runs', 'Runs']], body));
+  writeFileAtomic(index, page('headsteer comparison', header, [['steering', 'Steering'], ['controls', 'Controls'], ['runs', 'Runs']], body));
   return { index, json };
 }
