@@ -1,7 +1,8 @@
 /**
  * `compare` on copies of the finished smoke run (test/fixtures/run-smoke), the second with a known
  * steering effect written into its results: deltas against alpha 0, common alphas, the paper-sign
- * count, the written page and figure, and one-line errors for bad run lists (library and CLI).
+ * count, the controls over runs (margins per run, the seed-band statement, the null per rank, runs
+ * without controls), the written page and figure, and one-line errors for bad run lists (library and CLI).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.js';
-import { loadComparison, writeComparison } from '../../src/report/compare.js';
+import { type ControlsOverRuns, controlsStatement, loadComparison, writeComparison } from '../../src/report/compare.js';
+import { classShares, frontierSummary } from '../../src/report/controls.js';
+import { validateResults } from '../../src/steer/results.js';
+import { withControls } from './synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/report
 const FIXTURE = join(here, '../../../test/fixtures/run-smoke');
@@ -92,6 +96,81 @@ test('compare: bad run lists are one clear error (library and CLI), nothing writ
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0]!, /nope/);
     assert.equal(existsSync(out), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Adds the synthetic controls block (synthetic.ts) to a run's results. */
+function addControls(run: string): void {
+  const file = join(run, 'steer/results.json');
+  writeFileSync(file, JSON.stringify(withControls(validateResults(JSON.parse(readFileSync(file, 'utf8')), file))));
+}
+
+test('compare: each run’s largest margin is the one its own report shows; the null verdicts are counted per rank', () => {
+  const { dir, a, b } = twoRuns();
+  try {
+    addControls(a);
+    addControls(b);
+    const c = loadComparison([a, b]).controls;
+    assert.deepEqual(c.missing, []);
+    assert.deepEqual(c.runs, [a, b]);
+    for (const [i, run] of [a, b].entries()) {
+      const r = validateResults(JSON.parse(readFileSync(join(run, 'steer/results.json'), 'utf8')), run);
+      const sum = frontierSummary(r, r.controls!, classShares(r.controls!, [500, 500, 500, 500]));
+      for (const bar of ['threshold', 'oracle'] as const) {
+        for (const m of sum[bar]) {
+          const over = c.margins.find((x) => x.strategy === m.strategy && x.bar === bar)!;
+          assert.equal(over.perRun[i]?.margin, m.best?.margin, `${run} ${m.strategy} ${bar}`);
+        }
+      }
+    }
+    assert.deepEqual(c.margins.filter((m) => m.bar === 'oracle').map((m) => m.strategy), ['per-class', 'predicted-class']);
+    // The synthetic null: rank 1 beats in both runs (gain 3.1 pt > 2.5 pt), the other ranks in neither.
+    assert.deepEqual(c.nullBeats.map((r) => [r.rank, r.beats, r.of]), [[1, 2, 2], [2, 0, 2], [3, 0, 2], [4, 0, 2]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Controls over three runs with per-class's largest margins `pc` and global's `gl` (accuracy differences). */
+function overRuns(pc: number[], gl: Array<number | null>): ControlsOverRuns {
+  return {
+    missing: [],
+    runs: ['r1', 'r2', 'r3'],
+    margins: [
+      { strategy: 'per-class', bar: 'threshold', perRun: pc.map((margin) => ({ margin, alpha: 1.2 })) },
+      { strategy: 'global', bar: 'threshold', perRun: gl.map((m) => (m === null ? null : { margin: m, alpha: 1 })) },
+    ],
+    nullBeats: [{ rank: 1, beats: 2, of: 3 }],
+  };
+}
+
+test('compare statement: "beats by more than the seed band" only when every run’s largest margin is above 0', () => {
+  const yes = controlsStatement(overRuns([0.01, 0.02, 0.03], [0.05, null, 0.06]));
+  assert.match(yes, /per-class \(largest margin mean \+2\.00 points, \+1\.00 to \+3\.00 over 3 runs\) beats the threshold frontier by more than the seed band/);
+  assert.doesNotMatch(yes, /global \(/, 'a run out of reach has no margin, so global has no band');
+  assert.match(yes, /rank 1, 2 of 3 runs/);
+
+  const no = controlsStatement(overRuns([-0.01, 0.02, 0.03], [0.05, -0.02, 0.06]));
+  assert.match(no, /^No steering strategy beats the threshold frontier by more than the seed band/);
+  assert.match(no, /the best, global, has a largest margin of mean \+3\.00 points, −2\.00 to \+6\.00 over 3 runs/);
+  assert.doesNotMatch(no, /\) beats/);
+});
+
+test('compare: runs without controls are named and left out; the page says how to get them', async () => {
+  const { dir, a, b } = twoRuns();
+  try {
+    addControls(a);
+    const c = loadComparison([a, b]);
+    assert.deepEqual(c.controls.missing, [b]);
+    assert.deepEqual(c.controls.runs, [a]);
+    const statement = controlsStatement(c.controls);
+    assert.ok(statement.includes(`Runs without controls, left out below: ${b} (controls not computed; rerun \`headsteer steer\`)`));
+    assert.match(statement, /Only one run has controls, so there is no seed band/);
+    const html = readFileSync((await writeComparison([a, b], join(dir, 'cmp'))).index, 'utf8');
+    assert.ok(html.includes('controls not computed; rerun <code>headsteer steer</code>'));
+    assert.ok(html.includes('Largest margin of any steering point'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
