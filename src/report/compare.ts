@@ -142,8 +142,8 @@ export function loadComparison(runs: readonly string[]): Comparison {
 /** Each run's frontier margins (the same summary its report shows) and its null verdicts, gathered per strategy and rank. */
 function controlsOverRuns(runs: ReadonlyArray<{ inp: RunInputs; steer: SteerResults }>, strategies: readonly Strategy[]): ControlsOverRuns {
   const missing = runs.filter(({ steer }) => steer.controls === undefined).map(({ inp }) => inp.run);
-  const withControls = runs.flatMap(({ inp, steer }) => (steer.controls === undefined ? [] : [{ run: inp.run, steer, c: steer.controls, sizes: inp.stats?.classSizes }]));
-  const summaries = withControls.map(({ steer, c, sizes }) => frontierSummary(steer, c, classShares(c, sizes)));
+  const withControls = runs.flatMap(({ inp, steer }) => (steer.controls === undefined ? [] : [{ run: inp.run, steer, c: steer.controls }]));
+  const summaries = withControls.map(({ steer, c }) => frontierSummary(steer, c, classShares(c)));
   const margins = (['threshold', 'oracle'] as const).flatMap((bar) => strategies.flatMap((strategy): MarginOverRuns[] => {
     const rows = summaries.map((s) => s[bar].find((m) => m.strategy === strategy));
     if (rows.some((m) => m === undefined)) return []; // the oracle covers only the class strategies

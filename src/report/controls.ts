@@ -77,47 +77,16 @@ export function thresholdPoints(c: Controls, cls?: number): ThresholdPoint[] {
     .sort((a, b) => a.beta - b.beta);
 }
 
-/** Each class's share of the images, the weights of the oracle, and where they came from. */
+/** Each class's share of the test images: the weights of the per-class-threshold oracle. */
 export interface ClassShares {
   /** class index -> share; the shares sum to 1. */
   shares: Map<number, number>;
-  /** Words for the page, e.g. "the training split's class sizes (stats/stats.json)". */
-  source: string;
 }
 
-/**
- * Class shares for the classes of the threshold rows: proportional to `sizes[class]` (the training
- * split's class sizes from stats.json; results.json does not record the test split's) when every class
- * has a positive size there, else equal shares.
- */
-export function classShares(c: Controls, sizes: readonly number[] | undefined): ClassShares {
-  const classes = (c.threshold[0]?.perClass ?? []).map((p) => p.class);
-  const known = sizes !== undefined && classes.every((k) => (sizes[k] ?? 0) > 0);
-  const raw = classes.map((k) => (known ? sizes[k]! : 1));
-  const total = raw.reduce((s, v) => s + v, 0);
-  return {
-    shares: new Map(classes.map((k, i) => [k, raw[i]! / total])),
-    source: known ? 'the training split’s class sizes (stats/stats.json)' : 'equal shares (no class sizes in stats/stats.json)',
-  };
-}
-
-/**
- * How well the shares reproduce the threshold sweep's overall numbers: the largest |Σ_c share_c x_c − x|
- * over threshold points and x in {accuracy, usage}. Near 0 when the shares are the test split's; larger
- * values say the oracle's weights are off by that much.
- */
-export function shareMismatch(c: Controls, s: ClassShares): number {
-  let worst = 0;
-  for (const t of c.threshold) {
-    let acc = 0;
-    let usage = 0;
-    for (const p of t.perClass) {
-      acc += (s.shares.get(p.class) ?? 0) * p.accuracy;
-      usage += (s.shares.get(p.class) ?? 0) * p.headUsage;
-    }
-    worst = Math.max(worst, Math.abs(acc - t.accuracy), Math.abs(usage - t.headUsage));
-  }
-  return worst;
+/** Class shares from the test split's class sizes that the controls record (`controls.classSizes`). */
+export function classShares(c: Controls): ClassShares {
+  const total = c.classSizes.reduce((s, v) => s + v, 0);
+  return { shares: new Map(c.classSizes.map((n, k) => [k, n / total])) };
 }
 
 /** The threshold frontier: the concave envelope of the beta sweep. */

@@ -24,7 +24,6 @@ import {
   marginPt,
   marginSummary,
   oracleFrontier,
-  shareMismatch,
   steerPoints,
   sweptStrategies,
   thresholdFrontier,
@@ -212,7 +211,7 @@ function randomPolicyCount(r: SteerResults, c: Controls): { better: number; of: 
 }
 
 /** The caption's numbers: the best margin per bar, the unreachable points, the random policy and the shares. */
-function frontierCaption(r: SteerResults, c: Controls, sum: FrontierSummary, s: ClassShares): string {
+function frontierCaption(r: SteerResults, c: Controls, sum: FrontierSummary): string {
   const best = (rows: FrontierSummary['threshold']): string =>
     rows.map((x) => (x.best === undefined ? `${x.strategy}: none within reach` : `${x.strategy} ${marginPt(x.best.margin)} pt at α = ${fmtAlpha(x.best.alpha)}`)).join(', ');
   const out = sum.threshold.reduce((n, x) => n + x.unreachable.length, 0);
@@ -222,7 +221,6 @@ function frontierCaption(r: SteerResults, c: Controls, sum: FrontierSummary, s: 
     sum.oracle.length > 0 ? `over the per-class-threshold oracle (dotted): ${best(sum.oracle)}` : '',
     out > 0 ? `${out} steering point${out === 1 ? ' uses' : 's use'} fewer heads than the lowest threshold usage (${sum.reach?.toFixed(3)}), where the threshold cannot go` : '',
     rp.of > 0 ? `steering is more accurate than the random policy at matched usage (crosses) at ${rp.better} of ${rp.of} points (α ≠ 0)` : '',
-    `oracle weights: ${s.source}, which reproduce the threshold sweep’s overall accuracy and usage to within ${shareMismatch(c, s).toFixed(4)}`,
   ];
   return `${parts.filter((p) => p !== '').join('; ')}.`;
 }
@@ -236,7 +234,7 @@ export function frontierFigure(r: SteerResults, c: Controls, sum: FrontierSummar
   return {
     name: 'frontier',
     title: 'Controls — steering against the threshold shift, the per-class oracle and the random policy',
-    caption: frontierCaption(r, c, sum, s),
+    caption: frontierCaption(r, c, sum),
     spec: {
       title: {
         text: 'Accuracy vs final-layer head usage: steering and its controls',

@@ -106,7 +106,7 @@ function controlsBlocks(inp: RunInputs): Block[] {
   const c = r?.controls;
   if (r === undefined || c === undefined) return [{ html: notice(CONTROLS_MISSING) }];
   if (c.threshold.length === 0) return [{ html: notice(`the results hold no threshold sweep (steer.betas), so there is no frontier; ${CONTROLS_MISSING}`) }];
-  const shares = classShares(c, inp.stats?.classSizes);
+  const shares = classShares(c);
   const sum = frontierSummary(r, c, shares);
   return [
     { html: paragraph(frontierStatement(sum), 'statement') },

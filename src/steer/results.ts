@@ -103,6 +103,8 @@ export const controlsSchema = z.strictObject({
   topGainNull: topGainNullSchema.optional(),
   /** Per class at the top-gain alpha (C rows). */
   perClassDelta: z.array(classDeltaSchema),
+  /** (C) test images per class: the weights of the per-class-threshold oracle frontier. */
+  classSizes: z.array(z.number().int().min(0)),
 });
 
 export const resultsSchema = z

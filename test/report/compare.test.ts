@@ -117,7 +117,7 @@ test('compare: each run’s largest margin is the one its own report shows; the 
     assert.deepEqual(c.runs, [a, b]);
     for (const [i, run] of [a, b].entries()) {
       const r = validateResults(JSON.parse(readFileSync(join(run, 'steer/results.json'), 'utf8')), run);
-      const sum = frontierSummary(r, r.controls!, classShares(r.controls!, [500, 500, 500, 500]));
+      const sum = frontierSummary(r, r.controls!, classShares(r.controls!));
       for (const bar of ['threshold', 'oracle'] as const) {
         for (const m of sum[bar]) {
           const over = c.margins.find((x) => x.strategy === m.strategy && x.bar === bar)!;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clipPolyline, clipSegment } from '../../src/report/clip.js';
-import { classShares, CONTROLS_MISSING, frontierStatement, frontierSummary, shareMismatch } from '../../src/report/controls.js';
+import { classShares, CONTROLS_MISSING, frontierStatement, frontierSummary } from '../../src/report/controls.js';
 import { classFrontierFigure, frontierFigure } from '../../src/report/figures_frontier.js';
 import { renderFigure } from '../../src/report/render.js';
 import { buildReport } from '../../src/report/report.js';
@@ -27,7 +27,7 @@ const close = (a: number | undefined, b: number, what: string): void => assert.o
 /** The summary of tinyResults(shift) with equal class shares. */
 function summaryOf(shift: number): { r: SteerResults; sum: ReturnType<typeof frontierSummary> } {
   const r = tinyResults(shift);
-  return { r, sum: frontierSummary(r, r.controls!, classShares(r.controls!, undefined)) };
+  return { r, sum: frontierSummary(r, r.controls!, classShares(r.controls!)) };
 }
 
 /** A panel of a frontier figure: its data rows and layers. */
@@ -70,20 +70,14 @@ test('statement follows the numbers: above (with the seed-band caveat), on, belo
   assert.match(frontierStatement(summaryOf(0).sum), /^No steering point lies above the threshold frontier: the closest, per-class at α = 1 \(usage 0\.500\), lies on it\./);
 });
 
-test('class shares: proportional to the class sizes, equal without them; they reproduce the overall rows', () => {
-  const c = tinyResults(0).controls!;
-  const s = classShares(c, [30, 10]);
-  assert.deepEqual([...s.shares], [[0, 0.75], [1, 0.25]]);
-  assert.match(s.source, /training split/);
-  const eq = classShares(c, undefined);
-  assert.deepEqual([...eq.shares], [[0, 0.5], [1, 0.5]]);
-  assert.match(eq.source, /equal shares/);
-  assert.ok(shareMismatch(c, eq) < 1e-12);
+test('class shares: proportional to the test class sizes the controls record', () => {
+  const c = { ...tinyResults(0).controls!, classSizes: [30, 10] };
+  assert.deepEqual([...classShares(c).shares], [[0, 0.75], [1, 0.25]]);
 });
 
 test('frontier figure: both panels draw the strategies, the beta sweep, its frontier, the oracle, the random policy and the origin', async () => {
   const { r, sum } = summaryOf(0.02);
-  const shares = classShares(r.controls!, undefined);
+  const shares = classShares(r.controls!);
   const f = frontierFigure(r, r.controls!, sum, shares);
   assert.equal(f.name, 'frontier');
   const panels = (f.spec as unknown as { hconcat: Panel[] }).hconcat;

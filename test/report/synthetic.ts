@@ -50,6 +50,7 @@ export function tinyResults(shift: number): SteerResults {
     randomPolicy: sweeps.map((s) => ({ strategy: s.strategy, alpha: s.alpha, accuracy: s.accuracy - 0.1, headUsage: s.headUsage })),
     topGainNull: { alpha: 1, draws: 50, ks: 3, p95: [0.04, 0.01], beats: [true, false] },
     perClassDelta: CLASSES.map((_, c) => ({ class: c, deltaAccuracy: -0.05 + shift, deltaHeadUsage: -0.1, ci95: { accuracy: [-0.08 + shift, -0.02 + shift], headUsage: [-0.12, -0.08] } })),
+    classSizes: CLASSES.map(() => 100),
   };
   const top = (c: number, gain: number): SteerResults['topGainClasses'][number] => ({
     class: c,
@@ -111,6 +112,7 @@ export function withControls(r: SteerResults, betas: readonly number[] = [-4, -2
     randomPolicy: r.sweeps.map((s) => ({ strategy: s.strategy, alpha: s.alpha, accuracy: clamp01(s.accuracy - 0.04 - 0.02 * Math.abs(s.alpha)), headUsage: s.headUsage })),
     topGainNull: { alpha: 1.2, draws: 100, ks: 5, p95, beats: gains.map((g, j) => g > p95[j]!) },
     perClassDelta,
+    classSizes: r.sweeps[0]!.perClass.map(() => 500),
   };
   return validateResults({ ...r, controls }, 'withControls');
 }
