@@ -14,7 +14,7 @@ import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { loadRunData, runConfigOf, runPath } from '../pipeline/common.js';
 import { loadSteerContext, steerRuns, type SteerContext } from '../pipeline/steer.js';
-import { summarise, type FinalLayerRun, type RunSummary } from '../steer/evaluate.js';
+import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { pngDataUrl } from './png.js';
@@ -136,7 +136,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
   const C = names.length;
   const H = ctx.manifest.heads;
   const unsteeredRun: FinalLayerRun = { predictions: f.predictions, masks: f.finalMasks };
-  const unsteered = summarise(unsteeredRun, f.labels, C, H);
+  const unsteered = summariseFinalLayer(unsteeredRun, f.labels, C, H);
   const cache = new Map<string, { run: FinalLayerRun; summary: RunSummary }>();
 
   /** The fast path at one point, memoised (Map order = recency). */
@@ -149,7 +149,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       return hit;
     }
     const r = steerRuns(ctx, [{ strategy, alpha }])[0]!;
-    const entry = { run: r, summary: summarise(r, f.labels, C, H) };
+    const entry = { run: r, summary: summariseFinalLayer(r, f.labels, C, H) };
     cache.set(key, entry);
     if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
     return entry;

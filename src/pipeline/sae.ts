@@ -13,7 +13,7 @@ import { saeMetrics } from '../sae/metrics.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
 import { trainSae, type SaeTrainHooks } from '../sae/train.js';
 import { loadFeatures, type FeaturesManifest, type SplitFeatures } from '../steer/features.js';
-import { runFinalLayer, summarise } from '../steer/evaluate.js';
+import { runFinalLayer, summariseFinalLayer } from '../steer/fastpath_eval.js';
 
 export interface SaeStageOptions {
   features: string;
@@ -49,8 +49,8 @@ export function spliceBack(sae: SparseAutoencoder, test: { manifest: FeaturesMan
   try {
     const C = manifest.classNames.length;
     const H = manifest.heads;
-    const base = summarise(runFinalLayer(model, features, batchSize, () => ({})), features.labels, C, H);
-    const rec = summarise(runFinalLayer(model, features, batchSize, (x) => ({ gateInput: sae.forward(x).xHat })), features.labels, C, H);
+    const base = summariseFinalLayer(runFinalLayer(model, features, batchSize, () => ({})), features.labels, C, H);
+    const rec = summariseFinalLayer(runFinalLayer(model, features, batchSize, (x) => ({ gateInput: sae.forward(x).xHat })), features.labels, C, H);
     return {
       baseline: { accuracy: base.accuracy, headUsage: base.headUsage },
       spliceBack: { accuracy: rec.accuracy, headUsage: rec.headUsage, deltaAccuracy: rec.accuracy - base.accuracy, deltaHeadUsage: rec.headUsage - base.headUsage },

@@ -15,7 +15,7 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { loadViT } from '../model/checkpoint.js';
 import type { ViT } from '../model/vit.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
-import { runFinalLayer, summarise, type FinalLayerRun, type RunSummary } from '../steer/evaluate.js';
+import { runFinalLayer, summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { finalLayer } from '../steer/fastpath.js';
 import { loadFeatures, type FeaturesManifest, type SplitFeatures } from '../steer/features.js';
 import { resultsToCsv, topGainClasses, validateResults, type Strategy, type SteerResults, type Sweep } from '../steer/results.js';
@@ -187,9 +187,9 @@ export function steerStage(o: SteerStageOptions): SteerResults {
     const H = manifest.heads;
     const points = s.strategies.flatMap((strategy) => s.alphas.map((alpha) => ({ strategy, alpha })));
     const runs = steerRuns(ctx, points, o.onProgress);
-    const sweeps: Sweep[] = points.map((p, i) => sweepEntry(p.strategy, p.alpha, summarise(runs[i]!, f.labels, C, H), manifest.classNames));
-    const baseline = summarise(runFinalLayer(model, f, s.batchSize, () => ({})), f.labels, C, H);
-    const recon = summarise(runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
+    const sweeps: Sweep[] = points.map((p, i) => sweepEntry(p.strategy, p.alpha, summariseFinalLayer(runs[i]!, f.labels, C, H), manifest.classNames));
+    const baseline = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, () => ({})), f.labels, C, H);
+    const recon = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
     const gainAlpha = s.alphas.includes(1.2) ? 1.2 : Math.max(...s.alphas);
     const results: SteerResults = {
       baseline: { accuracy: baseline.accuracy, headUsage: baseline.headUsage, heads: baseline.heads },

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
-import { evaluateReport, type EvalReport, type EvalResult } from '../eval/evaluate.js';
+import { evaluateReport, type EvalReport, type EvalResult } from '../eval/full_forward.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';

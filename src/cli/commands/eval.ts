@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { parseConfig } from '../../config.js';
-import { evaluateReport } from '../../eval/evaluate.js';
+import { evaluateReport } from '../../eval/full_forward.js';
 import { writeJsonAtomic } from '../../io/atomic.js';
 import { loadViT, requireDataInfo } from '../../model/checkpoint.js';
 import { loadRunData } from '../../pipeline/common.js';

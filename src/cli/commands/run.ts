@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import type { EvalReport } from '../../eval/evaluate.js';
+import type { EvalReport } from '../../eval/full_forward.js';
 import { readJson } from '../../io/atomic.js';
 import { hasTrainingState, isCheckpoint } from '../../io/checkpoint.js';
 import { loadRunData, runConfigOf, runPath, stageStatus } from '../../pipeline/common.js';
