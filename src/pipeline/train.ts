@@ -13,9 +13,9 @@ import { writeJsonAtomic } from '../io/atomic.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
 import { loadViT, vitFromCheckpoint, type ViTCheckpointConfig } from '../model/checkpoint.js';
-import { trainInReplicas } from '../train/replicas.js';
 import { ViT } from '../model/vit.js';
 import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
+import { trainInReplicas } from '../train/replicas.js';
 import { dataInfo, loadRunData, modelConfigFor, runConfigOf, runPath, stageStatus } from './common.js';
 
 export interface TrainHooks {
@@ -31,6 +31,8 @@ export interface TrainStageOptions {
   resume: boolean;
   force: boolean;
   hooks?: TrainHooks;
+  /** Script a replica process runs (the CLI's src/cli/replica.ts), forked when the stage has `workers` > 1. */
+  replicaEntry: string;
 }
 
 export interface TrainStageResult {
@@ -80,27 +82,27 @@ export function pretrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
   const dir = runPath(o.run, 'dense');
   const resume = plan('pretrain', dir, o.resume, o.force) === 'resume';
   const cfg = resume ? runConfigOf(dir) : o.cfg;
-  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume }, o.hooks);
+  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume }, o.hooks, o.replicaEntry);
 }
 
 /** `prune`: add a decision network per layer to `<run>/dense/` and fine-tune jointly into `<run>/pruned/`. */
 export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cfg: Config) => Config }): Promise<TrainStageResult> {
   const dir = runPath(o.run, 'pruned');
   const resume = plan('prune', dir, o.resume, o.force) === 'resume';
-  if (resume) return dispatch({ stage: 'prune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks);
+  if (resume) return dispatch({ stage: 'prune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks, o.replicaEntry);
   const denseDir = runPath(o.run, 'dense');
   if (stageStatus(denseDir).state !== 'complete') {
     loadCheckpoint(denseDir, { kind: 'vit' }); // names a missing folder and the command that creates it
     throw new UserError(`${denseDir} is not finished; complete \`headsteer pretrain --resume\` first`);
   }
   const saved = runConfigOf(denseDir);
-  return dispatch({ stage: 'prune', run: o.run, cfg: o.overrides === undefined ? saved : o.overrides(saved), resume }, o.hooks);
+  return dispatch({ stage: 'prune', run: o.run, cfg: o.overrides === undefined ? saved : o.overrides(saved), resume }, o.hooks, o.replicaEntry);
 }
 
-/** In this process, or in `workers` replica processes that split every batch. */
-function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined): Promise<TrainStageResult> {
+/** In this process, or in `workers` processes running `replicaEntry` that split every batch. */
+function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined, replicaEntry: string): Promise<TrainStageResult> {
   const workers = (spec.stage === 'pretrain' ? spec.cfg.pretrain : spec.cfg.prune).workers;
-  if (workers > 1) return trainInReplicas(spec, workers, hooks ?? {});
+  if (workers > 1) return trainInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {});
   return executeTraining(spec, hooks).then((r) => r!); // no replica: this process is the leader
 }
 

@@ -20,7 +20,7 @@ import { formatDuration, progressBar } from '../progress.js';
 import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
 import { printSteerSummary } from './steer.js';
-import { trainWithProgress } from './train.js';
+import { REPLICA_ENTRY, trainWithProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
 
@@ -33,7 +33,9 @@ interface Stage {
 
 function trainStage(stage: 'pretrain' | 'prune', run: string, cfg: Config): Promise<void> {
   const resume = stageStatus(runPath(run, stage === 'pretrain' ? 'dense' : 'pruned')).state === 'interrupted';
-  return trainWithProgress((hooks) => (stage === 'pretrain' ? pretrainStage({ run, cfg, resume, force: false, hooks }) : pruneStage({ run, resume, force: false, hooks })));
+  return trainWithProgress((hooks) =>
+    stage === 'pretrain' ? pretrainStage({ run, cfg, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }) : pruneStage({ run, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }),
+  );
 }
 
 export function register(program: Command): void {
