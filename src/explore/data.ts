@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { loadRunData, runConfigOf, runPath } from '../pipeline/common.js';
 import { loadSteerContext, steerRuns, type SteerContext } from '../pipeline/steer.js';
+import { loadRunData, runConfigOf, stageDir } from '../run/layout.js';
 import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
@@ -107,10 +107,10 @@ function pick(s: { accuracy: number; headUsage: number; heads: number[] }): Summ
 
 /** Load a finished run: its results, the steering context (model, SAE, test features) and its dataset. */
 export function openExplorerData(run: string): ExplorerData {
-  const resultsFile = join(runPath(run, 'steer'), 'results.json');
+  const resultsFile = join(stageDir(run, 'steer'), 'results.json');
   const results: SteerResults = validateResults(readJson(resultsFile, 'steering results'), resultsFile);
-  const cfg = runConfigOf(runPath(run, 'pruned'));
-  const ctx: SteerContext = loadSteerContext({ features: runPath(run, 'features'), sae: runPath(run, 'sae'), stats: join(run, 'stats') }, cfg.steer);
+  const cfg = runConfigOf(stageDir(run, 'prune'));
+  const ctx: SteerContext = loadSteerContext({ features: stageDir(run, 'extract'), sae: stageDir(run, 'sae'), stats: stageDir(run, 'stats') }, cfg.steer);
   try {
     const ds = loadRunData(cfg);
     checkAligned(ds, ctx, run);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { loadViT } from '../model/checkpoint.js';
+import { loadStageViT } from '../run/layout.js';
 import { loadSae, saveSae } from '../sae/checkpoint.js';
 import { saeMetrics } from '../sae/metrics.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
@@ -45,7 +45,7 @@ export interface SaeStageMetrics {
 export function spliceBack(sae: SparseAutoencoder, test: { manifest: FeaturesManifest; features: SplitFeatures }, batchSize: number): Pick<SaeStageMetrics, 'baseline' | 'spliceBack'> {
   const { manifest, features } = test;
   if (sae.dIn !== manifest.dim) throw new UserError(`the SAE reads d_in = ${sae.dIn}, but the features have d = ${manifest.dim}`);
-  const { model } = loadViT(manifest.checkpoint);
+  const { model } = loadStageViT(manifest.checkpoint);
   try {
     const C = manifest.classNames.length;
     const H = manifest.heads;

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
-import { loadViT } from '../model/checkpoint.js';
 import type { ViT } from '../model/vit.js';
+import { loadStageViT } from '../run/layout.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
 import { runFinalLayer, summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { finalLayer } from '../steer/fastpath.js';
@@ -126,7 +126,7 @@ export function loadSteerContext(paths: { features: string; sae: string; stats: 
   try {
     const stats = loadStats(paths.stats);
     if (stats.global.length !== sae.dSae) throw new UserError(`${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats\``);
-    const { model } = loadViT(manifest.checkpoint);
+    const { model } = loadStageViT(manifest.checkpoint);
     return { model, sae, features, manifest, stats, sets: toSets(stats), steer, dispose: () => { model.dispose(); sae.dispose(); } };
   } catch (e) {
     sae.dispose();

@@ -5,10 +5,11 @@
  */
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { STAGES, type Stage } from '../run/layout.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
 import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
 import { esc, figureBlock, notice, page, section } from './html.js';
-import { loadRunInputs, notRunYet, STAGES, type RunInputs, type Stage } from './inputs.js';
+import { loadRunInputs, notRunYet, type RunInputs } from './inputs.js';
 import { renderFigure } from './render.js';
 import { configBlock, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable } from './tables.js';
 

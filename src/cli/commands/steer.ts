@@ -5,8 +5,8 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import { runConfigOf, runPath } from '../../pipeline/common.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
+import { runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { progressBar } from '../progress.js';
@@ -23,9 +23,9 @@ interface PathFlags {
 
 function paths(flags: PathFlags): { features: string; sae: string; stats: string } {
   return {
-    features: flags.features ?? runPath(flags.run, 'features'),
-    sae: flags.sae ?? runPath(flags.run, 'sae'),
-    stats: flags.stats ?? join(flags.run, 'stats'),
+    features: flags.features ?? stageDir(flags.run, 'extract'),
+    sae: flags.sae ?? stageDir(flags.run, 'sae'),
+    stats: flags.stats ?? stageDir(flags.run, 'stats'),
   };
 }
 
@@ -88,7 +88,7 @@ export function register(program: Command): void {
       if (flags.mode !== undefined) sets.push(`steer.mode=${JSON.stringify(flags.mode)}`);
       if (flags.target !== undefined) sets.push(`steer.target=${JSON.stringify(flags.target)}`);
       if (flags.keepError === true) sets.push('steer.keepError=true');
-      const out = flags.out ?? runPath(flags.run, 'steer');
+      const out = flags.out ?? stageDir(flags.run, 'steer');
       const cfg = stageConfig(p.features, sets);
       const bar = progressBar('steer   ', 1, []);
       let results: SteerResults;
