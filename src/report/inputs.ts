@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { stageDir, STAGES, type Stage, type TrainStage } from '../run/layout.js';
+import { saeCheckpointConfigSchema, type SaeCheckpointConfig } from '../sae/checkpoint.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 
 const num = z.number();
@@ -58,8 +59,6 @@ const checkpointConfigSchema = z.object({
 
 const manifestSchema = z.looseObject({ dim: num, heads: num, classNames: z.array(z.string()).optional(), train: z.object({ count: num }), test: z.looseObject({ count: num }) });
 
-const saeConfigSchema = z.looseObject({ d_in: num, d_sae: num, k: num, complete: z.boolean().optional(), train: z.looseObject({ epochs: num }) });
-
 const saeEpochSchema = z.looseObject({ epoch: num, step: num, mse: num, fvu: num, l0: num, deadFraction: num, samplesPerSec: num.optional() });
 
 const saeMetricsSchema = z.object({
@@ -84,7 +83,6 @@ export type TrainLine = z.infer<typeof trainLineSchema>;
 export type EpochLine = z.infer<typeof epochLineSchema>;
 export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
-export type SaeConfig = z.infer<typeof saeConfigSchema>;
 export type SaeEpoch = z.infer<typeof saeEpochSchema>;
 export type SaeMetrics = z.infer<typeof saeMetricsSchema>;
 export type Stats = z.infer<typeof statsSchema>;
@@ -105,7 +103,7 @@ export interface ModelStage {
 }
 
 export interface SaeStage {
-  config: SaeConfig | undefined;
+  config: SaeCheckpointConfig | undefined;
   metrics: SaeMetrics | undefined;
   /** Per-epoch training metrics from state.json (or the final ones from config.json). */
   epochs: SaeEpoch[];
@@ -174,7 +172,7 @@ export function loadRunInputs(run: string): RunInputs {
   const pruned = modelStage('prune');
   const features = read('extract', 'manifest.json', manifestSchema, 'features manifest');
 
-  const saeConfig = read('sae', 'config.json', saeConfigSchema, 'SAE config');
+  const saeConfig = read('sae', 'config.json', saeCheckpointConfigSchema, 'SAE config');
   const saeMetrics = saeConfig === undefined ? undefined : read('sae', 'metrics.json', saeMetricsSchema, 'SAE metrics');
   if (saeConfig !== undefined && saeConfig.complete === false) {
     notes.push({ stage: 'sae', kind: 'incomplete', message: `SAE training is not complete: resume with \`${STAGES.sae.verb}\`` });
