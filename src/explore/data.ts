@@ -1,25 +1,25 @@
 /**
- * What the explorer shows, computed from a finished run (DESIGN.md "Steering"): accuracy, final-layer head
- * usage and per-head keep rates at one (strategy, alpha, class) point next to the unsteered model, and
- * sample test images with their predictions before and after steering.
+ * What the explorer shows, computed from a finished run (docs/design.md "Steering"): accuracy,
+ * final-layer head usage and per-head keep rates at one (strategy, alpha, class) point next to the
+ * unsteered model, and sample test images with their predictions before and after steering.
  *
  * Points on the run's alpha grid come from `<run>/steer/results.json`; points off the grid, and every
  * per-image prediction (results.json keeps only aggregates), come from the fast steering path
- * (`steerRuns`, ~0.2 s per point on 10k images), cached per (strategy, alpha).
+ * (src/steer/sweep.ts `steerRuns`, ~0.2 s per point on 10k images), cached per (strategy, alpha).
  * Legend: N test images, H final-layer heads, C classes, F SAE latents.
  */
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { loadSteerContext, steerRuns, type SteerContext } from '../pipeline/steer.js';
 import { loadRunData, runConfigOf, stageDir } from '../run/layout.js';
 import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
+import { loadSteerContext, steerRuns, type SteerContext } from '../steer/sweep.js';
 import { pngDataUrl } from './png.js';
 
-/** The alpha range the page accepts (DESIGN.md: alpha in [-1, 1.5]). */
+/** The alpha range the page accepts (docs/design.md "Steering": alpha in [-1, 1.5]). */
 export const ALPHA_RANGE = { min: -1, max: 1.5, step: 0.05 } as const;
 
 /** Accuracy, mean final-layer head usage and per-head keep rates (H) of a set of test images. */

@@ -96,3 +96,20 @@ export function loadSae(dir: string, opts: { withTraining?: boolean } = {}): Loa
   sae.importState('', ckpt.weights);
   return { sae, config: ckpt.config, ...(ckpt.training === undefined ? {} : { training: ckpt.training }) };
 }
+
+/**
+ * Load a finished SAE for the stages after `sae`, checking it reads features of width `d`.
+ * @throws UserError for an unfinished SAE (naming the verb that resumes it) or another width.
+ */
+export function loadTrainedSae(dir: string, d: number): SparseAutoencoder {
+  const { sae, config } = loadSae(dir);
+  if (config['complete'] !== true) {
+    sae.dispose();
+    throw new UserError(`${dir} holds an unfinished SAE; rerun \`headsteer sae --resume\``);
+  }
+  if (sae.dIn !== d) {
+    sae.dispose();
+    throw new UserError(`${join(dir, 'config.json')}: the SAE reads d_in = ${sae.dIn}, but the features have d = ${d}`);
+  }
+  return sae;
+}
