@@ -1,7 +1,7 @@
 /**
- * The `steer` stage's artifact `steer/results.json` (DESIGN.md pipeline table; paper Figures 2-5):
- * its zod schema and types, the top-gain classes of paper Figure 3 (per-class steering at alpha = 1.2
- * vs alpha = 0), the flat CSV export, and the alpha grid given on the command line.
+ * The `steer` stage's artifact `steer/results.json` (docs/design.md "Pipeline and run folder"; paper
+ * Figures 2-5): its zod schema and types, the top-gain classes of paper Figure 3 (per-class steering at
+ * PAPER_ALPHA = 1.2 vs alpha = 0), the flat CSV export, and the alpha grid given on the command line.
  *
  *   { baseline: {accuracy, headUsage},            the pruned ViT on x
  *     reconstruction: {accuracy, headUsage},      x_hat at the final decision network (splice-back)
@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../errors.js';
-import { STRATEGIES } from './strategies.js';
+import { PAPER_ALPHA, STRATEGIES } from './strategies.js';
 
 const rate = z.number().min(0).max(1);
 const heads = z.array(rate); // (H)
@@ -112,7 +112,7 @@ function sameAlpha(a: number, b: number): boolean {
  * alpha = 0 (largest gain first; gains within 1e-12 tie and go to the lower class index).
  * UserError when either sweep is missing.
  */
-export function topGainClasses(sweeps: readonly Sweep[], alpha = 1.2, n = 5): TopGainClass[] {
+export function topGainClasses(sweeps: readonly Sweep[], alpha = PAPER_ALPHA, n = 5): TopGainClass[] {
   const find = (a: number): Sweep => {
     const s = sweeps.find((w) => w.strategy === 'per-class' && sameAlpha(w.alpha, a));
     if (s === undefined) {

@@ -20,7 +20,7 @@ import { loadFeatures, type FeaturesManifest, type SplitFeatures } from './featu
 import { topGainClasses, type SteerResults, type Sweep } from './results.js';
 import { loadStats, type IndexSets, type StatsFile } from './stats.js';
 import { saeBase, setMask, steerFromBase } from './steering.js';
-import type { Strategy } from './strategies.js';
+import { PAPER_ALPHA, type Strategy } from './strategies.js';
 
 /** Accuracy and final-layer head usage with x_hat in place of x, and their change from x. */
 export interface SpliceBack {
@@ -156,7 +156,7 @@ export function steerSweep(ctx: SteerContext, onProgress?: (done: number, total:
   const sweeps: Sweep[] = points.map((p, i) => sweepEntry(p.strategy, p.alpha, summariseFinalLayer(runs[i]!, f.labels, C, H), manifest.classNames));
   const baseline = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, () => ({})), f.labels, C, H);
   const recon = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
-  const gainAlpha = s.alphas.includes(1.2) ? 1.2 : Math.max(...s.alphas);
+  const gainAlpha = s.alphas.includes(PAPER_ALPHA) ? PAPER_ALPHA : Math.max(...s.alphas);
   return {
     baseline: { accuracy: baseline.accuracy, headUsage: baseline.headUsage, heads: baseline.heads },
     reconstruction: { accuracy: recon.accuracy, headUsage: recon.headUsage, heads: recon.heads },

@@ -17,6 +17,7 @@ import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage } from '../../pipeline/train.js';
 import { loadRunData, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, type Stage, type TrainStage } from '../../run/layout.js';
 import type { SteerResults } from '../../steer/results.js';
+import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { formatDuration, progressBar } from '../progress.js';
 import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
@@ -116,7 +117,7 @@ export function register(program: Command): void {
       const dense = readJson(join(dir('pretrain'), 'eval.json'), 'dense evaluation') as EvalReport;
       const pruned = readJson(join(dir('prune'), 'eval.json'), 'pruned evaluation') as EvalReport;
       const steer = readJson(join(dir('steer'), 'results.json'), 'steering results') as SteerResults;
-      const perClass = steer.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === 1.2);
+      const perClass = steer.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === PAPER_ALPHA);
       const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
       process.stdout.write(
         [
@@ -125,7 +126,7 @@ export function register(program: Command): void {
           `  dense ViT:   accuracy ${pct(dense.accuracy)}`,
           `  pruned ViT:  accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)}` +
             (pruned.randomPolicy === undefined ? '' : ` (random policy at the same usage: ${pct(pruned.randomPolicy.accuracy)})`),
-          ...(perClass === undefined ? [] : [`  per-class steering at alpha 1.2: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
+          ...(perClass === undefined ? [] : [`  per-class steering at alpha ${PAPER_ALPHA}: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
           `  report: ${reportPath}`,
           '',
         ].join('\n'),

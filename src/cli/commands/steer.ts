@@ -9,6 +9,7 @@ import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
+import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
 import { collect, startEngine, withOverrides } from '../options.js';
 
@@ -36,7 +37,7 @@ function stageConfig(features: string, overrides: string[]): Config {
 }
 
 /** Headline rows of a sweep: each strategy at the given alphas. */
-export function printSteerSummary(dir: string, r: SteerResults, alphas: number[] = [-0.5, 0, 1.2]): void {
+export function printSteerSummary(dir: string, r: SteerResults, alphas: number[] = [-0.5, 0, PAPER_ALPHA]): void {
   const lines = [`${dir}: baseline accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, usage ${r.baseline.headUsage.toFixed(3)}; SAE reconstruction ${(100 * r.reconstruction.accuracy).toFixed(2)}%, ${r.reconstruction.headUsage.toFixed(3)}`];
   for (const s of r.sweeps) {
     if (alphas.includes(s.alpha)) lines.push(`  ${s.strategy.padEnd(15)} alpha ${s.alpha.toFixed(1).padStart(4)}: accuracy ${(100 * s.accuracy).toFixed(2)}%, final-layer head usage ${s.headUsage.toFixed(3)}`);
