@@ -1,5 +1,5 @@
 /**
- * SAE latent steering, paper Eq. 5 as fixed in DESIGN.md ("Steering — fixed interpretation"):
+ * SAE latent steering, paper Eq. 5 as fixed in docs/design.md ("Steering"):
  *
  *   pre   = (x - b_dec) W_enc + b_enc                        (B,F)   sae.encodePre
  *   pre'_i = (1 + alpha) pre_i  if i in S,  pre_i otherwise    (B,F)
@@ -35,7 +35,7 @@ export type SteerMode = 'pre' | 'post' | 'add';
 
 /** Steering options; every field has a default in DEFAULT_STEER_OPTIONS. */
 export interface SteerOptions {
-  /** @default 'pre' (paper Eq. 5 as DESIGN.md fixes it) */
+  /** @default 'pre' (paper Eq. 5 as docs/design.md fixes it) */
   mode: SteerMode;
   /** Return x + x~ - x_hat instead of x~. @default false */
   keepError: boolean;

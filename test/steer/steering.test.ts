@@ -1,5 +1,5 @@
 /**
- * Steering (src/steer/steering.ts, paper Eq. 5 as DESIGN.md fixes it): at alpha = 0 mode 'pre' gives
+ * Steering (src/steer/steering.ts, paper Eq. 5 as docs/design.md fixes it): at alpha = 0 mode 'pre' gives
  * x_hat bit for bit (and keepError gives x bit for bit); alpha > 0 scales pre on S only and re-applies
  * TopK (exactly k nonzeros, equal to a JS reference within 1e-6 relative); 'post' and 'add' follow their
  * definitions (1e-6); per-row masks; setMask; argument errors; no tensor leaks.
