@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `headsteer` command line: one verb per pipeline stage (DESIGN.md). Each verb lives in
- * `src/cli/commands/<verb>.ts` and exports `register(program)`; this file only wires them up and turns
- * user-facing errors into one clear line and a non-zero exit.
+ * The `headsteer` command line: one verb per pipeline stage (docs/design.md "Pipeline and run folder").
+ * Each verb lives in `src/cli/commands/<verb>.ts` and exports `register(program)`; this file only wires
+ * them up and turns user-facing errors into one clear line and a non-zero exit.
  */
 import { Command } from 'commander';
 import { UserError } from '../errors.js';

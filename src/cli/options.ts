@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { applyOverrides, resolveConfig, type Config } from '../config.js';
 import { initEngine } from '../engine/backend.js';
+import type { TrainStage } from '../run/layout.js';
 
 export interface TrainFlags {
   preset: string;
@@ -25,7 +26,7 @@ export function collect(value: string, previous: string[]): string[] {
 }
 
 /** Add the config and run-folder flags to a training verb. */
-export function addTrainFlags(cmd: Command, stage: 'pretrain' | 'prune'): Command {
+export function addTrainFlags(cmd: Command, stage: TrainStage): Command {
   return cmd
     .option('--out <run>', 'run folder (default: runs/<preset>)')
     .option('--set <key=value>', 'override a config value, e.g. --set prune.rho=0.6 (repeatable)', collect, [])
@@ -38,7 +39,7 @@ export function addTrainFlags(cmd: Command, stage: 'pretrain' | 'prune'): Comman
 }
 
 /** The overrides the flags stand for, as `key.path=value` strings. */
-export function flagOverrides(flags: TrainFlags, stage: 'pretrain' | 'prune'): string[] {
+export function flagOverrides(flags: TrainFlags, stage: TrainStage): string[] {
   const sets = [...flags.set];
   if (flags.epochs !== undefined) sets.push(`${stage}.epochs=${flags.epochs}`);
   if (flags.lr !== undefined) sets.push(`${stage}.lr=${flags.lr}`);
@@ -47,7 +48,7 @@ export function flagOverrides(flags: TrainFlags, stage: 'pretrain' | 'prune'): s
   return sets;
 }
 
-export function configFromFlags(flags: TrainFlags, stage: 'pretrain' | 'prune'): Config {
+export function configFromFlags(flags: TrainFlags, stage: TrainStage): Config {
   return resolveConfig(flags.preset, flagOverrides(flags, stage));
 }
 

@@ -1,20 +1,24 @@
 /**
- * Entry point of one data-parallel training replica (forked by src/train/replicas.ts): waits for its
- * spec, trains its share of every batch, averages gradients through the coordinator, and reports.
+ * Entry point of one data-parallel training replica (src/train/replicas.ts forks it; the training verbs
+ * name it, see `REPLICA_ENTRY` in commands/train.ts): waits for its spec, trains its share of every
+ * batch, averages gradients through the coordinator, and reports.
  */
 import { initEngine } from '../engine/backend.js';
 import { UserError } from '../errors.js';
-import { executeTraining, type TrainHooks } from '../pipeline/train.js';
+import { executeTraining, type TrainHooks, type TrainSpec, type TrainStageResult } from '../pipeline/train.js';
 import type { FromReplica, ToReplica } from '../train/replicas.js';
 
-const send = (m: FromReplica): void => {
+/** What this replica tells the coordinator. */
+type Reply = FromReplica<TrainStageResult, keyof TrainHooks>;
+
+const send = (m: Reply): void => {
   process.send?.(m);
 };
 
 let waiting: ((values: Float32Array) => void) | null = null;
 
 process.on('message', (raw) => {
-  const msg = raw as ToReplica;
+  const msg = raw as ToReplica<TrainSpec>;
   if (msg.type === 'mean') {
     waiting?.(msg.values);
     waiting = null;
@@ -34,9 +38,9 @@ process.on('message', (raw) => {
             send({ type: 'reduce', values });
           }),
       });
-      process.send?.({ type: 'done', result } satisfies FromReplica, undefined, {}, () => process.exit(0));
+      process.send?.({ type: 'done', result } satisfies Reply, undefined, {}, () => process.exit(0));
     } catch (e) {
-      const m: FromReplica = { type: 'error', message: e instanceof Error ? e.message : String(e), user: e instanceof UserError };
+      const m: Reply = { type: 'error', message: e instanceof Error ? e.message : String(e), user: e instanceof UserError };
       process.send?.(m, undefined, {}, () => process.exit(1));
     }
   })();

@@ -1,25 +1,25 @@
 /**
- * What the explorer shows, computed from a finished run (DESIGN.md "Steering"): accuracy, final-layer head
- * usage and per-head keep rates at one (strategy, alpha, class) point next to the unsteered model, and
- * sample test images with their predictions before and after steering.
+ * What the explorer shows, computed from a finished run (docs/design.md "Steering"): accuracy,
+ * final-layer head usage and per-head keep rates at one (strategy, alpha, class) point next to the
+ * unsteered model, and sample test images with their predictions before and after steering.
  *
  * Points on the run's alpha grid come from `<run>/steer/results.json`; points off the grid, and every
  * per-image prediction (results.json keeps only aggregates), come from the fast steering path
- * (`steerRuns`, ~0.2 s per point on 10k images), cached per (strategy, alpha).
+ * (src/steer/sweep.ts `steerRuns`, ~0.2 s per point on 10k images), cached per (strategy, alpha).
  * Legend: N test images, H final-layer heads, C classes, F SAE latents.
  */
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { loadRunData, runConfigOf, runPath } from '../pipeline/common.js';
-import { loadSteerContext, steerRuns, type SteerContext } from '../pipeline/steer.js';
-import { summarise, type FinalLayerRun, type RunSummary } from '../steer/evaluate.js';
+import { loadRunData, runConfigOf, stageDir } from '../run/layout.js';
+import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
+import { loadSteerContext, steerRuns, type SteerContext } from '../steer/sweep.js';
 import { pngDataUrl } from './png.js';
 
-/** The alpha range the page accepts (DESIGN.md: alpha in [-1, 1.5]). */
+/** The alpha range the page accepts (docs/design.md "Steering": alpha in [-1, 1.5]). */
 export const ALPHA_RANGE = { min: -1, max: 1.5, step: 0.05 } as const;
 
 /** Accuracy, mean final-layer head usage and per-head keep rates (H) of a set of test images. */
@@ -107,10 +107,10 @@ function pick(s: { accuracy: number; headUsage: number; heads: number[] }): Summ
 
 /** Load a finished run: its results, the steering context (model, SAE, test features) and its dataset. */
 export function openExplorerData(run: string): ExplorerData {
-  const resultsFile = join(runPath(run, 'steer'), 'results.json');
+  const resultsFile = join(stageDir(run, 'steer'), 'results.json');
   const results: SteerResults = validateResults(readJson(resultsFile, 'steering results'), resultsFile);
-  const cfg = runConfigOf(runPath(run, 'pruned'));
-  const ctx: SteerContext = loadSteerContext({ features: runPath(run, 'features'), sae: runPath(run, 'sae'), stats: join(run, 'stats') }, cfg.steer);
+  const cfg = runConfigOf(stageDir(run, 'prune'));
+  const ctx: SteerContext = loadSteerContext({ features: stageDir(run, 'extract'), sae: stageDir(run, 'sae'), stats: stageDir(run, 'stats') }, cfg.steer);
   try {
     const ds = loadRunData(cfg);
     checkAligned(ds, ctx, run);
@@ -136,7 +136,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
   const C = names.length;
   const H = ctx.manifest.heads;
   const unsteeredRun: FinalLayerRun = { predictions: f.predictions, masks: f.finalMasks };
-  const unsteered = summarise(unsteeredRun, f.labels, C, H);
+  const unsteered = summariseFinalLayer(unsteeredRun, f.labels, C, H);
   const cache = new Map<string, { run: FinalLayerRun; summary: RunSummary }>();
 
   /** The fast path at one point, memoised (Map order = recency). */
@@ -149,7 +149,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       return hit;
     }
     const r = steerRuns(ctx, [{ strategy, alpha }])[0]!;
-    const entry = { run: r, summary: summarise(r, f.labels, C, H) };
+    const entry = { run: r, summary: summariseFinalLayer(r, f.labels, C, H) };
     cache.set(key, entry);
     if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
     return entry;

@@ -1,5 +1,5 @@
 /**
- * Checkpoint folders (STYLE.md "Checkpoints"):
+ * Checkpoint folders (docs/conventions.md "Checkpoints"):
  *
  *   dir/config.json            resolved config + formatVersion + kind ('vit', 'sae', ...)
  *   dir/weights.safetensors    parameters under their (timm) names
@@ -29,9 +29,6 @@ const CHECKPOINT_FILES = new Set([CONFIG, WEIGHTS, OPTIMIZER, STATE]);
 /** Leftovers of an interrupted writeFileAtomic (`.name.tmp-<pid>-<n>`), never carried over. */
 const ATOMIC_TEMP = /^\..*\.tmp-\d+-\d+$/;
 
-/** Which CLI verb writes a run-dir folder, for the "missing checkpoint" hint (DESIGN.md pipeline table). */
-const WRITTEN_BY: Record<string, string> = { dense: 'headsteer pretrain', pruned: 'headsteer prune', sae: 'headsteer sae' };
-
 type Tensors = Record<string, TensorData> | Map<string, TensorData>;
 
 /** A loaded checkpoint. `training` is present only when loaded with `withTraining: true`. */
@@ -55,8 +52,11 @@ export interface LoadOptions {
   kind?: string;
   /** Also load optimizer.safetensors + state.json (UserError when absent). @default false */
   withTraining?: boolean;
-  /** The command that creates this checkpoint, named when the folder is missing, e.g. 'headsteer prune'. */
-  createdBy?: string;
+  /**
+   * The command that creates this checkpoint, named when the folder is missing, e.g. 'headsteer prune'.
+   * The caller knows it (src/run/layout.ts for a run's folders); without it the hint stays generic.
+   */
+  createdBy?: string | undefined;
 }
 
 /**
@@ -108,7 +108,7 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointToSave): void {
 export function loadCheckpoint(dir: string, opts: LoadOptions = {}): Checkpoint {
   if (!existsSync(dir)) recoverInterruptedSave(dir);
   if (!existsSync(dir)) {
-    const by = opts.createdBy ?? WRITTEN_BY[basename(dir)];
+    const by = opts.createdBy;
     const hint = by === undefined ? 'run the stage that writes it first' : `run \`${by}\` to create it`;
     throw new UserError(`checkpoint folder ${dir} does not exist; ${hint}`);
   }

@@ -8,9 +8,9 @@ import { parseConfig, type Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { loadViT, requireDataInfo } from '../model/checkpoint.js';
+import { requireDataInfo } from '../model/checkpoint.js';
+import { loadRunData, loadStageViT } from '../run/layout.js';
 import { extractSplit, featureTensors, type FeaturesManifest } from '../steer/features.js';
-import { loadRunData } from './common.js';
 
 export interface ExtractOptions {
   checkpoint: string;
@@ -21,7 +21,7 @@ export interface ExtractOptions {
 
 /** Extract train and test features of a gated checkpoint; returns the manifest written. */
 export function extractStage(o: ExtractOptions): FeaturesManifest {
-  const { model, config } = loadViT(o.checkpoint);
+  const { model, config } = loadStageViT(o.checkpoint);
   try {
     requireDataInfo(o.checkpoint, config);
     const last = model.config.depth - 1;

@@ -8,15 +8,16 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
-import { evaluateReport, type EvalReport, type EvalResult } from '../eval/evaluate.js';
+import { evaluateReport, type EvalReport, type EvalResult } from '../eval/full_forward.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
-import { loadViT, vitFromCheckpoint, type ViTCheckpointConfig } from '../model/checkpoint.js';
-import { trainInReplicas } from '../train/replicas.js';
+import { vitFromCheckpoint, type DataInfo, type ViTCheckpointConfig } from '../model/checkpoint.js';
+import type { ViTConfig } from '../model/config.js';
 import { ViT } from '../model/vit.js';
+import { loadRunData, loadStageViT, runConfigOf, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
 import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
-import { dataInfo, loadRunData, modelConfigFor, runConfigOf, runPath, stageStatus } from './common.js';
+import { trainInReplicas } from '../train/replicas.js';
 
 export interface TrainHooks {
   onStart?: (info: { stage: string; dir: string; totalSteps: number; startStep: number }) => void;
@@ -31,6 +32,8 @@ export interface TrainStageOptions {
   resume: boolean;
   force: boolean;
   hooks?: TrainHooks;
+  /** Script a replica process runs (the CLI's src/cli/replica.ts), forked when the stage has `workers` > 1. */
+  replicaEntry: string;
 }
 
 export interface TrainStageResult {
@@ -39,10 +42,8 @@ export interface TrainStageResult {
   seconds: number;
 }
 
-export type Stage = 'pretrain' | 'prune';
-
 /** Fresh start or resume, refusing to clobber finished or interrupted work unless told to. */
-function plan(stage: Stage, dir: string, resume: boolean, force: boolean): 'fresh' | 'resume' {
+function plan(stage: TrainStage, dir: string, resume: boolean, force: boolean): 'fresh' | 'resume' {
   const status = stageStatus(dir);
   if (force) {
     rmSync(dir, { recursive: true, force: true });
@@ -68,7 +69,7 @@ function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: numb
  * the resolved config) and what a replica process (replicas.ts) receives to build the same model.
  */
 export interface TrainSpec {
-  stage: Stage;
+  stage: TrainStage;
   run: string;
   /** Resolved config: the user's for a fresh start, the checkpoint's when resuming. */
   cfg: Config;
@@ -77,43 +78,43 @@ export interface TrainSpec {
 
 /** `pretrain`: train a dense ViT from scratch into `<run>/dense/`. */
 export function pretrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
-  const dir = runPath(o.run, 'dense');
+  const dir = stageDir(o.run, 'pretrain');
   const resume = plan('pretrain', dir, o.resume, o.force) === 'resume';
   const cfg = resume ? runConfigOf(dir) : o.cfg;
-  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume }, o.hooks);
+  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume }, o.hooks, o.replicaEntry);
 }
 
 /** `prune`: add a decision network per layer to `<run>/dense/` and fine-tune jointly into `<run>/pruned/`. */
 export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cfg: Config) => Config }): Promise<TrainStageResult> {
-  const dir = runPath(o.run, 'pruned');
+  const dir = stageDir(o.run, 'prune');
   const resume = plan('prune', dir, o.resume, o.force) === 'resume';
-  if (resume) return dispatch({ stage: 'prune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks);
-  const denseDir = runPath(o.run, 'dense');
+  if (resume) return dispatch({ stage: 'prune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks, o.replicaEntry);
+  const denseDir = stageDir(o.run, 'pretrain');
   if (stageStatus(denseDir).state !== 'complete') {
-    loadCheckpoint(denseDir, { kind: 'vit' }); // names a missing folder and the command that creates it
-    throw new UserError(`${denseDir} is not finished; complete \`headsteer pretrain --resume\` first`);
+    loadCheckpoint(denseDir, { kind: 'vit', createdBy: STAGES.pretrain.verb }); // names a missing folder and the command that creates it
+    throw new UserError(`${denseDir} is not finished; complete \`${STAGES.pretrain.verb} --resume\` first`);
   }
   const saved = runConfigOf(denseDir);
-  return dispatch({ stage: 'prune', run: o.run, cfg: o.overrides === undefined ? saved : o.overrides(saved), resume }, o.hooks);
+  return dispatch({ stage: 'prune', run: o.run, cfg: o.overrides === undefined ? saved : o.overrides(saved), resume }, o.hooks, o.replicaEntry);
 }
 
-/** In this process, or in `workers` replica processes that split every batch. */
-function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined): Promise<TrainStageResult> {
+/** In this process, or in `workers` processes running `replicaEntry` that split every batch. */
+function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined, replicaEntry: string): Promise<TrainStageResult> {
   const workers = (spec.stage === 'pretrain' ? spec.cfg.pretrain : spec.cfg.prune).workers;
-  if (workers > 1) return trainInReplicas(spec, workers, hooks ?? {});
+  if (workers > 1) return trainInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {});
   return executeTraining(spec, hooks).then((r) => r!); // no replica: this process is the leader
 }
 
 /** Build the model a spec trains: fresh, from the dense checkpoint with new gates, or resumed. */
 function prepareModel(spec: TrainSpec, ds: Dataset): { model: ViT; training?: TrainingState } {
   const { stage, cfg } = spec;
-  const dir = runPath(spec.run, stage === 'pretrain' ? 'dense' : 'pruned');
+  const dir = stageDir(spec.run, stage);
   if (spec.resume) {
-    const ckpt = loadCheckpoint(dir, { kind: 'vit', withTraining: true });
+    const ckpt = loadCheckpoint(dir, { kind: 'vit', withTraining: true, createdBy: STAGES[stage].verb });
     return { model: vitFromCheckpoint(dir, ckpt).model, training: ckpt.training! };
   }
   if (stage === 'pretrain') return { model: new ViT(modelConfigFor(cfg, ds, []), cfg.seed) };
-  const dense = loadViT(runPath(spec.run, 'dense'));
+  const dense = loadStageViT(stageDir(spec.run, 'pretrain'));
   const layers = cfg.prune.gatedLayers === 'all' ? Array.from({ length: dense.model.config.depth }, (_, i) => i) : cfg.prune.gatedLayers;
   const model = new ViT({ ...dense.model.config, gatedLayers: layers }, cfg.seed, cfg.prune.gateBiasInit);
   // Dense weights everywhere, fresh gates: overlay the dense state dict on the gated model's own.
@@ -126,13 +127,24 @@ function prepareModel(spec: TrainSpec, ds: Dataset): { model: ViT; training?: Tr
 
 type TrainingState = { optimizer: Map<string, TensorData>; state: Record<string, unknown> };
 
+/** The dataset facts a checkpoint records (model/checkpoint.ts `DataInfo`). */
+export function dataInfo(ds: Dataset): DataInfo {
+  return { name: ds.name, classNames: ds.classNames, channels: ds.channels, side: ds.height, mean: ds.mean, std: ds.std };
+}
+
+/** ViT dimensions for a run: the preset's architecture at the dataset's channels and classes. */
+export function modelConfigFor(cfg: Config, ds: Dataset, gatedLayers: number[]): ViTConfig {
+  const { imgSize, ...arch } = cfg.model;
+  return { ...arch, imgSize: imgSize ?? ds.height, inChans: ds.channels, numClasses: ds.classNames.length, gatedLayers };
+}
+
 /**
  * Run a spec's training loop here. With `replica`, this process is one of several that each take a
  * share of every batch and average gradients; only the leader writes files and evaluates.
  */
 export async function executeTraining(spec: TrainSpec, hooks: TrainHooks | undefined, replica?: Replica): Promise<TrainStageResult | null> {
   const { stage, cfg } = spec;
-  const dir = runPath(spec.run, stage === 'pretrain' ? 'dense' : 'pruned');
+  const dir = stageDir(spec.run, stage);
   const ds = loadRunData(cfg);
   const { model, training } = prepareModel(spec, ds);
   const stageCfg = stage === 'pretrain' ? cfg.pretrain : cfg.prune;

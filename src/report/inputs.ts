@@ -1,6 +1,6 @@
 /**
- * Reading a run folder for the report: every stage's JSON/JSONL artifact (DESIGN.md pipeline table),
- * each optional. A missing or unreadable file becomes a `StageNote` that the page shows in plain words
+ * Reading a run folder (src/run/layout.ts) for the report: every stage's JSON/JSONL artifact, each
+ * optional. A missing or unreadable file becomes a `StageNote` that the page shows in plain words
  * ("steering not run yet: run `headsteer steer`") instead of failing the whole report; only a missing
  * run folder is a UserError.
  *
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
+import { stageDir, STAGES, type Stage, type TrainStage } from '../run/layout.js';
+import { saeCheckpointConfigSchema, type SaeCheckpointConfig } from '../sae/checkpoint.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 
 const num = z.number();
@@ -57,8 +59,6 @@ const checkpointConfigSchema = z.object({
 
 const manifestSchema = z.looseObject({ dim: num, heads: num, classNames: z.array(z.string()).optional(), train: z.object({ count: num }), test: z.looseObject({ count: num }) });
 
-const saeConfigSchema = z.looseObject({ d_in: num, d_sae: num, k: num, complete: z.boolean().optional(), train: z.looseObject({ epochs: num }) });
-
 const saeEpochSchema = z.looseObject({ epoch: num, step: num, mse: num, fvu: num, l0: num, deadFraction: num, samplesPerSec: num.optional() });
 
 const saeMetricsSchema = z.object({
@@ -83,23 +83,9 @@ export type TrainLine = z.infer<typeof trainLineSchema>;
 export type EpochLine = z.infer<typeof epochLineSchema>;
 export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
-export type SaeConfig = z.infer<typeof saeConfigSchema>;
 export type SaeEpoch = z.infer<typeof saeEpochSchema>;
 export type SaeMetrics = z.infer<typeof saeMetricsSchema>;
 export type Stats = z.infer<typeof statsSchema>;
-
-/** The pipeline stages the report reads, in pipeline order. */
-export type Stage = 'pretrain' | 'prune' | 'extract' | 'sae' | 'stats' | 'steer';
-
-/** What each stage is called on the page and which verb produces it. */
-export const STAGES: Record<Stage, { label: string; verb: string; folder: string }> = {
-  pretrain: { label: 'dense pretraining', verb: 'headsteer pretrain', folder: 'dense' },
-  prune: { label: 'pruning', verb: 'headsteer prune', folder: 'pruned' },
-  extract: { label: 'feature extraction', verb: 'headsteer extract', folder: 'features' },
-  sae: { label: 'SAE training', verb: 'headsteer sae', folder: 'sae' },
-  stats: { label: 'latent statistics', verb: 'headsteer stats', folder: 'stats' },
-  steer: { label: 'steering', verb: 'headsteer steer', folder: 'steer' },
-};
 
 /** A stage output that is absent, incomplete or unreadable, in words for the page. */
 export interface StageNote {
@@ -117,7 +103,7 @@ export interface ModelStage {
 }
 
 export interface SaeStage {
-  config: SaeConfig | undefined;
+  config: SaeCheckpointConfig | undefined;
   metrics: SaeMetrics | undefined;
   /** Per-epoch training metrics from state.json (or the final ones from config.json). */
   epochs: SaeEpoch[];
@@ -151,7 +137,7 @@ export function loadRunInputs(run: string): RunInputs {
   }
   const notes: StageNote[] = [];
   const read = <T>(stage: Stage, file: string, schema: z.ZodType<T>, what: string): T | undefined => {
-    const path = join(run, STAGES[stage].folder, file);
+    const path = join(stageDir(run, stage), file);
     if (!existsSync(path)) {
       notes.push({ stage, kind: 'missing', message: `${notRunYet(stage)} (${STAGES[stage].folder}/${file} missing)` });
       return undefined;
@@ -168,12 +154,12 @@ export function loadRunInputs(run: string): RunInputs {
     return undefined;
   };
 
-  const modelStage = (stage: 'pretrain' | 'prune'): ModelStage => {
+  const modelStage = (stage: TrainStage): ModelStage => {
     const config = read(stage, 'config.json', checkpointConfigSchema, 'checkpoint config');
     if (config !== undefined && !config.complete) {
       notes.push({ stage, kind: 'incomplete', message: `${STAGES[stage].label} is not complete (interrupted?): resume with \`${STAGES[stage].verb} --resume\`` });
     }
-    const log = readJsonLines(join(run, STAGES[stage].folder, 'metrics.jsonl'));
+    const log = readJsonLines(join(stageDir(run, stage), 'metrics.jsonl'));
     return {
       config,
       eval: config === undefined ? undefined : read(stage, 'eval.json', evalSchema, 'evaluation'),
@@ -186,12 +172,12 @@ export function loadRunInputs(run: string): RunInputs {
   const pruned = modelStage('prune');
   const features = read('extract', 'manifest.json', manifestSchema, 'features manifest');
 
-  const saeConfig = read('sae', 'config.json', saeConfigSchema, 'SAE config');
+  const saeConfig = read('sae', 'config.json', saeCheckpointConfigSchema, 'SAE config');
   const saeMetrics = saeConfig === undefined ? undefined : read('sae', 'metrics.json', saeMetricsSchema, 'SAE metrics');
   if (saeConfig !== undefined && saeConfig.complete === false) {
-    notes.push({ stage: 'sae', kind: 'incomplete', message: `SAE training is not complete: resume with \`headsteer sae\`` });
+    notes.push({ stage: 'sae', kind: 'incomplete', message: `SAE training is not complete: resume with \`${STAGES.sae.verb}\`` });
   }
-  const statePath = join(run, STAGES.sae.folder, 'state.json');
+  const statePath = join(stageDir(run, 'sae'), 'state.json');
   const state = existsSync(statePath) ? parseOr(z.looseObject({ metrics: z.array(saeEpochSchema) }), safeJson(statePath)) : [];
   const lastEpoch = parseOr(saeEpochSchema, saeConfig?.['metrics']);
   const sae: SaeStage = { config: saeConfig, metrics: saeMetrics, epochs: state[0]?.metrics ?? lastEpoch };
@@ -199,7 +185,7 @@ export function loadRunInputs(run: string): RunInputs {
   const stats = read('stats', 'stats.json', statsSchema, 'latent statistics');
 
   let steer: SteerResults | undefined;
-  const steerPath = join(run, STAGES.steer.folder, 'results.json');
+  const steerPath = join(stageDir(run, 'steer'), 'results.json');
   if (!existsSync(steerPath)) {
     notes.push({ stage: 'steer', kind: 'missing', message: `${notRunYet('steer')} (steer/results.json missing)` });
   } else {

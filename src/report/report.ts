@@ -5,12 +5,13 @@
  */
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
+import { STAGES, type Stage } from '../run/layout.js';
 import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
 import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
 import { esc, figureBlock, notice, page, paragraph, section } from './html.js';
-import { loadRunInputs, notRunYet, STAGES, type RunInputs, type Stage } from './inputs.js';
+import { loadRunInputs, notRunYet, type RunInputs } from './inputs.js';
 import { renderFigure } from './render.js';
 import { configBlock, frontierTable, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable, topGainTable } from './tables.js';
 

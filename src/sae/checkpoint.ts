@@ -2,9 +2,11 @@
  * SAE checkpoint folders (io/checkpoint.ts layout): `config.json` with kind 'sae' and the fields
  * SAELens / sparsify readers look for (`architecture: 'topk'`, `d_in`, `d_sae`, `k`), and
  * `weights.safetensors` with W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in];
- * optionally the Adam moments and training state for resuming.
+ * optionally the Adam moments and training state for resuming. Training (train.ts) adds its config
+ * (`train`), `complete` and its last epoch's metrics to config.json.
  */
 import { join } from 'node:path';
+import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { checkShapes, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
@@ -25,6 +27,21 @@ export interface LoadedSae {
   config: Record<string, unknown>;
   training?: SaeTrainingState;
 }
+
+/**
+ * config.json of a trained SAE as readers outside the loader (the report) may rely on it: the shape,
+ * whether training finished, and its epochs. Loose: every other key passes.
+ */
+export const saeCheckpointConfigSchema = z.looseObject({
+  d_in: z.number(),
+  d_sae: z.number(),
+  k: z.number(),
+  complete: z.boolean().optional(),
+  train: z.looseObject({ epochs: z.number() }),
+});
+
+/** A trained SAE's config.json as `saeCheckpointConfigSchema` reads it. */
+export type SaeCheckpointConfig = z.infer<typeof saeCheckpointConfigSchema>;
 
 /** config.json fields describing an SAE (the SAELens / sparsify subset headsteer uses). */
 export function saeConfigFields(s: SaeShape): Record<string, unknown> {
@@ -78,4 +95,21 @@ export function loadSae(dir: string, opts: { withTraining?: boolean } = {}): Loa
   const sae = new SparseAutoencoder(shape, { seed: 0 });
   sae.importState('', ckpt.weights);
   return { sae, config: ckpt.config, ...(ckpt.training === undefined ? {} : { training: ckpt.training }) };
+}
+
+/**
+ * Load a finished SAE for the stages after `sae`, checking it reads features of width `d`.
+ * @throws UserError for an unfinished SAE (naming the verb that resumes it) or another width.
+ */
+export function loadTrainedSae(dir: string, d: number): SparseAutoencoder {
+  const { sae, config } = loadSae(dir);
+  if (config['complete'] !== true) {
+    sae.dispose();
+    throw new UserError(`${dir} holds an unfinished SAE; rerun \`headsteer sae --resume\``);
+  }
+  if (sae.dIn !== d) {
+    sae.dispose();
+    throw new UserError(`${join(dir, 'config.json')}: the SAE reads d_in = ${sae.dIn}, but the features have d = ${d}`);
+  }
+  return sae;
 }

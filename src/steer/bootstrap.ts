@@ -21,7 +21,7 @@
  * Legend: N test images, n images compared (N or one class), H heads, R resamples.
  */
 import { rng } from '../random.js';
-import type { FinalLayerRun } from './evaluate.js';
+import type { FinalLayerRun } from './fastpath_eval.js';
 import { quantileSorted } from './quantile.js';
 
 /** Per-image outcomes of one run over n images, in a fixed image order shared by the runs compared. */

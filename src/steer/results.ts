@@ -1,7 +1,7 @@
 /**
- * The `steer` stage's artifact `steer/results.json` (DESIGN.md pipeline table; paper Figures 2-5):
- * its zod schema and types, the top-gain classes of paper Figure 3 (per-class steering at alpha = 1.2
- * vs alpha = 0), the flat CSV export, and the alpha grid given on the command line.
+ * The `steer` stage's artifact `steer/results.json` (docs/design.md "Pipeline and run folder"; paper
+ * Figures 2-5): its zod schema and types, the top-gain classes of paper Figure 3 (per-class steering at
+ * PAPER_ALPHA = 1.2 vs alpha = 0), the flat CSV export, and the alpha grid given on the command line.
  *
  *   { baseline: {accuracy, headUsage},            the pruned ViT on x
  *     reconstruction: {accuracy, headUsage},      x_hat at the final decision network (splice-back)

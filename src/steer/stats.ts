@@ -1,6 +1,7 @@
 /**
- * Latent activation statistics on the train set and the index sets S of paper Eq. 5 (DESIGN.md
- * "Steering — fixed interpretation"). A latent is active for a sample when z_i > 0.
+ * Latent activation statistics on the train set and the index sets S of paper Eq. 5 (docs/design.md
+ * "Steering"). A latent is active for a sample when z_i > 0. The `stats` stage's file `stats.json`
+ * (`StatsFile`) is counted by `countLatentStats` and read back by `loadStats`.
  *
  * Strategies (paper "Steering dynamic pruning", plus one of ours):
  * - per-class: the k_s latents most often active within a class; a row uses its true label's set.
@@ -13,9 +14,17 @@
  * Overlaps: |S_a ∩ S_b| / k_s; global vs per-class is its mean over classes (paper 0.1641), and
  * related classes share ~0.38 (paper Appendix, Figure 5).
  *
- * Legend: B batch, F latents, C classes.
+ * Legend: N train samples, B batch, D width, F latents, C classes.
  */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config.js';
+import { UserError } from '../errors.js';
+import { readJson } from '../io/atomic.js';
 import { permutation, rng } from '../random.js';
+import type { SparseAutoencoder } from '../sae/sae.js';
+import type { FeaturesManifest, SplitFeatures } from './features.js';
 
 /** Activation statistics of F latents over N train samples in C classes. */
 export interface LatentStats {
@@ -113,7 +122,7 @@ export interface IndexSets {
   random: Int32Array;
 }
 
-/** Index sets of size ks (DESIGN default k_s = k) from train-set statistics; `seed` fixes the random set. */
+/** Index sets of size ks (docs/design.md default k_s = k) from train-set statistics; `seed` fixes the random set. */
 export function indexSets(stats: LatentStats, ks: number, seed: number): IndexSets {
   const f = stats.global.length;
   return {
@@ -153,4 +162,58 @@ export function classPairOverlaps(sets: Pick<IndexSets, 'perClass'>): number[][]
     }
   }
   return out;
+}
+
+/** stats/stats.json */
+export interface StatsFile {
+  ks: number;
+  classNames: string[];
+  classSizes: number[];
+  /** (F) train samples on which each latent is active. */
+  global: number[];
+  /** (C x F) the same per class. */
+  perClass: number[][];
+  meanActive: number[];
+  sets: { perClass: number[][]; global: number[]; random: number[] };
+  overlap: { globalVsPerClass: number; classPairs: number[][] };
+}
+
+/**
+ * SAE codes of the train features x (N, D), counted per class; index sets of size k_s (`steer.ks`,
+ * default the SAE's k) and their overlaps.
+ */
+export function countLatentStats(sae: SparseAutoencoder, train: { manifest: FeaturesManifest; features: SplitFeatures }, cfg: Pick<Config, 'steer' | 'seed'>): StatsFile {
+  const { manifest, features } = train;
+  const C = manifest.classNames.length;
+  const F = sae.dSae;
+  const ks = cfg.steer.ks ?? sae.k;
+  if (ks > F) throw new UserError(`steer.ks = ${ks} exceeds the SAE's ${F} latents`);
+  const counter = activationCounter(C, F);
+  const D = manifest.dim;
+  const bs = 4096;
+  for (let start = 0; start < features.count; start += bs) {
+    const B = Math.min(bs, features.count - start);
+    const z = tf.tidy(() => sae.encode(tf.tensor2d(features.x.subarray(start * D, (start + B) * D), [B, D])));
+    counter.add(z.dataSync() as Float32Array, features.labels.subarray(start, start + B));
+    z.dispose();
+  }
+  const stats = counter.result();
+  const sets = indexSets(stats, ks, cfg.seed);
+  return {
+    ks,
+    classNames: manifest.classNames,
+    classSizes: stats.classSizes,
+    global: Array.from(stats.global),
+    perClass: stats.perClass.map((c) => Array.from(c)),
+    meanActive: Array.from(stats.meanActive),
+    sets: { perClass: sets.perClass.map((s) => Array.from(s)), global: Array.from(sets.global), random: Array.from(sets.random) },
+    overlap: { globalVsPerClass: globalVsPerClass(sets), classPairs: classPairOverlaps(sets) },
+  };
+}
+
+/** The `stats` stage's file in `dir`; UserError naming the verb when it is missing. */
+export function loadStats(dir: string): StatsFile {
+  const path = join(dir, 'stats.json');
+  if (!existsSync(path)) throw new UserError(`no latent statistics in ${dir}; run \`headsteer stats\` first`);
+  return readJson(path, 'latent statistics') as StatsFile;
 }

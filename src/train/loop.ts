@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { makeBatch } from '../data/batch.js';
 import type { Dataset } from '../data/dataset.js';
-import { evaluate, type EvalResult } from '../eval/evaluate.js';
+import { evaluate, type EvalResult } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
 import type { TensorData } from '../io/safetensors.js';

@@ -65,9 +65,10 @@ test('training state round trip; withTraining errors when it is absent', () => {
 
 test('each load error is one UserError naming the folder or file', () => {
   withDir((root) => {
-    assert.throws(() => loadCheckpoint(join(root, 'pruned')), userError(/pruned does not exist; run `headsteer prune`/));
-    assert.throws(() => loadCheckpoint(join(root, 'x'), { createdBy: 'headsteer sae' }), userError(/run `headsteer sae`/));
+    assert.throws(() => loadCheckpoint(join(root, 'x'), { createdBy: 'headsteer sae' }), userError(/x does not exist; run `headsteer sae` to create it/));
     assert.throws(() => loadCheckpoint(join(root, 'x')), userError(/x does not exist; run the stage/));
+    // io/ knows no CLI verbs: a folder named like a run's stage folder gets only the hint its caller passes.
+    assert.throws(() => loadCheckpoint(join(root, 'pruned')), userError(/pruned does not exist; run the stage that writes it first/));
 
     const dir = join(root, 'dense');
     saveCheckpoint(dir, { config: { kind: 'vit' }, weights });

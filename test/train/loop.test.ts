@@ -15,7 +15,8 @@ import { resolveConfig } from '../../src/config.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { ViT } from '../../src/model/vit.js';
-import { dataInfo, loadRunData, modelConfigFor } from '../../src/pipeline/common.js';
+import { dataInfo, modelConfigFor } from '../../src/pipeline/train.js';
+import { loadRunData } from '../../src/run/layout.js';
 import { trainViT } from '../../src/train/loop.js';
 
 before(async () => {

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { parseConfig } from '../../config.js';
-import { evaluateReport } from '../../eval/evaluate.js';
+import { evaluateReport } from '../../eval/full_forward.js';
 import { writeJsonAtomic } from '../../io/atomic.js';
-import { loadViT, requireDataInfo } from '../../model/checkpoint.js';
-import { loadRunData } from '../../pipeline/common.js';
+import { requireDataInfo } from '../../model/checkpoint.js';
+import { loadRunData, loadStageViT } from '../../run/layout.js';
 import { withOverrides, startEngine } from '../options.js';
 
 export function register(program: Command): void {
@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--data-dir <folder>', 'folder holding the dataset files')
     .action(async (flags: { checkpoint: string; dataDir?: string }) => {
       await startEngine();
-      const { model, config } = loadViT(flags.checkpoint);
+      const { model, config } = loadStageViT(flags.checkpoint);
       try {
         requireDataInfo(flags.checkpoint, config);
         const saved = parseConfig(config.run, join(flags.checkpoint, 'config.json'));

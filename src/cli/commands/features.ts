@@ -4,8 +4,8 @@
  */
 import type { Command } from 'commander';
 import { extractStage } from '../../pipeline/extract.js';
-import { runConfigOf, runPath } from '../../pipeline/common.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
+import { runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { progressBar, type Progress } from '../progress.js';
 import { collect, startEngine, withOverrides } from '../options.js';
@@ -28,8 +28,8 @@ export function register(program: Command): void {
     .option('--data-dir <folder>', 'folder holding the dataset files')
     .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string }) => {
       await startEngine();
-      const checkpoint = flags.checkpoint ?? runPath(flags.run, 'pruned');
-      const out = flags.out ?? runPath(flags.run, 'features');
+      const checkpoint = flags.checkpoint ?? stageDir(flags.run, 'prune');
+      const out = flags.out ?? stageDir(flags.run, 'extract');
       let bar: Progress | null = null;
       let current = '';
       const manifest = extractStage({
@@ -59,8 +59,8 @@ export function register(program: Command): void {
     .option('--resume', 'continue an interrupted SAE training')
     .action(async (flags: { features?: string; out?: string; run: string; set: string[]; resume?: boolean }) => {
       await startEngine();
-      const features = flags.features ?? runPath(flags.run, 'features');
-      const out = flags.out ?? runPath(flags.run, 'sae');
+      const features = flags.features ?? stageDir(flags.run, 'extract');
+      const out = flags.out ?? stageDir(flags.run, 'sae');
       const manifest = loadFeaturesManifest(features);
       const cfg = withOverrides(runConfigOf(manifest.checkpoint), flags.set);
       const hooks = saeProgress();

@@ -1,39 +1,44 @@
 /**
- * `headsteer run`: the main job. Chains the stages of DESIGN.md on one run folder — data, pretrain,
- * prune (with eval), extract, sae, stats, steer, report — skipping stages whose output is complete and resuming
- * interrupted ones, so rerunning after a Ctrl-C or a crash continues where it stopped.
+ * `headsteer run`: the main job. Checks the data, then chains the stages of the run folder
+ * (src/run/layout.ts; docs/design.md "Pipeline and run folder") — pretrain, prune (with eval), extract,
+ * sae, stats, steer, report — skipping stages whose output is complete and resuming interrupted ones,
+ * so rerunning after a Ctrl-C or a crash continues where it stopped.
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import type { EvalReport } from '../../eval/evaluate.js';
+import type { EvalReport } from '../../eval/full_forward.js';
 import { readJson } from '../../io/atomic.js';
-import { hasTrainingState, isCheckpoint } from '../../io/checkpoint.js';
-import { loadRunData, runConfigOf, runPath, stageStatus } from '../../pipeline/common.js';
+import { hasTrainingState } from '../../io/checkpoint.js';
 import { extractStage } from '../../pipeline/extract.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage } from '../../pipeline/train.js';
+import { loadRunData, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, type Stage, type TrainStage } from '../../run/layout.js';
 import type { SteerResults } from '../../steer/results.js';
+import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { formatDuration, progressBar } from '../progress.js';
 import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
 import { printSteerSummary } from './steer.js';
-import { trainWithProgress } from './train.js';
+import { REPLICA_ENTRY, trainWithProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
 
-interface Stage {
+/** One numbered step of the job: the data check, then each stage. */
+interface Step {
   name: string;
   /** Output complete and valid: skip. */
   done(): boolean;
   run(): Promise<void>;
 }
 
-function trainStage(stage: 'pretrain' | 'prune', run: string, cfg: Config): Promise<void> {
-  const resume = stageStatus(runPath(run, stage === 'pretrain' ? 'dense' : 'pruned')).state === 'interrupted';
-  return trainWithProgress((hooks) => (stage === 'pretrain' ? pretrainStage({ run, cfg, resume, force: false, hooks }) : pruneStage({ run, resume, force: false, hooks })));
+function trainStage(stage: TrainStage, run: string, cfg: Config): Promise<void> {
+  const resume = stageStatus(stageDir(run, stage)).state === 'interrupted';
+  return trainWithProgress((hooks) =>
+    stage === 'pretrain' ? pretrainStage({ run, cfg, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }) : pruneStage({ run, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }),
+  );
 }
 
 export function register(program: Command): void {
@@ -49,19 +54,45 @@ export function register(program: Command): void {
       await startEngine();
       const run = runDir(flags);
       const cfg = configFromFlags({ ...flags }, 'pretrain');
-      const dir = {
-        dense: runPath(run, 'dense'),
-        pruned: runPath(run, 'pruned'),
-        features: runPath(run, 'features'),
-        sae: runPath(run, 'sae'),
-        stats: join(run, 'stats'),
-        steer: runPath(run, 'steer'),
-      };
-      let reportPath = join(run, 'report', 'index.html');
+      const dir = (stage: Stage): string => stageDir(run, stage);
+      let reportPath = join(dir('report'), 'index.html');
       // Later stages use the config recorded with the pruned model (plus this command's overrides).
-      const laterConfig = (): Config => withOverrides(runConfigOf(dir.pruned), flags.set);
-      const stages: Stage[] = [
+      const laterConfig = (): Config => withOverrides(runConfigOf(dir('prune')), flags.set);
+      const stageRuns: Record<Stage, () => Promise<void>> = {
+        pretrain: () => trainStage('pretrain', run, cfg),
+        prune: () => trainStage('prune', run, cfg),
+        extract: async () => {
+          const bar = progressBar('extract ', 2, []);
+          extractStage({ checkpoint: dir('prune'), out: dir('extract'), onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}) });
+          bar.stop();
+        },
+        sae: async () => {
+          const hooks = saeProgress();
+          let m: SaeStageMetrics;
+          try {
+            m = await saeStage({ features: dir('extract'), out: dir('sae'), cfg: laterConfig(), resume: existsSync(dir('sae')) && hasTrainingState(dir('sae')), hooks });
+          } finally {
+            hooks.done();
+          }
+          printSaeMetrics(dir('sae'), m);
+        },
+        stats: async () => {
+          statsStage({ features: dir('extract'), sae: dir('sae'), out: dir('stats'), cfg: laterConfig() });
+        },
+        steer: async () => {
+          const bar = progressBar('steer   ', 1, []);
+          const r = steerStage({ features: dir('extract'), sae: dir('sae'), stats: dir('stats'), out: dir('steer'), cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
+          bar.stop();
+          printSteerSummary(dir('steer'), r);
+        },
+        report: async () => {
+          const { buildReport } = await import('../../report/report.js'); // loads vega only when needed
+          reportPath = (await buildReport(run)).index;
+        },
+      };
+      const steps: Step[] = [
         {
+          // Not a stage (it writes nothing): the dataset is loaded up front so that bad data fails first.
           name: 'data',
           done: () => false,
           run: async () => {
@@ -69,74 +100,24 @@ export function register(program: Command): void {
             process.stderr.write(`  ${ds.name}: ${ds.train.count} train / ${ds.test.count} test images from ${ds.source}\n`);
           },
         },
-        { name: 'pretrain', done: () => stageStatus(dir.dense).state === 'complete', run: () => trainStage('pretrain', run, cfg) },
-        { name: 'prune', done: () => stageStatus(dir.pruned).state === 'complete', run: () => trainStage('prune', run, cfg) },
-        {
-          name: 'extract',
-          done: () => existsSync(join(dir.features, 'manifest.json')),
-          run: async () => {
-            const bar = progressBar('extract ', 2, []);
-            extractStage({ checkpoint: dir.pruned, out: dir.features, onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}) });
-            bar.stop();
-          },
-        },
-        {
-          name: 'sae',
-          done: () => existsSync(join(dir.sae, 'metrics.json')) && isCheckpoint(dir.sae),
-          run: async () => {
-            const hooks = saeProgress();
-            let m: SaeStageMetrics;
-            try {
-              m = await saeStage({ features: dir.features, out: dir.sae, cfg: laterConfig(), resume: existsSync(dir.sae) && hasTrainingState(dir.sae), hooks });
-            } finally {
-              hooks.done();
-            }
-            printSaeMetrics(dir.sae, m);
-          },
-        },
-        {
-          name: 'stats',
-          done: () => existsSync(join(dir.stats, 'stats.json')),
-          run: async () => {
-            statsStage({ features: dir.features, sae: dir.sae, out: dir.stats, cfg: laterConfig() });
-          },
-        },
-        {
-          name: 'steer',
-          done: () => existsSync(join(dir.steer, 'results.json')),
-          run: async () => {
-            const bar = progressBar('steer   ', 1, []);
-            const r = steerStage({ features: dir.features, sae: dir.sae, stats: dir.stats, out: dir.steer, cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
-            bar.stop();
-            printSteerSummary(dir.steer, r);
-          },
-        },
-        {
-          // Always rebuilt: cheap, and it reflects whatever the stages above now hold.
-          name: 'report',
-          done: () => false,
-          run: async () => {
-            const { buildReport } = await import('../../report/report.js'); // loads vega only when needed
-            reportPath = (await buildReport(run)).index;
-          },
-        },
+        ...STAGE_ORDER.map((stage): Step => ({ name: stage, done: () => stageDone(run, stage), run: stageRuns[stage] })),
       ];
-      for (const [i, stage] of stages.entries()) {
-        const label = `[${i + 1}/${stages.length}] ${stage.name}`;
-        if (stage.done()) {
+      for (const [i, step] of steps.entries()) {
+        const label = `[${i + 1}/${steps.length}] ${step.name}`;
+        if (step.done()) {
           process.stderr.write(`${label}: already complete, skipped\n`);
           continue;
         }
         const ts = performance.now();
         process.stderr.write(`${label}\n`);
-        await stage.run();
+        await step.run();
         process.stderr.write(`${label}: done in ${formatDuration((performance.now() - ts) / 1000)}\n`);
       }
 
-      const dense = readJson(join(dir.dense, 'eval.json'), 'dense evaluation') as EvalReport;
-      const pruned = readJson(join(dir.pruned, 'eval.json'), 'pruned evaluation') as EvalReport;
-      const steer = readJson(join(dir.steer, 'results.json'), 'steering results') as SteerResults;
-      const perClass = steer.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === 1.2);
+      const dense = readJson(join(dir('pretrain'), 'eval.json'), 'dense evaluation') as EvalReport;
+      const pruned = readJson(join(dir('prune'), 'eval.json'), 'pruned evaluation') as EvalReport;
+      const steer = readJson(join(dir('steer'), 'results.json'), 'steering results') as SteerResults;
+      const perClass = steer.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === PAPER_ALPHA);
       const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
       process.stdout.write(
         [
@@ -145,7 +126,7 @@ export function register(program: Command): void {
           `  dense ViT:   accuracy ${pct(dense.accuracy)}`,
           `  pruned ViT:  accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)}` +
             (pruned.randomPolicy === undefined ? '' : ` (random policy at the same usage: ${pct(pruned.randomPolicy.accuracy)})`),
-          ...(perClass === undefined ? [] : [`  per-class steering at alpha 1.2: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
+          ...(perClass === undefined ? [] : [`  per-class steering at alpha ${PAPER_ALPHA}: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
           `  report: ${reportPath}`,
           '',
         ].join('\n'),

@@ -5,10 +5,11 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import { runConfigOf, runPath } from '../../pipeline/common.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
+import { runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
+import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
 import { collect, startEngine, withOverrides } from '../options.js';
 
@@ -23,9 +24,9 @@ interface PathFlags {
 
 function paths(flags: PathFlags): { features: string; sae: string; stats: string } {
   return {
-    features: flags.features ?? runPath(flags.run, 'features'),
-    sae: flags.sae ?? runPath(flags.run, 'sae'),
-    stats: flags.stats ?? join(flags.run, 'stats'),
+    features: flags.features ?? stageDir(flags.run, 'extract'),
+    sae: flags.sae ?? stageDir(flags.run, 'sae'),
+    stats: flags.stats ?? stageDir(flags.run, 'stats'),
   };
 }
 
@@ -36,7 +37,7 @@ function stageConfig(features: string, overrides: string[]): Config {
 }
 
 /** Headline rows of a sweep: each strategy at the given alphas. */
-export function printSteerSummary(dir: string, r: SteerResults, alphas: number[] = [-0.5, 0, 1.2]): void {
+export function printSteerSummary(dir: string, r: SteerResults, alphas: number[] = [-0.5, 0, PAPER_ALPHA]): void {
   const lines = [`${dir}: baseline accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, usage ${r.baseline.headUsage.toFixed(3)}; SAE reconstruction ${(100 * r.reconstruction.accuracy).toFixed(2)}%, ${r.reconstruction.headUsage.toFixed(3)}`];
   for (const s of r.sweeps) {
     if (alphas.includes(s.alpha)) lines.push(`  ${s.strategy.padEnd(15)} alpha ${s.alpha.toFixed(1).padStart(4)}: accuracy ${(100 * s.accuracy).toFixed(2)}%, final-layer head usage ${s.headUsage.toFixed(3)}`);
@@ -88,7 +89,7 @@ export function register(program: Command): void {
       if (flags.mode !== undefined) sets.push(`steer.mode=${JSON.stringify(flags.mode)}`);
       if (flags.target !== undefined) sets.push(`steer.target=${JSON.stringify(flags.target)}`);
       if (flags.keepError === true) sets.push('steer.keepError=true');
-      const out = flags.out ?? runPath(flags.run, 'steer');
+      const out = flags.out ?? stageDir(flags.run, 'steer');
       const cfg = stageConfig(p.features, sets);
       const bar = progressBar('steer   ', 1, []);
       let results: SteerResults;

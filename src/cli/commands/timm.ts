@@ -9,8 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
 import { saveCheckpoint } from '../../io/checkpoint.js';
 import { readSafetensors, toFloat32, writeSafetensors, type TensorData } from '../../io/safetensors.js';
-import { loadViT, type ViTCheckpointConfig } from '../../model/checkpoint.js';
+import type { ViTCheckpointConfig } from '../../model/checkpoint.js';
 import { timmKwargsFromMetadata, timmKwargsToConfig, vitFromTimm } from '../../model/timm.js';
+import { loadStageViT } from '../../run/layout.js';
 import { startEngine } from '../options.js';
 
 interface ImportFlags {
@@ -72,7 +73,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'safetensors file to write')
     .action(async (flags: { checkpoint: string; input: string; key: string; out: string }) => {
       await startEngine();
-      const { model } = loadViT(flags.checkpoint);
+      const { model } = loadStageViT(flags.checkpoint);
       try {
         const file = readSafetensors(flags.input);
         const t = file.tensors.get(flags.key);

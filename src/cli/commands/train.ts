@@ -3,9 +3,13 @@
  * -> <run>/pruned/), with a progress bar showing loss, accuracy and head usage.
  */
 import type { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
 import { pretrainStage, pruneStage, type TrainHooks, type TrainStageResult } from '../../pipeline/train.js';
 import { formatDuration, progressBar, type Progress } from '../progress.js';
 import { addTrainFlags, configFromFlags, flagOverrides, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+
+/** The script each data-parallel training replica runs (`workers` > 1): src/cli/replica.ts. */
+export const REPLICA_ENTRY = fileURLToPath(new URL('../replica.js', import.meta.url));
 
 /** Progress-bar hooks for a training stage; `done()` closes the bar. */
 function trainProgress(): TrainHooks & { done(): void } {
@@ -57,7 +61,7 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
-      await trainWithProgress((hooks) => pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks }));
+      await trainWithProgress((hooks) => pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks, replicaEntry: REPLICA_ENTRY }));
     });
 
   addTrainFlags(program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'), 'prune')
@@ -65,6 +69,6 @@ export function register(program: Command): void {
     .action(async (flags: TrainFlags) => {
       await startEngine();
       const overrides = flagOverrides(flags, 'prune');
-      await trainWithProgress((hooks) => pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, overrides: (cfg) => withOverrides(cfg, overrides) }));
+      await trainWithProgress((hooks) => pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, replicaEntry: REPLICA_ENTRY, overrides: (cfg) => withOverrides(cfg, overrides) }));
     });
 }

@@ -1,7 +1,8 @@
 /**
- * Test-set evaluation of a (gated or dense) ViT in eval mode: accuracy overall and per class, head usage
- * overall and per layer, and AdaViT's random-policy baseline (random head masks at the same per-layer
- * usage), which a learned policy has to beat.
+ * Test-set evaluation of a whole (gated or dense) ViT, one full forward pass per image in eval mode
+ * (steering's final-layer shortcut is src/steer/fastpath_eval.ts): accuracy overall and per class, head
+ * usage overall and per layer, and AdaViT's random-policy baseline (random head masks at the same
+ * per-layer usage), which a learned policy has to beat.
  * Legend: B batch, H heads, L layers, K classes.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -65,7 +66,7 @@ function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?
   return { predictions, keptPerLayer };
 }
 
-function summarise(out: PassOutput, split: Split, numClasses: number, numHeads: number): EvalResult {
+function summarisePass(out: PassOutput, split: Split, numClasses: number, numHeads: number): EvalResult {
   const correct = new Float64Array(numClasses);
   const total = new Float64Array(numClasses);
   let hits = 0;
@@ -87,7 +88,7 @@ function summarise(out: PassOutput, split: Split, numClasses: number, numHeads: 
 
 /** Accuracy and head usage of `model` on `split`. */
 export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: number): EvalResult {
-  return summarise(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config.numHeads);
+  return summarisePass(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config.numHeads);
 }
 
 /**
@@ -108,7 +109,7 @@ export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed:
     for (let i = 0; i < m.length; i++) m[i] = r.uniform() < p ? 1 : 0;
     return tf.tensor2d(m, [B, H]);
   };
-  const random = summarise(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, H);
+  const random = summarisePass(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, H);
   report.randomPolicy = { accuracy: random.accuracy, headUsage: random.headUsage };
   return report;
 }

@@ -1,7 +1,8 @@
 /**
- * Test-set evaluation through the fast path (fastpath.ts): for every batch, a caller-supplied edit of
- * the final decision network's input (identity, SAE reconstruction, a steered reconstruction), then
- * accuracy and final-layer head usage — overall, per class, and per head.
+ * Test-set evaluation through the fast path (fastpath.ts): only the final layer runs, on the cache that
+ * extraction stored (a whole model's full-forward evaluation is src/eval/full_forward.ts). For every
+ * batch, a caller-supplied edit of the final decision network's input (identity, SAE reconstruction, a
+ * steered reconstruction), then accuracy and final-layer head usage — overall, per class, and per head.
  * Legend: N test images, B batch, D width, H heads, C classes, T tokens, Dh head dim.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -57,7 +58,7 @@ export interface RunSummary {
 }
 
 /** Accuracy and final-layer usage overall, per class and per head. */
-export function summarise(run: FinalLayerRun, labels: Int32Array, numClasses: number, H: number): RunSummary {
+export function summariseFinalLayer(run: FinalLayerRun, labels: Int32Array, numClasses: number, H: number): RunSummary {
   const N = labels.length;
   const correct = new Float64Array(numClasses);
   const count = new Float64Array(numClasses);

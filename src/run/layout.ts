@@ -1,0 +1,126 @@
+/**
+ * The run folder (docs/design.md "Pipeline and run folder"), defined once: every stage's subfolder, the
+ * verb that writes it (for hints), its label on the report page, and when its output counts as done;
+ * and what a run records for the stages after it: the run config saved with each ViT checkpoint, and
+ * the dataset that config names. `headsteer run`, the stage verbs, the report and the explorer all read
+ * the folder through this module, so a stage's folder or done-test changes in one place.
+ *
+ *   <run>/dense/      pretrain   ViT checkpoint (io/checkpoint.ts), eval.json, metrics.jsonl
+ *   <run>/pruned/     prune      the same, with decision networks
+ *   <run>/features/   extract    manifest.json (written last), train/test.safetensors
+ *   <run>/sae/        sae        SAE checkpoint, metrics.json (written after training)
+ *   <run>/stats/      stats      stats.json
+ *   <run>/steer/      steer      results.json, results.csv
+ *   <run>/report/     report     index.html, figures/
+ */
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseConfig, type Config } from '../config.js';
+import type { Dataset } from '../data/dataset.js';
+import { loadDataset } from '../data/registry.js';
+import { UserError } from '../errors.js';
+import { readJson } from '../io/atomic.js';
+import { hasTrainingState, isCheckpoint, loadCheckpoint } from '../io/checkpoint.js';
+import { vitFromCheckpoint, type ViTCheckpointConfig } from '../model/checkpoint.js';
+import type { ViT } from '../model/vit.js';
+
+/** The stages that write into a run folder, in pipeline order. */
+export const STAGE_ORDER = ['pretrain', 'prune', 'extract', 'sae', 'stats', 'steer', 'report'] as const;
+/** A stage of the pipeline, named as its verb. */
+export type Stage = (typeof STAGE_ORDER)[number];
+
+/** The stages that train a ViT (their names are also the run config's sections for them). */
+export type TrainStage = Extract<Stage, 'pretrain' | 'prune'>;
+
+/** Where a stage writes and how its output is named and recognised. */
+export interface StageLayout {
+  /** Subfolder of the run folder. */
+  folder: string;
+  /** The command that writes the folder, named in "missing" and "not run yet" hints. */
+  verb: string;
+  /** What the report page calls the stage. */
+  label: string;
+  /** The folder is a checkpoint folder (io/checkpoint.ts). */
+  checkpoint: boolean;
+  /** The output in `dir` (the stage's folder) is complete, so `headsteer run` skips the stage. */
+  done(dir: string): boolean;
+}
+
+/** The run folder's stages (see the file header). */
+export const STAGES: Readonly<Record<Stage, StageLayout>> = {
+  pretrain: { folder: 'dense', verb: 'headsteer pretrain', label: 'dense pretraining', checkpoint: true, done: (dir) => stageStatus(dir).state === 'complete' },
+  prune: { folder: 'pruned', verb: 'headsteer prune', label: 'pruning', checkpoint: true, done: (dir) => stageStatus(dir).state === 'complete' },
+  extract: { folder: 'features', verb: 'headsteer extract', label: 'feature extraction', checkpoint: false, done: (dir) => existsSync(join(dir, 'manifest.json')) },
+  // metrics.json is written once training has finished; the checkpoint alone may be an interrupted one.
+  sae: { folder: 'sae', verb: 'headsteer sae', label: 'SAE training', checkpoint: true, done: (dir) => existsSync(join(dir, 'metrics.json')) && isCheckpoint(dir) },
+  stats: { folder: 'stats', verb: 'headsteer stats', label: 'latent statistics', checkpoint: false, done: (dir) => existsSync(join(dir, 'stats.json')) },
+  steer: { folder: 'steer', verb: 'headsteer steer', label: 'steering', checkpoint: false, done: (dir) => existsSync(join(dir, 'results.json')) },
+  // Never done: it is cheap and reflects whatever the stages above now hold, so it is always rebuilt.
+  report: { folder: 'report', verb: 'headsteer report', label: 'report', checkpoint: false, done: () => false },
+};
+
+/** The folder a stage writes in `run`. */
+export function stageDir(run: string, stage: Stage): string {
+  return join(run, STAGES[stage].folder);
+}
+
+/** Whether a stage's output in `run` is complete. */
+export function stageDone(run: string, stage: Stage): boolean {
+  return STAGES[stage].done(stageDir(run, stage));
+}
+
+/** A training stage's checkpoint folder: absent (or unusable), resumable at a step, or finished. */
+export type StageStatus = { state: 'missing' } | { state: 'interrupted'; step: number; totalSteps: number } | { state: 'complete' };
+
+/** Where a training stage's checkpoint folder stands (loading also recovers a save killed mid-swap). */
+export function stageStatus(dir: string): StageStatus {
+  let config: Record<string, unknown>;
+  try {
+    config = loadCheckpoint(dir).config;
+  } catch {
+    return { state: 'missing' };
+  }
+  if (config['complete'] === true) return { state: 'complete' };
+  if (!hasTrainingState(dir)) return { state: 'missing' };
+  const state = readJson(join(dir, 'state.json'), 'training state') as Record<string, unknown>;
+  return { state: 'interrupted', step: Number(state['step']), totalSteps: Number(state['totalSteps']) };
+}
+
+/**
+ * The verb that writes a checkpoint folder named like `dir` (a run's `dense`, `pruned` or `sae`), for
+ * the hint when it is missing; undefined for any other name.
+ */
+export function checkpointWriter(dir: string): string | undefined {
+  const name = basename(dir);
+  const stage = STAGE_ORDER.find((s) => STAGES[s].checkpoint && STAGES[s].folder === name);
+  return stage === undefined ? undefined : STAGES[stage].verb;
+}
+
+/**
+ * Load a ViT checkpoint folder (model/checkpoint.ts `loadViT`); when it is missing and named like a
+ * run's stage folder, the error names the verb that writes it.
+ */
+export function loadStageViT(dir: string): { model: ViT; config: ViTCheckpointConfig } {
+  return vitFromCheckpoint(dir, loadCheckpoint(dir, { kind: 'vit', createdBy: checkpointWriter(dir) }));
+}
+
+/**
+ * The run config recorded in a ViT checkpoint's config.json (without loading its weights). A resumed
+ * stage continues with its own checkpoint's; `prune` starts from the dense checkpoint's, and the stages
+ * after it from the pruned checkpoint's (through the features' manifest when given a features folder).
+ */
+export function runConfigOf(checkpoint: string): Config {
+  const file = join(checkpoint, 'config.json');
+  const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
+  if (raw['run'] === undefined) throw new UserError(`${file} records no run config (an imported model?); train it with headsteer pretrain/prune first`);
+  return parseConfig(raw['run'], file);
+}
+
+/** Load the dataset a run config names (with an optional data-dir override). */
+export function loadRunData(cfg: Config): Dataset {
+  return loadDataset(cfg.data.dataset, {
+    seed: cfg.seed,
+    ...(cfg.data.dataDir === undefined ? {} : { dataDir: cfg.data.dataDir }),
+    ...(cfg.data.procedural === undefined ? {} : { procedural: cfg.data.procedural }),
+  });
+}
