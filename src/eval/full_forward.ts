@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { makeBatch } from '../data/batch.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { imagesToTensor } from '../model/input.js';
+import { bernoulliMasks } from '../model/random_mask.js';
 import type { ViT } from '../model/vit.js';
 import { rng } from '../random.js';
 
@@ -103,11 +104,8 @@ export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed:
   let call = 0;
   const randomMask = (l: number, B: number): tf.Tensor2D | null => {
     if (!gated.has(l)) return null;
-    const r = rng(seed, 'random-policy', call++);
-    const p = learned.headUsage.perLayer[l]!;
-    const m = new Float32Array(B * H);
-    for (let i = 0; i < m.length; i++) m[i] = r.uniform() < p ? 1 : 0;
-    return tf.tensor2d(m, [B, H]);
+    const p = new Array<number>(H).fill(learned.headUsage.perLayer[l]!); // every head at the layer's usage
+    return tf.tensor2d(bernoulliMasks(B, p, rng(seed, 'random-policy', call++)), [B, H]);
   };
   const random = summarisePass(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, H);
   report.randomPolicy = { accuracy: random.accuracy, headUsage: random.headUsage };

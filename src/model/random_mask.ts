@@ -1,12 +1,10 @@
 /**
  * Bernoulli head masks: head h kept with probability p_h, independently per row and head, from a
  * seeded stream. This is the sampling behind AdaViT's random-policy baseline (docs/design.md,
- * Controls), shared by the steering control steer/random_policy.ts and, once switched over, the
- * full-model baseline in eval/evaluate.ts.
+ * Controls), shared by the full-model baseline (eval/full_forward.ts) and the steering control
+ * (steer/random_policy.ts).
  *
- * Draw order: row-major, one `r.uniform()` per entry, m = 1[u < p_h]. With every p_h equal to a
- * layer's usage this is exactly eval/evaluate.ts's inline loop (same draws, same masks), so that
- * file can switch to `bernoulliMasks` without changing its results. p_h = 0 never keeps a head
+ * Draw order: row-major, one `r.uniform()` per entry, m = 1[u < p_h]. p_h = 0 never keeps a head
  * (u >= 0), p_h = 1 always does (u < 1).
  *
  * Legend: H heads, n rows.

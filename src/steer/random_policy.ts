@@ -1,14 +1,14 @@
 /**
  * Random policy at matched usage (docs/design.md, Controls; AdaViT's random-policy baseline applied
  * to the final layer): final-layer head masks drawn per head as Bernoulli(p_h), with p the per-head
- * usage of the operating point being matched (evaluate.ts `RunSummary.heads`, or a class's
+ * usage of the operating point being matched (fastpath_eval.ts `RunSummary.heads`, or a class's
  * `ClassSummary.heads`). Same usage per head, no dependence on the image: a steered point that does
  * not beat this at its own usage has not shown that it selects heads better than chance.
  *
  * The masks go to fastpath.ts `finalLayer` through its `mask` option (`maskBatch` slices a batch).
  * All N rows are drawn at once from one stream, e.g. rng(seed, 'random-policy', point), so the
  * masks do not depend on the batch size. Sampling: model/random_mask.ts (shared with the
- * full-model baseline of eval/evaluate.ts).
+ * full-model baseline of eval/full_forward.ts).
  *
  * Legend: N test images, B batch, H heads, C classes.
  */

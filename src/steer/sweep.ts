@@ -14,12 +14,12 @@ import type { ViT } from '../model/vit.js';
 import { loadStageViT } from '../run/layout.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
-import { finalLayer } from './fastpath.js';
+import { finalLayer, type FinalLayerOptions } from './fastpath.js';
 import { runFinalLayer, summariseFinalLayer, type FinalLayerRun, type RunSummary } from './fastpath_eval.js';
 import { loadFeatures, type FeaturesManifest, type SplitFeatures } from './features.js';
 import { topGainClasses, type SteerResults, type Sweep } from './results.js';
 import { loadStats, type IndexSets, type StatsFile } from './stats.js';
-import { saeBase, setMask, steerFromBase } from './steering.js';
+import { saeBase, setMask, steerFromBase, type SaeBase } from './steering.js';
 import { PAPER_ALPHA, type Strategy } from './strategies.js';
 
 /** Accuracy and final-layer head usage with x_hat in place of x, and their change from x. */
@@ -106,18 +106,51 @@ export interface SteerPoint {
   alpha: number;
 }
 
+/** One batch of test rows [start, start + size) as every configuration sees it. */
+export interface ProbeBatch {
+  /** The rows' final-block input CLS (B, D). */
+  cls: tf.Tensor2D;
+  /** The SAE's unsteered encoding of `cls`, computed once per batch for every configuration. */
+  base: SaeBase;
+  /** mu (F), the mean active value per latent (steering mode 'add'). */
+  meanActive: tf.Tensor1D;
+  start: number;
+  size: number;
+}
+
+/**
+ * A configuration of the final layer (a steering point, a threshold shift, an explicit mask): the
+ * fast path's options for one batch, created in the batch's tf.tidy scope.
+ */
+export type Probe = (b: ProbeBatch) => FinalLayerOptions;
+
+/** Paper Eq. 5 with index sets `groups`, row i using group rows[i] (N), at `alpha`. */
+export function steeringProbe(ctx: SteerContext, p: { groups: Int32Array[]; rows: Int32Array; alpha: number }): Probe {
+  const { sae, steer: s } = ctx;
+  return (b) => {
+    const mask = tf.tensor2d(setMask(p.groups, p.rows.subarray(b.start, b.start + b.size), sae.dSae), [b.size, sae.dSae]);
+    const xTilde = steerFromBase(sae, b.cls, b.base, mask, p.alpha, { mode: s.mode, keepError: s.keepError, meanActive: b.meanActive });
+    return { gateInput: xTilde, ...(s.target === 'residual' ? { residual: xTilde } : {}) };
+  };
+}
+
+/** A sweep point as a probe: its strategy's index sets on every test row. */
+export function pointProbe(ctx: SteerContext, point: SteerPoint): Probe {
+  return steeringProbe(ctx, { ...rowGroups(point.strategy, ctx.features, ctx.sets), alpha: point.alpha });
+}
+
 /**
  * Evaluate configurations on the whole test set through the fast path: per test image, the prediction
- * and the final-layer mask under each configuration. The SAE encoder runs once per batch for all of them.
+ * and the final-layer mask under each configuration. The cached K/V and the SAE encoder are read once
+ * per batch for all of them.
  */
-export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onProgress?: (done: number, total: number) => void): FinalLayerRun[] {
+export function probeRuns(ctx: SteerContext, probes: readonly Probe[], onProgress?: (done: number, total: number) => void): FinalLayerRun[] {
   const { model, sae, features: f, manifest, steer: s } = ctx;
   const H = manifest.heads;
   const D = manifest.dim;
   const T = manifest.tokens;
   const Dh = D / H;
-  const configs = points.map((p) => ({ ...p, ...rowGroups(p.strategy, f, ctx.sets) }));
-  const runs = configs.map(() => ({ predictions: new Int32Array(f.count), masks: new Float32Array(f.count * H) }));
+  const runs = probes.map(() => ({ predictions: new Int32Array(f.count), masks: new Float32Array(f.count * H) }));
   const bs = s.batchSize;
   for (let start = 0; start < f.count; start += bs) {
     const B = Math.min(bs, f.count - start);
@@ -125,13 +158,10 @@ export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onPr
       const cls = tf.tensor2d(f.x.subarray(start * D, (start + B) * D), [B, D]);
       const kv = (a: Float32Array): tf.Tensor4D => tf.tensor4d(a.subarray(start * H * T * Dh, (start + B) * H * T * Dh), [B, H, T, Dh]);
       const cache = { cls, k: kv(f.k!), v: kv(f.v!) };
-      const base = saeBase(sae, cls); // encoder once per batch, shared by every (strategy, alpha)
-      const meanActive = tf.tensor1d(ctx.stats.meanActive);
-      configs.forEach((c, i) => {
+      const batch: ProbeBatch = { cls, base: saeBase(sae, cls), meanActive: tf.tensor1d(ctx.stats.meanActive), start, size: B };
+      probes.forEach((probe, i) => {
         tf.tidy(() => {
-          const mask = tf.tensor2d(setMask(c.groups, c.rows.subarray(start, start + B), sae.dSae), [B, sae.dSae]);
-          const xTilde = steerFromBase(sae, cls, base, mask, c.alpha, { mode: s.mode, keepError: s.keepError, meanActive });
-          const r = finalLayer(model, cache, { gateInput: xTilde, ...(s.target === 'residual' ? { residual: xTilde } : {}) });
+          const r = finalLayer(model, cache, probe(batch));
           runs[i]!.predictions.set(r.logits.argMax(1).dataSync() as Int32Array, start);
           runs[i]!.masks.set(r.mask.dataSync() as Float32Array, start * H);
         });
@@ -142,12 +172,21 @@ export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onPr
   return runs;
 }
 
+/** `probeRuns` of steering points. */
+export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onProgress?: (done: number, total: number) => void): FinalLayerRun[] {
+  return probeRuns(
+    ctx,
+    points.map((p) => pointProbe(ctx, p)),
+    onProgress,
+  );
+}
+
 /**
  * The sweep: every (strategy, alpha) of `ctx.steer` on the whole test set through the fast path, next
  * to the unsteered model and the plain SAE reconstruction; the top-gain classes at the paper's alpha
  * when the grid has it (else its largest alpha).
  */
-export function steerSweep(ctx: SteerContext, onProgress?: (done: number, total: number) => void): SteerResults {
+export function steerSweep(ctx: SteerContext, onProgress?: (done: number, total: number) => void): { results: SteerResults; runs: FinalLayerRun[]; gainAlpha: number } {
   const { model, sae, features: f, manifest, stats, steer: s } = ctx;
   const C = manifest.classNames.length;
   const H = manifest.heads;
@@ -157,7 +196,7 @@ export function steerSweep(ctx: SteerContext, onProgress?: (done: number, total:
   const baseline = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, () => ({})), f.labels, C, H);
   const recon = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
   const gainAlpha = s.alphas.includes(PAPER_ALPHA) ? PAPER_ALPHA : Math.max(...s.alphas);
-  return {
+  const results: SteerResults = {
     baseline: { accuracy: baseline.accuracy, headUsage: baseline.headUsage, heads: baseline.heads },
     reconstruction: { accuracy: recon.accuracy, headUsage: recon.headUsage, heads: recon.heads },
     sweeps,
@@ -167,6 +206,7 @@ export function steerSweep(ctx: SteerContext, onProgress?: (done: number, total:
     ks: stats.ks,
     options: { mode: s.mode, target: s.target, keepError: s.keepError },
   };
+  return { results, runs, gainAlpha };
 }
 
 /** One sweep entry of results.json from a run's summary; `names` (C) are the class names. */

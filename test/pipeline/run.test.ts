@@ -14,7 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/engine/backend.js';
 import { saveSae } from '../../src/sae/checkpoint.js';
 import { SparseAutoencoder } from '../../src/sae/sae.js';
+import * as tf from '@tensorflow/tfjs';
+import { resolveConfig } from '../../src/config.js';
+import { thresholdProbe } from '../../src/steer/controls.js';
 import { validateResults } from '../../src/steer/results.js';
+import { loadSteerContext, probeRuns, type ProbeBatch } from '../../src/steer/sweep.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const root = mkdtempSync(join(tmpdir(), 'headsteer-run-'));
@@ -78,6 +82,60 @@ test('steer results validate; alpha 0 reproduces the splice-back exactly; CSV ha
   assert.equal(csv.length, 1 + results.sweeps.length * (1 + classes));
 });
 
+test('controls: beta = 0 is the reconstruction point exactly; every sweep point has its random policy; the null and intervals are there', () => {
+  const results = validateResults(json(join(run, 'steer', 'results.json')), 'results.json');
+  const c = results.controls!;
+  assert.ok(c !== undefined, 'results carry the controls');
+  const betas = c.threshold.map((t) => t.beta);
+  assert.deepEqual(betas, [...betas].sort((a, b) => a - b), 'threshold points sorted by beta');
+  const zero = c.threshold.find((t) => t.beta === 0)!;
+  assert.equal(zero.accuracy, results.reconstruction.accuracy);
+  assert.equal(zero.headUsage, results.reconstruction.headUsage);
+  assert.deepEqual(zero.heads, results.reconstruction.heads);
+  // A shift moves usage monotonically: down for beta < 0, up for beta > 0.
+  for (let i = 1; i < c.threshold.length; i++) assert.ok(c.threshold[i]!.headUsage >= c.threshold[i - 1]!.headUsage, `usage at beta ${betas[i]}`);
+  assert.deepEqual(
+    c.randomPolicy.map((p) => [p.strategy, p.alpha]),
+    results.sweeps.map((s) => [s.strategy, s.alpha]),
+  );
+  assert.equal(c.classSizes.reduce((a, b) => a + b, 0), 256, 'the smoke test split');
+  assert.equal(c.perClassDelta.length, c.classSizes.length);
+  for (const d of c.perClassDelta) {
+    assert.ok(d.ci95.accuracy[0] <= d.deltaAccuracy && d.deltaAccuracy <= d.ci95.accuracy[1], `class ${d.class} accuracy CI holds its estimate`);
+    assert.ok(d.ci95.headUsage[0] <= d.deltaHeadUsage && d.deltaHeadUsage <= d.ci95.headUsage[1], `class ${d.class} usage CI holds its estimate`);
+  }
+  const perClass = (a: number) => results.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === a)!.perClass;
+  for (const d of c.perClassDelta) assert.equal(d.deltaAccuracy, perClass(1.2)[d.class]!.accuracy - perClass(0)[d.class]!.accuracy);
+  assert.equal(c.topGainNull!.draws, 20);
+  assert.equal(c.topGainNull!.p95.length, results.topGainClasses.length);
+});
+
+test('per-class threshold: shifting only class c rows changes only them, and they equal the threshold sweep there', () => {
+  const cfg = resolveConfig('smoke');
+  const ctx = loadSteerContext({ features: join(run, 'features'), sae: join(run, 'sae'), stats: join(run, 'stats') }, cfg.steer);
+  try {
+    const labels = ctx.features.labels;
+    const c = 1;
+    const beta = -0.5;
+    const classOnly = (b: ProbeBatch) => {
+      const rows = Float32Array.from(labels.subarray(b.start, b.start + b.size), (y) => (y === c ? beta : 0));
+      return { gateInput: b.base.xHat, gateShift: tf.tensor2d(rows, [b.size, 1]) };
+    };
+    const [shifted, everyRow, none] = probeRuns(ctx, [classOnly, thresholdProbe(beta), thresholdProbe(0)]);
+    const H = ctx.manifest.heads;
+    let changed = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const want = labels[i] === c ? everyRow! : none!;
+      assert.equal(shifted!.predictions[i], want.predictions[i], `row ${i}`);
+      for (let h = 0; h < H; h++) assert.equal(shifted!.masks[i * H + h], want.masks[i * H + h], `row ${i} head ${h}`);
+      if (labels[i] === c) for (let h = 0; h < H; h++) changed += Number(everyRow!.masks[i * H + h] !== none!.masks[i * H + h]);
+    }
+    assert.ok(changed > 0, 'the shift moved some of class c\'s decisions (else the test is vacuous)');
+  } finally {
+    ctx.dispose();
+  }
+});
+
 test('stage verbs: bad input is one clear line, exit 2, nothing written', () => {
   const bad = join(root, 'bad');
   const d8 = new SparseAutoencoder({ dIn: 8, dSae: 32, k: 4 }, { seed: 0 });
@@ -91,6 +149,7 @@ test('stage verbs: bad input is one clear line, exit 2, nothing written', () => 
     [['steer', '--run', run, '--alphas', 'abc', '--out', join(bad, 'o')], /abc/],
     [['steer', '--run', run, '--alphas', '', '--out', join(bad, 'o')], /empty|alpha/i],
     [['steer', '--run', run, '--alphas', '0.5,1', '--out', join(bad, 'o')], /must include 0/],
+    [['steer', '--run', run, '--set', 'steer.betas=[-1,1]', '--out', join(bad, 'o')], /steer\.betas: must include 0/],
   ];
   for (const [args, expect] of cases) {
     const r = cli(args);
