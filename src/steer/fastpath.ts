@@ -23,6 +23,26 @@ export interface FinalBlockCache {
   /** Final block's keys and values per head (B, H, N, Dh), from norm1 of its input. */
   k: tf.Tensor4D;
   v: tf.Tensor4D;
+  /**
+   * `clsHeadOutputs` of cls, k and v (B, H, 1, Dh). Optional: a caller that evaluates many
+   * configurations of one batch computes it once, since only the mask differs between them.
+   */
+  heads?: tf.Tensor4D;
+}
+
+/**
+ * Per-head attention output of the CLS query over the final block's keys and values, before any head
+ * mask: softmax(q k^T / sqrt(Dh)) v. cls (B, D), k and v (B, H, N, Dh) -> (B, H, 1, Dh).
+ */
+export function clsHeadOutputs(model: ViT, cls: tf.Tensor2D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor4D {
+  const block = model.blocks[model.blocks.length - 1]!;
+  const { numHeads: H, embedDim: D } = model.config;
+  const Dh = D / H;
+  const B = cls.shape[0];
+  const cn = block.norm1.apply(cls); // (B, D)
+  const q = tf.mul(block.attn.q.apply(cn), 1 / Math.sqrt(Dh)).reshape([B, H, 1, Dh]); // (B, H, 1, Dh)
+  const att = tf.softmax(tf.matMul(q, k, false, true)); // (B, H, 1, N)
+  return tf.matMul(att, v) as tf.Tensor4D; // (B, H, 1, Dh)
 }
 
 /** Keys and values of the final block for a batch's residual input h (B, N, D). */
@@ -77,18 +97,19 @@ export function finalLayer(model: ViT, cache: FinalBlockCache, opts: FinalLayerO
     mask = thresholdMask(opts.gateShift === undefined ? a : (tf.add(a, opts.gateShift) as tf.Tensor2D));
   }
   const cls = opts.residual ?? cache.cls; // (B, D)
-  let { k, v } = cache;
-  const cn = block.norm1.apply(cls) as tf.Tensor2D; // (B, D)
+  let heads: tf.Tensor4D;
   if (opts.residual !== undefined) {
     // The CLS token's own key and value change with it; the other tokens' stay cached.
+    const cn = block.norm1.apply(cls); // (B, D)
     const row = (t: tf.Tensor): tf.Tensor4D => t.reshape([B, H, 1, Dh]); // (B, H, 1, Dh)
-    const N = k.shape[2];
-    k = tf.concat([row(block.attn.k.apply(cn)), k.slice([0, 0, 1, 0], [B, H, N - 1, Dh])], 2) as tf.Tensor4D;
-    v = tf.concat([row(block.attn.v.apply(cn)), v.slice([0, 0, 1, 0], [B, H, N - 1, Dh])], 2) as tf.Tensor4D;
+    const N = cache.k.shape[2];
+    const k = tf.concat([row(block.attn.k.apply(cn)), cache.k.slice([0, 0, 1, 0], [B, H, N - 1, Dh])], 2) as tf.Tensor4D;
+    const v = tf.concat([row(block.attn.v.apply(cn)), cache.v.slice([0, 0, 1, 0], [B, H, N - 1, Dh])], 2) as tf.Tensor4D;
+    heads = clsHeadOutputs(model, cls, k, v);
+  } else {
+    heads = cache.heads ?? clsHeadOutputs(model, cls, cache.k, cache.v);
   }
-  const q = tf.mul(block.attn.q.apply(cn), 1 / Math.sqrt(Dh)).reshape([B, H, 1, Dh]); // (B, H, 1, Dh)
-  const att = tf.softmax(tf.matMul(q, k, false, true)); // (B, H, 1, N)
-  const o = tf.mul(tf.matMul(att, v), mask.reshape([B, H, 1, 1])); // (B, H, 1, Dh), masked heads
+  const o = tf.mul(heads, mask.reshape([B, H, 1, 1])); // (B, H, 1, Dh), masked heads
   const y = tf.add(cls, block.attn.proj.apply(o.reshape([B, D]))) as tf.Tensor2D; // (B, D)
   const out = tf.add(y, block.mlp.apply(block.norm2.apply(y))) as tf.Tensor2D; // (B, D)
   return { logits: model.classify(out), mask };

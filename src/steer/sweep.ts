@@ -14,7 +14,7 @@ import type { ViT } from '../model/vit.js';
 import { loadStageViT } from '../run/layout.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
-import { finalLayer, type FinalLayerOptions } from './fastpath.js';
+import { clsHeadOutputs, finalLayer, type FinalLayerOptions } from './fastpath.js';
 import { runFinalLayer, summariseFinalLayer, type FinalLayerRun, type RunSummary } from './fastpath_eval.js';
 import { loadFeatures, type FeaturesManifest, type SplitFeatures } from './features.js';
 import { topGainClasses, type SteerResults, type Sweep } from './results.js';
@@ -157,7 +157,10 @@ export function probeRuns(ctx: SteerContext, probes: readonly Probe[], onProgres
     tf.tidy(() => {
       const cls = tf.tensor2d(f.x.subarray(start * D, (start + B) * D), [B, D]);
       const kv = (a: Float32Array): tf.Tensor4D => tf.tensor4d(a.subarray(start * H * T * Dh, (start + B) * H * T * Dh), [B, H, T, Dh]);
-      const cache = { cls, k: kv(f.k!), v: kv(f.v!) };
+      const k = kv(f.k!);
+      const v = kv(f.v!);
+      // Unless a probe replaces the CLS residual, only the mask differs between probes: attend once.
+      const cache = { cls, k, v, ...(s.target === 'residual' ? {} : { heads: clsHeadOutputs(model, cls, k, v) }) };
       const batch: ProbeBatch = { cls, base: saeBase(sae, cls), meanActive: tf.tensor1d(ctx.stats.meanActive), start, size: B };
       probes.forEach((probe, i) => {
         tf.tidy(() => {

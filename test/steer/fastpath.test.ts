@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import type { ViTConfig } from '../../src/model/config.js';
 import { ViT } from '../../src/model/vit.js';
-import { finalBlockKeysValues, finalLayer } from '../../src/steer/fastpath.js';
+import { clsHeadOutputs, finalBlockKeysValues, finalLayer } from '../../src/steer/fastpath.js';
 
 before(async () => {
   await initEngine();
@@ -62,6 +62,25 @@ test('target residual: replacing the CLS residual equals a forward whose final-b
     const out = block.apply(h2, mask);
     const logits = model.classify(out.slice([0, 0, 0], [B, 1, D]).reshape([B, D]) as tf.Tensor2D);
     assert.ok(maxDiff(fast.logits, logits) < TOL);
+  });
+  x.dispose();
+  model.dispose();
+});
+
+test('precomputed head outputs (cache.heads) give the same logits and masks bit for bit', () => {
+  const model = new ViT(config, 12, 0.3);
+  const x = tf.randomNormal([5, 2, 12, 12], 0, 1, 'float32', 4) as tf.Tensor4D;
+  tf.tidy(() => {
+    const full = model.forward(x);
+    const cache = { cls: full.finalBlockInputCls, ...finalBlockKeysValues(model, full.finalBlockInput) };
+    const shared = { ...cache, heads: clsHeadOutputs(model, cache.cls, cache.k, cache.v) };
+    const gateInput = tf.mul(full.finalBlockInputCls, -0.8) as tf.Tensor2D;
+    for (const opts of [{}, { gateInput }, { mask: tf.ones([5, 4]) as tf.Tensor2D }]) {
+      const a = finalLayer(model, cache, opts);
+      const b = finalLayer(model, shared, opts);
+      assert.deepEqual(b.logits.dataSync(), a.logits.dataSync());
+      assert.deepEqual(b.mask.dataSync(), a.mask.dataSync());
+    }
   });
   x.dispose();
   model.dispose();
