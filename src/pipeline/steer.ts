@@ -16,6 +16,7 @@ import { loadTrainedSae } from '../sae/checkpoint.js';
 import { loadFeatures } from '../steer/features.js';
 import { resultsToCsv, validateResults, type SteerResults } from '../steer/results.js';
 import { countLatentStats, type StatsFile } from '../steer/stats.js';
+import { steerToTarget, type BudgetPoint } from '../steer/budget.js';
 import { runControls } from '../steer/controls.js';
 import { loadSteerContext, steerSweep } from '../steer/sweep.js';
 
@@ -57,6 +58,36 @@ export function steerStage(o: SteerStageOptions): SteerResults {
     writeJsonAtomic(join(o.out, 'results.json'), results);
     writeFileAtomic(join(o.out, 'results.csv'), resultsToCsv(results));
     return results;
+  } finally {
+    ctx.dispose();
+  }
+}
+
+/** `steer --target-usage`: every strategy of the config and the threshold shift, at one usage. */
+export interface BudgetResult {
+  target: number;
+  /** The class matched, when one was given. */
+  className?: string;
+  /** Usage of the unsteered model on the same images. */
+  unsteered: number;
+  points: BudgetPoint[];
+}
+
+/** Each strategy of `cfg.steer` and the threshold shift at final-layer usage `targetUsage` (nothing written). */
+export function targetStage(o: { features: string; sae: string; stats: string; cfg: Config; targetUsage: number; cls?: number }): BudgetResult {
+  const ctx = loadSteerContext(o, o.cfg.steer);
+  try {
+    const points = steerToTarget(ctx, [...o.cfg.steer.strategies, 'threshold'], o.targetUsage, o.cls === undefined ? {} : { cls: o.cls });
+    const f = ctx.features;
+    const H = ctx.manifest.heads;
+    let kept = 0;
+    let n = 0;
+    for (let i = 0; i < f.count; i++) {
+      if (o.cls !== undefined && f.labels[i] !== o.cls) continue;
+      n += 1;
+      for (let h = 0; h < H; h++) kept += f.finalMasks[i * H + h]!;
+    }
+    return { target: o.targetUsage, ...(o.cls === undefined ? {} : { className: ctx.manifest.classNames[o.cls] ?? String(o.cls) }), unsteered: kept / (n * H), points };
   } finally {
     ctx.dispose();
   }

@@ -136,6 +136,17 @@ test('per-class threshold: shifting only class c rows changes only them, and the
   }
 });
 
+test('steer --target-usage: the threshold shift reaches the target within 0.01, on all images and on one class', () => {
+  for (const args of [['--target-usage', '0.5'], ['--target-usage', '0.5', '--class', '2']]) {
+    const r = cli(['steer', '--run', run, ...args]);
+    assert.equal(r.status, 0, r.stderr);
+    const line = r.stdout.split('\n').find((l) => l.trimStart().startsWith('threshold'));
+    const usage = Number(/usage (\d\.\d+)/.exec(line ?? '')?.[1]);
+    assert.ok(Math.abs(usage - 0.5) <= 0.01, `${args.join(' ')}: ${line}`);
+    for (const s of ['per-class', 'global', 'random', 'predicted-class']) assert.match(r.stdout, new RegExp(`^  ${s} +alpha`, 'm'), `a row for ${s}`);
+  }
+});
+
 test('stage verbs: bad input is one clear line, exit 2, nothing written', () => {
   const bad = join(root, 'bad');
   const d8 = new SparseAutoencoder({ dIn: 8, dSae: 32, k: 4 }, { seed: 0 });
@@ -150,6 +161,10 @@ test('stage verbs: bad input is one clear line, exit 2, nothing written', () => 
     [['steer', '--run', run, '--alphas', '', '--out', join(bad, 'o')], /empty|alpha/i],
     [['steer', '--run', run, '--alphas', '0.5,1', '--out', join(bad, 'o')], /must include 0/],
     [['steer', '--run', run, '--set', 'steer.betas=[-1,1]', '--out', join(bad, 'o')], /steer\.betas: must include 0/],
+    [['steer', '--run', run, '--target-usage', '1.5'], /--target-usage must be a fraction of heads in \[0, 1\], got 1\.5/],
+    [['steer', '--run', run, '--target-usage', 'half'], /--target-usage must be a number, got 'half'/],
+    [['steer', '--run', run, '--target-usage', '0.5', '--class', '9'], /--class must be a class index in 0\.\.3/],
+    [['steer', '--run', run, '--class', '1', '--out', join(bad, 'o')], /--class goes with --target-usage/],
   ];
   for (const [args, expect] of cases) {
     const r = cli(args);

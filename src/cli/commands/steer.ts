@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
-import { statsStage, steerStage } from '../../pipeline/steer.js';
+import { UserError } from '../../errors.js';
+import { statsStage, steerStage, targetStage, type BudgetResult } from '../../pipeline/steer.js';
 import { runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
@@ -49,6 +50,25 @@ export function printSteerSummary(dir: string, r: SteerResults, alphas: number[]
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** A numeric flag, or a UserError naming it. */
+function numberFlag(name: string, text: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v)) throw new UserError(`${name} must be a number, got '${text}'`);
+  return v;
+}
+
+/** The knobs at the target, one line each. */
+function printBudget(r: BudgetResult): void {
+  const where = r.className === undefined ? 'all test images' : `class ${r.className}`;
+  const lines = [`final-layer head usage ${r.target} on ${where} (unsteered ${r.unsteered.toFixed(3)}):`];
+  for (const p of r.points) {
+    const name = p.knob === 'threshold' ? 'beta' : 'alpha';
+    const status = p.reached ? '' : ` — not reached: ${p.note ?? ''}`;
+    lines.push(`  ${p.knob.padEnd(15)} ${name} ${p.param.toFixed(3).padStart(8)}: usage ${p.usage.toFixed(3)}, accuracy ${(100 * p.accuracy).toFixed(2)}% (${p.evaluations} evaluations)${status}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 export function register(program: Command): void {
   program
     .command('stats')
@@ -80,7 +100,9 @@ export function register(program: Command): void {
     .option('--target <target>', "'gate' (x~ feeds the final decision network only) or 'residual' (x~ also replaces the CLS residual)")
     .option('--keep-error', 'feed x + x~ - x_hat (keep the SAE error term)')
     .option('--set <key=value>', 'override a config value (repeatable)', collect, [])
-    .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean }) => {
+    .option('--target-usage <U>', 'instead of the sweep: find, per strategy and for the threshold shift, the alpha or beta at which final-layer head usage is U, and the accuracy there')
+    .option('--class <index>', 'with --target-usage: match the usage of this class, on its test images only')
+    .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean; targetUsage?: string; class?: string }) => {
       await startEngine();
       const p = paths(flags);
       const sets = [...flags.set];
@@ -91,6 +113,11 @@ export function register(program: Command): void {
       if (flags.keepError === true) sets.push('steer.keepError=true');
       const out = flags.out ?? stageDir(flags.run, 'steer');
       const cfg = stageConfig(p.features, sets);
+      if (flags.targetUsage !== undefined) {
+        printBudget(targetStage({ ...p, cfg, targetUsage: numberFlag('--target-usage', flags.targetUsage), ...(flags.class === undefined ? {} : { cls: numberFlag('--class', flags.class) }) }));
+        return;
+      }
+      if (flags.class !== undefined) throw new UserError('--class goes with --target-usage (the sweep always reports every class)');
       const bar = progressBar('steer   ', 1, []);
       let results: SteerResults;
       try {
