@@ -1,5 +1,5 @@
 /**
- * Training loop of the top-k SAE (DESIGN.md "The sparse autoencoder"; recipe of Gao et al. 2024 and
+ * Training loop of the top-k SAE (docs/design.md "Sparse autoencoder"; recipe of Gao et al. 2024 and
  * EleutherAI sparsify): Adam (no weight decay) with linear warmup then cosine decay, decoder rows kept
  * at unit norm (parallel gradient removed before each step, rows renormalised after), b_dec initialised
  * to the geometric median, optional AuxK loss on dead latents.

@@ -1,5 +1,5 @@
 /**
- * The fast steering path (DESIGN.md "Performance ideas"): steering changes only the final layer's head
+ * The fast steering path (docs/design.md "Steering", the fast path): steering changes only the final layer's head
  * mask, and only the CLS output reaches the classifier. With the final block's per-head keys and values
  * and the CLS residual cached once (extraction), one steering configuration costs the final decision
  * network + one CLS-query attention over the cached K/V + a one-token MLP and head: O(N D) per image
