@@ -6,13 +6,24 @@
  * Points on the run's alpha grid come from `<run>/steer/results.json`; points off the grid, and every
  * per-image prediction (results.json keeps only aggregates), come from the fast steering path
  * (src/steer/sweep.ts `steerRuns`, ~0.2 s per point on 10k images), cached per (strategy, alpha).
- * Legend: N test images, H final-layer heads, C classes, F SAE latents.
+ *
+ * The frontier view (docs/design.md "Controls") reads results.json's `controls` through the report's
+ * functions (src/report/controls.ts), so page and report draw the same bar: the threshold sweep, its
+ * concave frontier, the random policy, and each point's margin over that frontier, overall or against
+ * one class's own threshold curve. The target-usage control runs `steerToTarget` (src/steer/budget.ts)
+ * per knob, one fast-path pass per bisection step (~0.35 s on 10k images), within a time budget per
+ * request (`TARGET_BUDGET_MS`); knobs left over are named `pending` and found by the next request,
+ * since every knob's answer is cached.
+ * Legend: N test images, H final-layer heads, C classes, F SAE latents, T threshold points.
  */
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
+import { classShares, frontierStatement, frontierSummary, thresholdFrontier, thresholdPoints, type ThresholdPoint } from '../report/controls.js';
 import { loadRunData, runConfigOf, stageDir } from '../run/layout.js';
+import { steerToTarget, type BudgetPoint, type Knob } from '../steer/budget.js';
+import { concaveFrontier, marginOverFrontier, type UsageAccuracy } from '../steer/frontier.js';
 import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
@@ -21,6 +32,17 @@ import { pngDataUrl } from './png.js';
 
 /** The alpha range the page accepts (docs/design.md "Steering": alpha in [-1, 1.5]). */
 export const ALPHA_RANGE = { min: -1, max: 1.5, step: 0.05 } as const;
+
+/**
+ * Wall time one target request may start new searches in. A knob's bisection is bounded (at most 48
+ * fast-path passes, src/steer/target.ts) but that is ~17 s on 10k images, and five knobs in a row
+ * could hold the single-threaded server for over a minute; so a knob starts only while the request is
+ * within this budget, and the page asks again for the rest. Worst case per request: the budget plus one knob.
+ */
+export const TARGET_BUDGET_MS = 5_000;
+
+/** The knobs a target request searches, in table order: the bar first, then the page's strategies. */
+export const TARGET_KNOBS: readonly Knob[] = ['threshold', ...STRATEGIES];
 
 /** Accuracy, mean final-layer head usage and per-head keep rates (H) of a set of test images. */
 export interface Summary {
@@ -40,6 +62,45 @@ export interface PointView {
   source: 'results' | 'live';
   steered: Summary;
   unsteered: Summary;
+  /** `steered` against the threshold frontier of the same scope (overall, or the class's own curve); null without controls. */
+  margin: Margin | null;
+}
+
+/** Accuracy minus the threshold frontier's at the same usage; 'below-reach' when no beta uses so few heads. */
+export type Margin = number | 'below-reach';
+
+/** The threshold sweep of one scope (all test images, or one class's rows of it) and its bar. */
+export interface ThresholdCurve {
+  /** In beta order. */
+  points: ThresholdPoint[];
+  /** The concave envelope of `points` (usage order): the bar margins are taken against. */
+  frontier: UsageAccuracy[];
+}
+
+/** results.json's controls as the frontier view draws them. */
+export interface FrontierData {
+  all: ThresholdCurve;
+  /** (C) class c's rows of the beta sweep: its per-class-threshold curve. */
+  perClass: ThresholdCurve[];
+  /** AdaViT's random policy at each sweep point's per-head usage; results.json records it overall only. */
+  randomPolicy: Array<{ strategy: Strategy; alpha: number; usage: number; accuracy: number }>;
+  /** The report's sentence on the margins (overall), word for word. */
+  statement: string;
+}
+
+/** Every knob at one target final-layer usage (`GET /api/target`). */
+export interface TargetView {
+  /** The usage searched for. */
+  usage: number;
+  class: ClassChoice;
+  /** The unsteered model's usage on the same images. */
+  unsteered: number;
+  /** The knobs found so far, in TARGET_KNOBS order; `param` is alpha for a strategy, beta for the threshold. */
+  knobs: BudgetPoint[];
+  /** Knobs this request's time budget left unsearched; the same request again finds them (found ones are cached). */
+  pending: Knob[];
+  /** Wall time this request spent searching. */
+  seconds: number;
 }
 
 /** One test image's prediction and kept final-layer heads (H, 0/1). */
@@ -85,17 +146,39 @@ export interface Meta {
   /** Unsteered model overall and per class (C). */
   unsteered: Summary & { perClass: Summary[] };
   curves: CurvePoint[];
+  /** null when results.json predates the controls. */
+  controls: FrontierData | null;
 }
 
 export interface ExplorerData {
   meta: Meta;
   point(strategy: Strategy, alpha: number, cls: ClassChoice): PointView;
   samples(strategy: Strategy, alpha: number, cls: ClassChoice, count: number): SampleView[];
+  /** Each knob at final-layer usage `usage` in [0, 1] on the scope's images (within TARGET_BUDGET_MS, see TargetView.pending). */
+  target(usage: number, cls: ClassChoice): TargetView;
   dispose(): void;
 }
 
 /** Cached fast-path runs kept at once: each holds (N) predictions + (N, H) masks, ~0.3 MB at 10k images. */
 const CACHE_SIZE = 48;
+/** Cached target answers (one knob each, a few numbers and a sentence). */
+const TARGET_CACHE_SIZE = 512;
+
+/** `map.get(key)`, moved to the back so that Map order is recency. */
+function touch<V>(map: Map<string, V>, key: string): V | undefined {
+  const hit = map.get(key);
+  if (hit !== undefined) {
+    map.delete(key);
+    map.set(key, hit);
+  }
+  return hit;
+}
+
+/** `map.set`, dropping the least recently used entry beyond `size`. */
+function remember<V>(map: Map<string, V>, key: string, value: V, size: number): void {
+  map.set(key, value);
+  if (map.size > size) map.delete(map.keys().next().value!);
+}
 
 function sameAlpha(a: number, b: number): boolean {
   return Math.abs(a - b) < 1e-9;
@@ -138,20 +221,16 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
   const unsteeredRun: FinalLayerRun = { predictions: f.predictions, masks: f.finalMasks };
   const unsteered = summariseFinalLayer(unsteeredRun, f.labels, C, H);
   const cache = new Map<string, { run: FinalLayerRun; summary: RunSummary }>();
+  const targets = new Map<string, BudgetPoint>();
 
-  /** The fast path at one point, memoised (Map order = recency). */
+  /** The fast path at one point, memoised. */
   const live = (strategy: Strategy, alpha: number): { run: FinalLayerRun; summary: RunSummary } => {
     const key = `${strategy}@${alpha}`;
-    const hit = cache.get(key);
-    if (hit !== undefined) {
-      cache.delete(key);
-      cache.set(key, hit);
-      return hit;
-    }
+    const hit = touch(cache, key);
+    if (hit !== undefined) return hit;
     const r = steerRuns(ctx, [{ strategy, alpha }])[0]!;
     const entry = { run: r, summary: summariseFinalLayer(r, f.labels, C, H) };
-    cache.set(key, entry);
-    if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    remember(cache, key, entry, CACHE_SIZE);
     return entry;
   };
 
@@ -207,6 +286,13 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
     return url;
   };
 
+  const controls = frontierData(results, C);
+  const marginOf = (s: Summary, cls: ClassChoice): Margin | null => {
+    const bar = controls === null ? undefined : cls === 'all' ? controls.all.frontier : controls.perClass[cls]?.frontier;
+    if (bar === undefined || bar.length === 0) return null;
+    return marginOverFrontier([{ usage: s.headUsage, accuracy: s.accuracy }], bar)[0] ?? 'below-reach';
+  };
+
   const alphas = [...new Set(results.sweeps.map((s) => s.alpha))].sort((a, b) => a - b);
   const meta: Meta = {
     run,
@@ -227,6 +313,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       headUsage: s.headUsage,
       perClass: s.perClass.map((r) => ({ accuracy: r.accuracy, headUsage: r.headUsage })),
     })),
+    controls,
   };
 
   return {
@@ -236,10 +323,10 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       checkClass(cls);
       const saved = fromResults(strategy, alpha, cls);
       const unsteeredView = unsteeredOf(cls);
-      if (saved !== undefined) return { strategy, alpha, class: cls, source: 'results', steered: saved, unsteered: unsteeredView };
+      if (saved !== undefined) return { strategy, alpha, class: cls, source: 'results', steered: saved, unsteered: unsteeredView, margin: marginOf(saved, cls) };
       const { summary } = live(strategy, alpha);
       const steered = cls === 'all' ? pick(summary) : pick(summary.perClass[cls]!);
-      return { strategy, alpha, class: cls, source: 'live', steered, unsteered: unsteeredView };
+      return { strategy, alpha, class: cls, source: 'live', steered, unsteered: unsteeredView, margin: marginOf(steered, cls) };
     },
     samples(strategy, alpha, cls, count) {
       checkAlpha(alpha);
@@ -250,6 +337,46 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
         return { index: i, label, name: names[label] ?? String(label), png: png(i), before: decision(unsteeredRun, i, label), after: decision(steeredRun, i, label) };
       });
     },
+    target(usage, cls) {
+      if (!(Number.isFinite(usage) && usage >= 0 && usage <= 1)) throw new UserError(`usage must be a number in [0, 1]; got ${usage}`);
+      checkClass(cls);
+      if (cls !== 'all' && unsteered.perClass[cls]!.count === 0) throw new UserError(`class ${cls} (${names[cls]}) has no test images`);
+      const started = performance.now();
+      const knobs: BudgetPoint[] = [];
+      const pending: Knob[] = [];
+      for (const knob of TARGET_KNOBS) {
+        const key = `${knob}|${usage}|${cls}`;
+        let p = touch(targets, key);
+        if (p === undefined) {
+          // The first uncached knob always runs, so asking again always gets further.
+          if (performance.now() - started > TARGET_BUDGET_MS) {
+            pending.push(knob);
+            continue;
+          }
+          p = steerToTarget(ctx, [knob], usage, cls === 'all' ? {} : { cls })[0]!;
+          remember(targets, key, p, TARGET_CACHE_SIZE);
+        }
+        knobs.push(p);
+      }
+      const base = cls === 'all' ? unsteered.headUsage : unsteered.perClass[cls]!.headUsage;
+      return { usage, class: cls, unsteered: base, knobs, pending, seconds: (performance.now() - started) / 1000 };
+    },
     dispose: () => ctx.dispose(),
+  };
+}
+
+/** The frontier view's data from results.json's controls (C classes), or null when it has none. */
+function frontierData(results: SteerResults, C: number): FrontierData | null {
+  const c = results.controls;
+  if (c === undefined) return null;
+  const classCurve = (k: number): ThresholdCurve => {
+    const points = thresholdPoints(c, k);
+    return { points, frontier: concaveFrontier(points) };
+  };
+  return {
+    all: { points: thresholdPoints(c), frontier: thresholdFrontier(c) },
+    perClass: Array.from({ length: C }, (_, k) => classCurve(k)),
+    randomPolicy: c.randomPolicy.map((p) => ({ strategy: p.strategy, alpha: p.alpha, usage: p.headUsage, accuracy: p.accuracy })),
+    statement: frontierStatement(frontierSummary(results, c, classShares(c))),
   };
 }

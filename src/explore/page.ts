@@ -3,8 +3,11 @@
  * from its compiled source and called with the constants it shares with the server's modules, so the
  * server ships one self-contained document and needs no static files.
  */
+import { CONTROLS_MISSING, MARGIN_TOLERANCE } from '../report/controls.js';
+import { strategyColorScale } from '../report/render.js';
 import { PAPER_ALPHA, STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { explorerClient, type ClientConstants } from './client.js';
+import { TARGET_BUDGET_MS } from './data.js';
 
 const STRATEGY_HELP: Record<Strategy, string> = {
   'per-class': 'S = the most frequent latents of the image’s true class (paper)',
@@ -103,12 +106,48 @@ input.invalid { border-color:var(--bad); background:#fef2f2; }
 .dots i { width:6px; height:6px; border-radius:2px; background:#e2e8f0; display:inline-block; }
 .dots i.kept { background:var(--teal); }
 .flag { position:absolute; top:4px; right:6px; font-size:9.5px; font-weight:700; color:#b45309; text-transform:uppercase; letter-spacing:.05em; }
+#frontier { width:100%; height:auto; display:block; }
+#frontier .grid { stroke:#eef2f7; } #frontier .tick { font-size:10.5px; fill:#94a3b8; } #frontier .axis { font-size:11px; fill:#64748b; }
+#frontier .reach { fill:#f1f5f9; } #frontier .reach-label { font-size:10px; fill:#94a3b8; }
+#frontier .sweep { fill:none; stroke:#9a9a9a; stroke-width:1.2; } #frontier .thr { fill:#9a9a9a; }
+#frontier .bar { fill:none; stroke:#222; stroke-width:2; stroke-dasharray:7 4; }
+#frontier .steer { fill:none; stroke-width:1.5; opacity:.5; } #frontier .steer.sel { stroke-width:2.6; opacity:1; }
+#frontier .dot { opacity:.55; } #frontier .dot.sel { opacity:1; }
+#frontier .rp { fill:none; stroke-width:1.6; }
+#frontier .ulim { stroke:#7b3fa0; stroke-width:1.3; stroke-dasharray:4 3; } #frontier .ulim-label { font-size:10.5px; fill:#7b3fa0; font-weight:600; }
+#frontier .hit { stroke:#fff; stroke-width:1.2; }
+#frontier .cur { fill:none; stroke:var(--teal); stroke-width:3; } #frontier .cur-label { font-size:11px; font-weight:700; fill:var(--teal); }
+.legend .sq { display:inline-block; width:8px; height:8px; background:#9a9a9a; vertical-align:middle; margin-right:4px; }
+.legend .ring { display:inline-block; width:11px; height:11px; border:3px solid var(--teal); border-radius:50%; vertical-align:middle; margin-right:4px; }
+.legend .cross { font-weight:700; margin-right:3px; } .legend .dia { color:#334155; margin-right:3px; }
+label.check[hidden] { display:none; }
+label.check { display:flex; align-items:center; gap:6px; font-size:12.5px; color:#334155; margin-top:6px; cursor:pointer; }
+#frontier-note { color:var(--ink); font-size:12.5px; } #frontier-note.missing { color:var(--bad); font-weight:600; }
+#target-form .alpha-row input[type=number] { width:96px; }
+button.go { font:inherit; font-weight:600; padding:6px 12px; border-radius:8px; border:1px solid var(--teal); background:var(--teal); color:#fff; cursor:pointer; }
+button.go:disabled { opacity:.6; cursor:progress; }
+#target-table { width:100%; border-collapse:collapse; font-size:12.5px; margin-top:8px; font-variant-numeric: tabular-nums; }
+#target-table caption { text-align:left; font-size:12px; color:var(--muted); }
+#target-table th { text-align:left; color:var(--muted); font-weight:600; border-bottom:1px solid var(--line); padding:4px 6px; }
+#target-table td { border-bottom:1px solid var(--line); padding:5px 6px; vertical-align:top; white-space:nowrap; } #target-table td:last-child { white-space:normal; }
+#target-table tr.jump { cursor:pointer; } #target-table tr.jump:hover, #target-table tr.jump:focus { background:#f0fdfa; outline:none; }
+#target-table tr.miss td { color:var(--muted); } #target-table .note { display:block; font-size:11px; color:var(--muted); max-width:420px; }
+#target-table .sw { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:5px; vertical-align:middle; }
+#target-status.warn { color:#b45309; font-weight:600; }
 #error { grid-column: 1 / -1; background:#fef2f2; color:var(--bad); border:1px solid #fecaca; border-radius:10px; padding:8px 12px; }
 body.loading main { cursor:progress; } body.loading #samples, body.loading #heads { opacity:.6; }
 `;
 
-/** The client's argument: numbers and a strategy name, so its JSON needs no escaping inside <script>. */
-const CLIENT_CONSTANTS: ClientConstants = { paperAlpha: PAPER_ALPHA, firstStrategy: STRATEGIES[0] };
+const colors = strategyColorScale();
+
+/** The client's argument, written into the page as JSON (with `<` escaped, so no string can close the script). */
+const CLIENT_CONSTANTS: ClientConstants = {
+  paperAlpha: PAPER_ALPHA,
+  firstStrategy: STRATEGIES[0],
+  strategyColors: Object.fromEntries(colors.domain.map((s, i) => [s, colors.range[i] ?? '#000000'])),
+  controlsMissing: CONTROLS_MISSING,
+  marginTolerance: MARGIN_TOLERANCE,
+};
 
 /** The complete HTML document for a run. */
 export function explorerPage(run: string): string {
@@ -154,13 +193,36 @@ export function explorerPage(run: string): string {
       </div>
     </div>
   </section>
+  <section class="card wide" id="frontier-card">
+    <h2>Accuracy vs final-layer head usage <span class="sub" id="frontier-title"></span></h2>
+    <div class="split">
+      <div>
+        <svg id="frontier" viewBox="0 0 560 330" role="img" aria-label="accuracy against final-layer head usage: the steering sweeps, the threshold shift and its frontier, the random policy and the current point"></svg>
+        <div class="legend" id="frontier-legend"></div>
+        <label class="check" id="frontier-zoom-label"><input type="checkbox" id="frontier-zoom" checked>zoom on the steering points (the β sweep spans usage 0–1)</label>
+        <p class="hint" id="frontier-note"></p>
+        <p class="hint" id="frontier-statement"></p>
+      </div>
+      <div id="target">
+        <h2>Steer to a head budget</h2>
+        <form id="target-form">
+          <label class="field" for="target-usage">Target final-layer head usage U</label>
+          <div class="alpha-row"><input type="number" id="target-usage" min="0" max="1" step="0.01" aria-label="target usage"><button type="submit" class="go" id="target-go">Find α and β</button></div>
+          <label class="check"><input type="checkbox" id="target-class">match the selected class’s usage (its test images only)</label>
+        </form>
+        <p class="hint" id="target-status">Each strategy’s α and the threshold’s β at which the final layer keeps this fraction of heads, found by bisection on the fast path, and the accuracy there: compute budget in, accuracy out.</p>
+        <table id="target-table" hidden><caption id="target-scope"></caption><thead><tr><th>knob</th><th>α / β</th><th>usage</th><th>accuracy</th><th>status</th></tr></thead><tbody></tbody></table>
+        <p class="hint">Click a strategy’s row to set the page to that strategy, α and class. Each search step is one pass over the test set; a request searches for ${TARGET_BUDGET_MS / 1000} s at most and the page asks again for the rest.</p>
+      </div>
+    </div>
+  </section>
   <section class="card wide" id="samples-card">
     <h2>Sample test images <span class="sub" id="samples-note"></span></h2>
     <div id="samples"></div>
     <p class="hint">Prediction before and after steering; squares show the final-layer heads kept for that image (h0 first).</p>
   </section>
 </main>
-<script type="module">(${explorerClient.toString()})(${JSON.stringify(CLIENT_CONSTANTS)});</script>
+<script type="module">(${explorerClient.toString()})(${JSON.stringify(CLIENT_CONSTANTS).replaceAll('<', '\\u003c')});</script>
 </body></html>
 `;
 }

@@ -6,9 +6,13 @@
  *   GET /api/meta                                    classes, heads, alpha grid, unsteered figures, curves
  *   GET /api/point?strategy=&alpha=&class=           steered vs unsteered accuracy, usage, per-head rates
  *   GET /api/images?strategy=&alpha=&class=[&count=] sample test images with predictions before/after
+ *   GET /api/target?usage=[&class=]                  each strategy's alpha and the threshold's beta at
+ *                                                    final-layer usage U, and the accuracy there (TargetView)
  *
- * `class` is `all` or a class index; `alpha` any number in [-1, 1.5]. Bad parameters get 400 with a
- * message; unknown routes, and any path that spells `..` (raw or percent-encoded), get 404.
+ * `class` is `all` or a class index; `alpha` any number in [-1, 1.5]; `usage` any number in [0, 1],
+ * searched to the nearest 0.001 (the solver's tolerance is 0.01). Bad parameters get 400 with a
+ * one-line message; unknown routes, and any path that spells `..` (raw or percent-encoded), get 404.
+ * A target request starts searches for TARGET_BUDGET_MS at most and names the knobs left `pending`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,11 +93,21 @@ function strategyParam(q: Query): Strategy {
   return found;
 }
 
+/** Decimal number tokens only: no hex, no Infinity, no whitespace that Number() would forgive. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function alphaParam(q: Query): number {
   const raw = required(q, 'alpha');
-  const a = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  const a = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isFinite(a) || a < -1 || a > 1.5) throw new HttpError(400, `alpha must be a number in [-1, 1.5]; got '${raw}'`);
   return Math.round(a * 1e6) / 1e6; // one cache entry per typed value, whatever its float noise
+}
+
+function usageParam(q: Query): number {
+  const raw = required(q, 'usage');
+  const u = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(u) || u < 0 || u > 1) throw new HttpError(400, `usage must be a number in [0, 1] (a fraction of final-layer heads); got '${raw}'`);
+  return Math.round(u * 1000) / 1000; // one cache entry per 0.001: finer targets are below the solver's tolerance of 0.01
 }
 
 function classParam(q: Query, numClasses: number): ClassChoice {
@@ -146,6 +160,10 @@ function route(req: IncomingMessage, data: ExplorerData, page: string): { type: 
     case '/api/images': {
       const q = parseQuery(url.searchParams, ['strategy', 'alpha', 'class', 'count']);
       return json({ images: data.samples(strategyParam(q), alphaParam(q), classParam(q, C), countParam(q)) });
+    }
+    case '/api/target': {
+      const q = parseQuery(url.searchParams, ['usage', 'class']);
+      return json(data.target(usageParam(q), classParam(q, C)));
     }
     default:
       throw new HttpError(404, 'not found');

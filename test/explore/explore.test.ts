@@ -1,14 +1,16 @@
 /**
  * `headsteer explore` end to end on a fresh smoke run (made by the CLI in a temp folder): the JSON API
- * returns results.json's figures on the alpha grid and the fast path's off it; traversal and unknown
- * routes give 404, bad parameters 400; Chromium (playwright-core) drives the page — slider, class and
- * strategy — and the page shows those figures, the head row and the sample images, with no console
- * errors (screenshot: test-output/explorer.png); the CLI exits 0 on SIGTERM.
+ * returns results.json's figures on the alpha grid and the fast path's off it, the controls' frontier
+ * and each point's margin over it, and every knob at a target usage; traversal and unknown routes give
+ * 404, bad parameters 400 with one line; a copy of the run without controls says so; Chromium
+ * (playwright-core) drives the page — slider, class, strategy and the target form — and the page shows
+ * those figures, the head row, the frontier view and the sample images, with no console errors
+ * (screenshot: test-output/explorer.png); the CLI exits 0 on SIGTERM.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,8 +18,10 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { chromiumSkip, launchChromium } from '../browser.js';
-import type { Meta, PointView, SampleView } from '../../src/explore/data.js';
+import { TARGET_KNOBS, type Meta, type PointView, type SampleView, type TargetView } from '../../src/explore/data.js';
 import { isTraversal, startExplorer, type Explorer } from '../../src/explore/server.js';
+import { CONTROLS_MISSING, thresholdFrontier, thresholdPoints } from '../../src/report/controls.js';
+import { concaveFrontier, frontierAt } from '../../src/steer/frontier.js';
 import type { SteerResults, Sweep } from '../../src/steer/results.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -43,8 +47,8 @@ function rawGet(url: string, path: string, host?: string): Promise<{ status: num
   });
 }
 
-async function api<T>(path: string): Promise<T> {
-  const res = await fetch(new URL(path, explorer.url));
+async function api<T>(path: string, on = explorer): Promise<T> {
+  const res = await fetch(new URL(path, on.url));
   assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
   return (await res.json()) as T;
 }
@@ -53,6 +57,11 @@ function sweep(strategy: string, alpha: number): Sweep {
   const s = results.sweeps.find((w) => w.strategy === strategy && Math.abs(w.alpha - alpha) < 1e-9);
   assert.ok(s, `results.json has ${strategy} @ ${alpha}`);
   return s;
+}
+
+/** A usage per-class steering reaches inside the page's alpha range: halfway between its alpha = 0 and 1.2 points, to 0.01. */
+function reachableUsage(): number {
+  return Math.round(50 * (sweep('per-class', 0).headUsage + sweep('per-class', 1.2).headUsage)) / 100;
 }
 
 before(async () => {
@@ -100,6 +109,90 @@ test('API: grid points come from results.json, off-grid points from the fast pat
   }
 });
 
+test('API: the controls as the frontier view draws them, and each point’s margin over the threshold frontier of its scope', async () => {
+  const meta = await api<Meta>('/api/meta');
+  const c = results.controls;
+  assert.ok(c !== undefined && meta.controls !== null, 'the smoke run computes the controls');
+  assert.deepEqual(meta.controls.all.points, thresholdPoints(c));
+  assert.deepEqual(meta.controls.all.frontier, thresholdFrontier(c));
+  assert.equal(meta.controls.perClass.length, meta.classNames.length);
+  assert.deepEqual(meta.controls.perClass[2]!.frontier, concaveFrontier(thresholdPoints(c, 2)));
+  assert.equal(meta.controls.randomPolicy.length, c.randomPolicy.length);
+  assert.match(meta.controls.statement, /threshold frontier/);
+
+  for (const [cls, q] of [['all', ''], [2, '&class=2']] as const) {
+    const p = await api<PointView>(`/api/point?strategy=per-class&alpha=1.2${q}`);
+    const bar = cls === 'all' ? thresholdFrontier(c) : concaveFrontier(thresholdPoints(c, cls));
+    const at = frontierAt(bar, p.steered.headUsage);
+    if (at === undefined) assert.equal(p.margin, 'below-reach');
+    else assert.ok(typeof p.margin === 'number' && Math.abs(p.margin - (p.steered.accuracy - at)) < 1e-12, `${cls}: margin ${p.margin}`);
+  }
+});
+
+test('API /api/target: every knob at a usage, overall and for a class; the found alpha reproduces it; cached; no tensor leak', async () => {
+  const u = reachableUsage();
+  const tensors = tf.memory().numTensors;
+  const t = await api<TargetView>(`/api/target?usage=${u}`);
+  assert.equal(tf.memory().numTensors, tensors, 'the searches leak no tensors');
+  assert.equal(t.usage, u);
+  assert.equal(t.class, 'all');
+  assert.deepEqual(t.pending, [], 'the smoke run is searched well within one request');
+  assert.deepEqual(t.knobs.map((k) => k.knob), [...TARGET_KNOBS]);
+  assert.equal(t.unsteered, results.baseline.headUsage);
+  for (const k of t.knobs) {
+    assert.deepEqual(Object.keys(k).sort(), ['accuracy', 'evaluations', 'knob', 'param', 'reached', 'usage', ...(k.note === undefined ? [] : ['note'])].sort());
+    if (k.reached) assert.ok(Math.abs(k.usage - u) <= 0.01 + 1e-12, `${k.knob}: usage ${k.usage} vs ${u}`);
+    else assert.ok((k.note ?? '').length > 0, `${k.knob}: an unreached knob says why`);
+  }
+  const threshold = t.knobs.find((k) => k.knob === 'threshold')!;
+  assert.equal(threshold.reached, true);
+  // Jumping the page to the found alpha (what a click on the row does) gives the target usage.
+  const pc = t.knobs.find((k) => k.knob === 'per-class')!;
+  assert.ok(pc.reached && pc.param >= -1 && pc.param <= 1.5, JSON.stringify(pc));
+  const there = await api<PointView>(`/api/point?strategy=per-class&alpha=${pc.param}`);
+  assert.ok(Math.abs(there.steered.headUsage - u) <= 0.01 + 1e-12, `per-class at alpha ${pc.param}: usage ${there.steered.headUsage}`);
+
+  // Asked again (typed to a finer digit): the same answer from the cache.
+  const again = await api<TargetView>(`/api/target?usage=${u}0004`);
+  assert.deepEqual(again.knobs, t.knobs);
+  assert.ok(again.seconds < 0.05, `cached answer took ${again.seconds} s`);
+
+  const one = await api<TargetView>(`/api/target?usage=${u}&class=1`);
+  assert.equal(one.class, 1);
+  const meta = await api<Meta>('/api/meta');
+  assert.equal(one.unsteered, meta.unsteered.perClass[1]!.headUsage);
+  const th = one.knobs.find((k) => k.knob === 'threshold')!;
+  assert.ok(!th.reached || Math.abs(th.usage - u) <= 0.01 + 1e-12, JSON.stringify(th));
+});
+
+test('a run without controls: meta says null, points have no margin, the page says how to get them', async () => {
+  const bare = join(root, 'bare');
+  cpSync(run, bare, { recursive: true });
+  const file = join(bare, 'steer', 'results.json');
+  const { controls: _dropped, ...rest } = JSON.parse(readFileSync(file, 'utf8')) as SteerResults;
+  writeFileSync(file, JSON.stringify(rest));
+  const other = await startExplorer({ run: bare, port: 0 });
+  try {
+    assert.equal((await api<Meta>('/api/meta', other)).controls, null);
+    assert.equal((await api<PointView>('/api/point?strategy=global&alpha=0.5', other)).margin, null);
+    assert.equal((await api<TargetView>(`/api/target?usage=${reachableUsage()}`, other)).knobs.length, TARGET_KNOBS.length, 'the target needs the model, not the controls');
+    if (chromiumSkip !== false) return;
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(other.url);
+      await page.waitForFunction(() => document.body.dataset['ready'] !== undefined, undefined, { timeout: 20_000 });
+      assert.equal(await page.textContent('#frontier-note'), CONTROLS_MISSING);
+      assert.equal(await page.locator('#frontier .thr').count(), 0);
+      assert.equal(await page.isVisible('#frontier-zoom'), false);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await other.close();
+  }
+});
+
 test('routes: traversal and unknown paths 404, bad parameters 400, foreign Host 403', async () => {
   for (const p of ['/../etc/passwd', '/%2e%2e/etc/passwd', '/%2E%2E%2Fetc', '/api/%252e%252e/meta', '/..%5cwin.ini', '/api/../api/meta', '/nope', '/api/meta/', '/api', '/index.php']) {
     const r = await rawGet(explorer.url, p);
@@ -107,16 +200,28 @@ test('routes: traversal and unknown paths 404, bad parameters 400, foreign Host 
   }
   for (const p of ['/api/point?strategy=bogus&alpha=1', '/api/point?strategy=global&alpha=2', '/api/point?strategy=global&alpha=-1.01', '/api/point?strategy=global&alpha=1e400',
     '/api/point?strategy=global&alpha=abc', '/api/point?strategy=global&alpha=1&class=4', '/api/point?strategy=global&alpha=1&class=-1', '/api/point?alpha=1',
-    '/api/point?strategy=global&alpha=1&alpha=2', '/api/point?strategy=global&alpha=1&extra=1', '/api/images?strategy=global&alpha=1&count=0', '/api/images?strategy=global&alpha=1&count=999']) {
+    '/api/point?strategy=global&alpha=1&alpha=2', '/api/point?strategy=global&alpha=1&extra=1', '/api/images?strategy=global&alpha=1&count=0', '/api/images?strategy=global&alpha=1&count=999',
+    '/api/target', '/api/target?usage=', '/api/target?class=1', '/api/target?usage=abc', '/api/target?usage=1.01', '/api/target?usage=-0.01', '/api/target?usage=-1e-9',
+    '/api/target?usage=1e400', '/api/target?usage=0x1', '/api/target?usage=NaN', '/api/target?usage=Infinity', '/api/target?usage=%200.5', '/api/target?usage=0.5&class=4',
+    '/api/target?usage=0.5&class=-1', '/api/target?usage=0.5&class=1.5', '/api/target?usage=0.5&class=all2', '/api/target?usage=0.5&usage=0.4', '/api/target?usage=0.5&alpha=1']) {
     const r = await rawGet(explorer.url, p);
     assert.equal(r.status, 400, `${p} -> ${r.status} ${r.body}`);
-    assert.ok((JSON.parse(r.body) as { error: string }).error.length > 0);
+    const error = (JSON.parse(r.body) as { error: string }).error;
+    assert.ok(error.length > 0 && !error.includes('\n'), `${p}: one line, no stack: ${error}`);
   }
   assert.equal((await rawGet(explorer.url, '/api/meta', 'attacker.example:80')).status, 403);
   assert.equal((await rawGet(explorer.url, '/')).status, 200);
   assert.equal(isTraversal('/api/meta'), false);
   assert.equal(isTraversal('/a/%2e%2E/b'), true);
   assert.equal(isTraversal('/%E0%A4%A'), true, 'malformed escapes are refused');
+});
+
+test('the page holds the frontier view and the target form', async () => {
+  const r = await rawGet(explorer.url, '/');
+  for (const id of ['frontier-card', 'frontier', 'frontier-zoom', 'frontier-note', 'target-form', 'target-usage', 'target-class', 'target-go', 'target-table']) {
+    assert.match(r.body, new RegExp(`id="${id}"`), `#${id}`);
+  }
+  assert.ok(r.body.includes(JSON.stringify(CONTROLS_MISSING)), 'the missing-controls sentence is handed to the script');
 });
 
 test('browser: the page follows the slider, class and strategy', { skip: chromiumSkip }, async () => {
@@ -197,6 +302,44 @@ test('browser: the page follows the slider, class and strategy', { skip: chromiu
     assert.equal(await page.isVisible('#error'), true);
     await page.fill('#alpha-input', '1.2');
     await page.waitForSelector('#error', { state: 'hidden' });
+
+    // The frontier view: the current point, the whole beta sweep (clipped to the window, not dropped), the margin.
+    const cur = await page.locator('#frontier circle.cur').getAttribute('data-usage');
+    assert.equal(Number(cur), sweep('per-class', 1.2).perClass[1]!.headUsage);
+    assert.equal(await page.locator('#frontier .thr').count(), results.controls!.threshold.length);
+    assert.match((await page.textContent('#frontier-note')) ?? '', /this class’s threshold frontier/);
+
+    // The target form: every knob in the table, the found points marked, a strategy row sets the page.
+    await page.selectOption('#class', 'all');
+    await ready('per-class|1.2|all');
+    const u = reachableUsage();
+    await page.fill('#target-usage', String(u));
+    await page.click('#target-go');
+    await page.waitForFunction((k) => document.body.dataset['target'] === k, `${u}|all`, { timeout: 20_000 });
+    const t = await api<TargetView>(`/api/target?usage=${u}`);
+    assert.deepEqual(await page.$$eval('#target-table tbody tr', (rows) => rows.map((r) => (r as HTMLElement).dataset['knob'])), [...TARGET_KNOBS]);
+    assert.equal(await page.locator('#frontier path.hit').count(), t.knobs.filter((k) => k.reached).length);
+    const pc = t.knobs.find((k) => k.knob === 'per-class')!;
+    await page.click('#target-table tr[data-knob="global"]'); // away from per-class first, so the click below visibly moves the page
+    const global = t.knobs.find((k) => k.knob === 'global')!;
+    if (global.param >= -1 && global.param <= 1.5) await ready(`global|${global.param}|all`);
+    await page.click('#target-table tr[data-knob="per-class"]');
+    await ready(`per-class|${pc.param}|all`);
+    assert.equal(await page.isChecked('#strategy input[value="per-class"]'), true);
+    assert.equal(await page.textContent('#usage'), (await api<PointView>(`/api/point?strategy=per-class&alpha=${pc.param}`)).steered.headUsage.toFixed(3));
+    const far = t.knobs.find((k) => k.knob !== 'threshold' && (k.param < -1 || k.param > 1.5));
+    if (far !== undefined) {
+      await page.click(`#target-table tr[data-knob="${far.knob}"]`);
+      assert.match((await page.textContent('#target-status')) ?? '', /outside the page’s range/);
+      assert.equal(await page.isChecked('#strategy input[value="per-class"]'), true, 'an alpha off the slider changes nothing');
+    }
+    // For the selected class: the form asks for the class's usage.
+    await page.selectOption('#class', '1');
+    await ready(`per-class|${pc.param}|1`);
+    await page.check('#target-class');
+    await page.click('#target-go');
+    await page.waitForFunction((k) => document.body.dataset['target'] === k, `${u}|1`, { timeout: 20_000 });
+    assert.match((await page.textContent('#target-scope')) ?? '', /class 1/);
 
     mkdirSync(join(REPO, 'test-output'), { recursive: true });
     await page.screenshot({ path: join(REPO, 'test-output', 'explorer.png'), fullPage: true });
