@@ -183,16 +183,16 @@ export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: 
 
 /**
  * A split's features with x = the CLS token of block `layer`'s residual input (N, D): the final layer's
- * `x`, or an extra layer's from the layers file. Labels and predictions are the split's; the fast path's
- * cache (final block only) is left out. UserError for a layer without a decision network, and naming the
- * extract command for a gated layer that is not stored.
+ * `x`, or an extra layer's from the layers file. Labels and predictions are the split's; for an extra
+ * layer the fast path's cache (final block only) is left out. UserError for a layer without a decision
+ * network, and naming the extract command for a gated layer that is not stored.
  */
 export function loadLayerFeatures(dir: string, split: 'train' | 'test', layer: number): { manifest: FeaturesManifest; features: SplitFeatures } {
   const loaded = loadFeatures(dir, split);
   const { manifest, features } = loaded;
   if (layer === manifest.depth - 1) return loaded;
   if (!manifest.layers.includes(layer)) {
-    steeredLayers([layer], modelConfigOf(manifest.checkpoint), `${dir}`); // a layer without a gate is named as such
+    steeredLayers([layer], modelConfigOf(manifest.checkpoint), dir); // a layer without a gate is named as such
     throw new UserError(`${dir} holds the block-input CLS of layers [${manifest.layers.join(', ')}], not layer ${layer}; run \`headsteer extract --layers ${layer}\` (or --layers all)`);
   }
   const file = layerFeaturesFile(dir, split);

@@ -133,7 +133,7 @@ export function register(program: Command): void {
     .option('--set <key=value>', 'override a config value (repeatable)', collect, [])
     .option('--target-usage <U>', 'instead of the sweep: find, per strategy and for the threshold shift, the alpha or beta at which final-layer head usage is U, and the accuracy there')
     .option('--class <index>', 'with --target-usage: match the usage of this class, on its test images only')
-    .option('--layers <spec>', "instead of the final-layer sweep: steer at 'all' gated layers or at indices like 0,2, a full forward per configuration -> steer/layers.json")
+    .option('--layers <spec>', "instead of the final-layer sweep: steer at 'all' gated layers or at indices like 1,3, a forward per configuration, with each layer's SAE and statistics from the run folder -> steer/layers.json")
     .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean; targetUsage?: string; class?: string; layers?: string }) => {
       await startEngine();
       const p = paths(flags);
