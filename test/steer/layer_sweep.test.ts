@@ -61,7 +61,9 @@ function keptOfMasks(masks: Float32Array): number[] {
 test('extraction keeps each requested layer\'s block-input CLS: the forward\'s, bit for bit in the same batches', () => {
   const model = new ViT(config, 5, 0);
   try {
-    const f = extractSplit(model, ds.test, ds, { batchSize: BS, withCache: false, layers: [0, 1] });
+    const before = tf.memory().numTensors;
+    const f = extractSplit(model, ds.test, ds, { batchSize: BS, withCache: true, layers: [0, 1] });
+    assert.equal(tf.memory().numTensors, before, 'extraction leaks no tensors');
     const g = extractSplit(model, ds.test, ds, { batchSize: N, withCache: false, layers: [1] });
     const D = config.embedDim;
     for (let start = 0; start < N; start += BS) {
