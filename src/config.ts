@@ -13,6 +13,7 @@ import { UserError } from './errors.js';
 import { DATASET_NAMES, DEFAULT_DATASET } from './data/registry.js';
 import { formatZodError } from './model/config.js';
 import { saeConfigSchema } from './sae/config.js';
+import { layerSpecSchema } from './steer/layers.js';
 import { steerOptionsSchema } from './steer/steering.js';
 import { PAPER_ALPHA, STRATEGIES } from './steer/strategies.js';
 
@@ -151,6 +152,28 @@ const steerSchema = z.strictObject({
   nullDraws: z.number().int().min(0).default(100),
   /** Paired-bootstrap resamples for each class's confidence interval. */
   bootstrap: z.number().int().min(100).default(1000),
+  /**
+   * Where to steer (docs/design.md "Steering at every layer"): 'final', the paper's final layer only;
+   * 'all' (every gated layer but layer 0, whose gate input is the same for every image) or explicit gated
+   * layers add, per layer, its own features, SAE, statistics and a full-forward sweep (steer/layers.json). 'final' by default, as the paper, and because the other layers cost an SAE
+   * each and full forwards of the test set.
+   */
+  layers: layerSpecSchema.default('final'),
+  /**
+   * alpha at every steered layer: the paper's two ends (suppress fully, amplify most) and 0, the
+   * reconstruction point each change is measured from. Few, since each costs a full forward per layer.
+   */
+  layerAlphas: z
+    .array(z.number().min(-1))
+    .min(1)
+    .refine((a) => a.includes(0), { message: "must include 0 (the layer's reconstruction point, the origin of every change)" })
+    .default([-1, 0, 1.5]),
+  /** Threshold shifts beta of each steered layer's gate, as steer.betas but few for the same reason; must hold 0. */
+  layerBetas: z
+    .array(z.number())
+    .min(1)
+    .refine((b) => b.includes(0), { message: "must include 0 (the layer's reconstruction point, the origin of every change)" })
+    .default([-1, -0.5, 0, 0.5, 1]),
 });
 
 export const configSchema = z.strictObject({

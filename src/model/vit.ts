@@ -15,6 +15,27 @@ import { vitDims, type ViTConfig, type ViTDims } from './config.js';
 import { gumbelSigmoidMask, HeadGate, thresholdMask } from './gate.js';
 import { Composite, LayerNorm, Linear, f32, take, truncNormal, variableFrom, type Param, type Parts } from './layers.js';
 
+/**
+ * One gated layer's decision-network input replaced by an edit of that layer's own input CLS token
+ * (every-layer steering, docs/design.md "Steering at every layer"): the layer's block still runs on the
+ * real residual stream, only its head mask follows the edited input.
+ */
+export interface GateInputEdit {
+  /** A gated layer. */
+  layer: number;
+  /** cls (B, D), the CLS token of the layer's residual input -> the gate's input (B, D). */
+  edit: (cls: tf.Tensor2D) => tf.Tensor2D;
+}
+
+/**
+ * A threshold shift at one gated layer (docs/design.md, Controls): mask = 1[a + shift > 0], with `shift`
+ * a scalar or (B, 1). A shift of 0 gives the unshifted mask bit for bit (a + 0 == a in float32).
+ */
+export interface GateShift {
+  layer: number;
+  shift: tf.Tensor;
+}
+
 export interface ForwardOptions {
   /** Gumbel-Sigmoid masks from `gateNoise` (training) instead of thresholded gate logits (eval). */
   training?: boolean;
@@ -26,6 +47,10 @@ export interface ForwardOptions {
   headMasks?: ReadonlyArray<tf.Tensor2D | null>;
   /** Steering: replaces the final layer's decision-network input (B, D); the residual stream is untouched. */
   finalGateInput?: tf.Tensor2D;
+  /** Steering at any gated layer: that layer's gate reads an edit of its input CLS; nothing else changes. */
+  gateInputEdit?: GateInputEdit;
+  /** Evaluation only: shift one gated layer's logits before the threshold. */
+  gateShift?: GateShift;
 }
 
 /** Named outputs of a forward pass — the contract extraction, SAE and steering rely on. */
@@ -33,12 +58,33 @@ export interface ForwardOutput {
   logits: tf.Tensor2D; // (B, K)
   /** Per layer: the head mask (B, H) applied, or null for an ungated layer without override. */
   masks: Array<tf.Tensor2D | null>;
-  /** Per layer: decision-network logits a (B, H), or null for an ungated layer. */
+  /** Per layer: decision-network logits a (B, H) before any shift, or null for an ungated layer. */
   gateLogits: Array<tf.Tensor2D | null>;
+  /**
+   * Per layer: the CLS token of the block's residual input (B, D), what its gate reads (and what the
+   * layer's SAE is trained on); null for an ungated layer other than the final one.
+   */
+  blockInputCls: Array<tf.Tensor2D | null>;
   /** CLS token of the final block's residual input (B, D): what the final gate and the SAE read. */
   finalBlockInputCls: tf.Tensor2D;
   /** The whole residual stream entering the final block (B, N, D) (extraction caches its K and V). */
   finalBlockInput: tf.Tensor3D;
+}
+
+/**
+ * A forward pass stopped between blocks: the residual stream entering block `layer` and what the blocks
+ * before it gave. Every-layer steering runs the blocks before a layer once (`advance` to it) and then
+ * each configuration from there, instead of a full forward per configuration.
+ */
+export interface ForwardState {
+  /** The next block to run (L when every block has run). */
+  layer: number;
+  /** Residual stream entering block `layer` (B, N, D); after the last block, the final tokens. */
+  x: tf.Tensor3D;
+  /** Per block run so far (`layer` entries): as `ForwardOutput`. */
+  masks: Array<tf.Tensor2D | null>;
+  gateLogits: Array<tf.Tensor2D | null>;
+  blockInputCls: Array<tf.Tensor2D | null>;
 }
 
 export class ViT extends Composite {
@@ -96,7 +142,11 @@ export class ViT extends Composite {
   layerMask(l: number, gateInput: tf.Tensor2D | null, opts: ForwardOptions): { mask: tf.Tensor2D | null; logits: tf.Tensor2D | null } {
     const gate = this.blocks[l]!.gate;
     const override = opts.headMasks?.[l] ?? null;
+    const shift = opts.gateShift?.layer === l ? opts.gateShift.shift : null;
     const logits = gate === null || gateInput === null ? null : gate.apply(gateInput);
+    if (shift !== null && (logits === null || override !== null || opts.training === true)) {
+      throw new Error(`gateShift at layer ${l} needs that layer's gate in evaluation, without an explicit mask`);
+    }
     if (override !== null) return { mask: override, logits };
     if (logits === null) return { mask: null, logits };
     if (opts.training === true) {
@@ -104,32 +154,39 @@ export class ViT extends Composite {
       if (noise == null) throw new Error(`training forward needs gate noise for layer ${l}`);
       return { mask: gumbelSigmoidMask(logits, noise, opts.tau ?? 5), logits };
     }
-    return { mask: thresholdMask(logits), logits };
+    return { mask: thresholdMask(shift === null ? logits : (tf.add(logits, shift) as tf.Tensor2D)), logits };
   }
 
-  /** images (B, C, S, S) -> final residual stream (B, N, D) plus masks and the final block's input CLS. */
-  forwardFeatures(images: tf.Tensor4D, opts: ForwardOptions = {}): Omit<ForwardOutput, 'logits'> & { tokens: tf.Tensor3D } {
+  /** The state before the first block: images (B, C, S, S) embedded as the residual stream (B, N, D). */
+  start(images: tf.Tensor4D): ForwardState {
+    return { layer: 0, x: this.embed(images), masks: [], gateLogits: [], blockInputCls: [] };
+  }
+
+  /** Run blocks `state.layer` .. `to` - 1 on the state's residual stream (`to` = L runs them all). */
+  advance(state: ForwardState, to: number, opts: ForwardOptions = {}): ForwardState {
     const L = this.blocks.length;
-    let x = this.embed(images);
-    const masks: Array<tf.Tensor2D | null> = [];
-    const gateLogits: Array<tf.Tensor2D | null> = [];
-    let finalBlockInputCls: tf.Tensor2D | null = null;
-    let finalBlockInput: tf.Tensor3D | null = null;
-    for (let l = 0; l < L; l++) {
+    if (!(state.layer <= to && to <= L)) throw new RangeError(`advance: from block ${state.layer} to ${to}, expected ${state.layer}..${L}`);
+    const edit = opts.gateInputEdit;
+    if (edit !== undefined && (this.blocks[edit.layer]?.gate ?? null) === null) throw new RangeError(`gateInputEdit: layer ${edit.layer} has no decision network`);
+    if (edit?.layer === L - 1 && opts.finalGateInput !== undefined) throw new Error('gateInputEdit at the final layer and finalGateInput both replace its gate input; pass one');
+    let x = state.x;
+    const masks = [...state.masks];
+    const gateLogits = [...state.gateLogits];
+    const blockInputCls = [...state.blockInputCls];
+    for (let l = state.layer; l < to; l++) {
       const last = l === L - 1;
       // The CLS token of the residual input: read by this layer's gate, and kept for the final block.
       const cls = last || this.blocks[l]!.gate !== null ? (x.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]) as tf.Tensor2D) : null; // (B, D)
-      if (last) {
-        finalBlockInputCls = cls;
-        finalBlockInput = x;
-      }
-      const gateInput = last && opts.finalGateInput !== undefined ? opts.finalGateInput : cls;
+      blockInputCls.push(cls);
+      let gateInput = cls;
+      if (last && opts.finalGateInput !== undefined) gateInput = opts.finalGateInput;
+      else if (edit?.layer === l && cls !== null) gateInput = edit.edit(cls);
       const { mask, logits } = this.layerMask(l, gateInput, opts);
       masks.push(mask);
       gateLogits.push(logits);
       x = this.blocks[l]!.apply(x, mask);
     }
-    return { tokens: x, masks, gateLogits, finalBlockInputCls: finalBlockInputCls!, finalBlockInput: finalBlockInput! };
+    return { layer: to, x, masks, gateLogits, blockInputCls };
   }
 
   /** Classifier on the CLS token of the final residual stream: cls (B, D) -> logits (B, K). */
@@ -137,10 +194,25 @@ export class ViT extends Composite {
     return this.head.apply(this.norm.apply(cls)) as tf.Tensor2D;
   }
 
-  forward(images: tf.Tensor4D, opts: ForwardOptions = {}): ForwardOutput {
-    const { tokens, ...rest } = this.forwardFeatures(images, opts);
+  /** Logits (B, K) from the residual stream after the last block (B, N, D): the classifier on its CLS token. */
+  logitsOf(tokens: tf.Tensor3D): tf.Tensor2D {
     const cls = tokens.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]) as tf.Tensor2D; // (B, D)
-    return { logits: this.classify(cls), ...rest };
+    return this.classify(cls);
+  }
+
+  /** images (B, C, S, S) -> logits, masks and the inputs of the gates (named outputs). */
+  forward(images: tf.Tensor4D, opts: ForwardOptions = {}): ForwardOutput {
+    const L = this.blocks.length;
+    const beforeFinal = this.advance(this.start(images), L - 1, opts);
+    const end = this.advance(beforeFinal, L, opts);
+    return {
+      logits: this.logitsOf(end.x),
+      masks: end.masks,
+      gateLogits: end.gateLogits,
+      blockInputCls: end.blockInputCls,
+      finalBlockInputCls: end.blockInputCls[L - 1]!,
+      finalBlockInput: beforeFinal.x,
+    };
   }
 
   protected parts(): Parts {

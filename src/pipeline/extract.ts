@@ -1,6 +1,7 @@
 /**
  * Stage `extract`: the pruned checkpoint's features for the SAE and the fast steering path
- * (src/steer/features.ts) into `<run>/features/`.
+ * (src/steer/features.ts) into `<run>/features/`, with the block-input CLS of every extra steered layer
+ * (`steer.layers`) from the same forward pass.
  */
 import { rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -10,12 +11,15 @@ import { writeJsonAtomic } from '../io/atomic.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { requireDataInfo } from '../model/checkpoint.js';
 import { loadRunData, loadStageViT } from '../run/layout.js';
-import { extractSplit, featureTensors, type FeaturesManifest } from '../steer/features.js';
+import { extractSplit, featureTensors, layerFeaturesFile, layerFeatureTensors, type FeaturesManifest } from '../steer/features.js';
+import { extraLayers, type LayerSpec } from '../steer/layers.js';
 
 export interface ExtractOptions {
   checkpoint: string;
   out: string;
   overrides?: (cfg: Config) => Config;
+  /** Steered layers whose block-input CLS to store besides the final one; default the config's `steer.layers`. */
+  layers?: LayerSpec;
   onProgress?: (split: 'train' | 'test', done: number, total: number) => void;
 }
 
@@ -34,8 +38,9 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
     const bs = cfg.eval.batchSize;
     const { embedDim: D, numHeads: H } = model.config;
     const T = model.dims.numTokens;
-    const train = extractSplit(model, ds.train, ds, bs, false, (n) => o.onProgress?.('train', n, ds.train.count));
-    const test = extractSplit(model, ds.test, ds, bs, true, (n) => o.onProgress?.('test', n, ds.test.count));
+    const layers = extraLayers(o.layers ?? cfg.steer.layers, model.config, o.checkpoint);
+    const train = extractSplit(model, ds.train, ds, { batchSize: bs, withCache: false, layers, onBatch: (n) => o.onProgress?.('train', n, ds.train.count) });
+    const test = extractSplit(model, ds.test, ds, { batchSize: bs, withCache: true, layers, onBatch: (n) => o.onProgress?.('test', n, ds.test.count) });
     let correct = 0;
     for (let i = 0; i < test.count; i++) if (test.predictions[i] === test.labels[i]) correct += 1;
     const manifest: FeaturesManifest = {
@@ -46,6 +51,8 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
       heads: H,
       tokens: T,
       classNames: ds.classNames,
+      depth: model.config.depth,
+      layers: [...layers, last],
       train: { count: train.count },
       test: { count: test.count, accuracy: correct / test.count, finalHeadUsage: test.finalMasks.reduce((a, b) => a + b, 0) / test.finalMasks.length },
     };
@@ -53,6 +60,11 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
     rmSync(join(o.out, 'manifest.json'), { force: true });
     writeSafetensors(join(o.out, 'train.safetensors'), featureTensors(train, D, H, T));
     writeSafetensors(join(o.out, 'test.safetensors'), featureTensors(test, D, H, T));
+    for (const [split, f] of [['train', train], ['test', test]] as const) {
+      // Without extra layers a layers file of an earlier extraction would be stale: removed.
+      if (layers.length > 0) writeSafetensors(layerFeaturesFile(o.out, split), layerFeatureTensors(f, D));
+      else rmSync(layerFeaturesFile(o.out, split), { force: true });
+    }
     writeJsonAtomic(join(o.out, 'manifest.json'), manifest);
     return manifest;
   } finally {

@@ -1,14 +1,16 @@
 /**
- * Stage `sae`: train the top-k SAE on the train-set features x and evaluate it on the test set —
- * reconstruction (MSE, FVU, L0, dead latents) and splice-back (src/steer/sweep.ts) — into
- * `<run>/sae/` with `metrics.json`.
+ * Stage `sae`: train the top-k SAE on the train-set features of one layer — x, the final block's input
+ * CLS, by default; with `layer`, that block's input CLS (docs/design.md "Steering at every layer") — and
+ * evaluate it on the test set: reconstruction (MSE, FVU, L0, dead latents) and, at the final layer, the
+ * splice-back (src/steer/sweep.ts), into the SAE folder with `metrics.json`. The layer is recorded in the
+ * checkpoint's config.json, so a stage that uses the SAE can check it reads the layer it steers.
  */
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { saeMetrics } from '../sae/metrics.js';
 import { trainSae, type SaeTrainHooks } from '../sae/train.js';
-import { loadFeatures } from '../steer/features.js';
+import { loadFeaturesManifest, loadLayerFeatures } from '../steer/features.js';
 import { spliceBack, type SpliceBackResult } from '../steer/sweep.js';
 
 /** The `sae` stage's features folder, output folder, config and progress hooks. */
@@ -17,11 +19,13 @@ export interface SaeStageOptions {
   out: string;
   cfg: Config;
   resume: boolean;
+  /** The gated layer whose block-input CLS to train on; default the final layer. */
+  layer?: number;
   hooks?: Omit<SaeTrainHooks, 'dir' | 'resume' | 'extraConfig'>;
 }
 
-/** `<run>/sae/metrics.json`: test-set reconstruction and the splice-back against the unsteered model. */
-export interface SaeStageMetrics extends SpliceBackResult {
+/** Test-set reconstruction of an SAE on its layer's features. */
+export interface SaeReconstruction {
   mse: number;
   fvu: number;
   l0: number;
@@ -30,12 +34,21 @@ export interface SaeStageMetrics extends SpliceBackResult {
   trainDeadFraction: number;
 }
 
+/**
+ * `metrics.json`: the reconstruction and, at the final layer, the splice-back against the unsteered
+ * model (at another layer that is the reconstruction point of steer/layers.json, a full forward).
+ */
+export interface SaeStageMetrics extends SaeReconstruction, Partial<SpliceBackResult> {}
+
 /** Train (or resume) the SAE into `out`, then write `out/metrics.json`. */
 export async function saeStage(o: SaeStageOptions): Promise<SaeStageMetrics> {
-  const train = loadFeatures(o.features, 'train');
-  const test = loadFeatures(o.features, 'test');
+  const manifest = loadFeaturesManifest(o.features);
+  const final = manifest.depth - 1;
+  const layer = o.layer ?? final;
+  const train = loadLayerFeatures(o.features, 'train', layer);
+  const test = loadLayerFeatures(o.features, 'test', layer);
   const D = train.manifest.dim;
-  const { sae } = await trainSae(train.features.x, D, o.cfg.sae, { ...o.hooks, dir: o.out, resume: o.resume, extraConfig: { features: o.features } });
+  const { sae } = await trainSae(train.features.x, D, o.cfg.sae, { ...o.hooks, dir: o.out, resume: o.resume, extraConfig: { features: o.features, layer } });
   try {
     const trainStats = saeMetrics(sae, train.features.x);
     const t = saeMetrics(sae, test.features.x);
@@ -45,7 +58,7 @@ export async function saeStage(o: SaeStageOptions): Promise<SaeStageMetrics> {
       l0: t.l0,
       deadFraction: t.deadFraction,
       trainDeadFraction: trainStats.deadFraction,
-      ...spliceBack(sae, test, o.cfg.steer.batchSize),
+      ...(layer === final ? spliceBack(sae, test, o.cfg.steer.batchSize) : {}),
     };
     writeJsonAtomic(join(o.out, 'metrics.json'), metrics);
     return metrics;

@@ -13,17 +13,23 @@ import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
-import { loadFeatures } from '../steer/features.js';
+import { loadFeaturesManifest, loadLayerFeatures } from '../steer/features.js';
 import { resultsToCsv, validateResults, type SteerResults } from '../steer/results.js';
 import { countLatentStats, type StatsFile } from '../steer/stats.js';
 import { steerToTarget, type BudgetPoint } from '../steer/budget.js';
 import { runControls } from '../steer/controls.js';
 import { loadSteerContext, steerSweep } from '../steer/sweep.js';
 
-/** Count the SAE's latents on the train features into `out/stats.json`. */
-export function statsStage(o: { features: string; sae: string; out: string; cfg: Config }): StatsFile {
-  const train = loadFeatures(o.features, 'train');
-  const sae = loadTrainedSae(o.sae, train.manifest.dim);
+/**
+ * Count the SAE's latents on the train features of `layer` (default the final layer) into
+ * `out/stats.json`; the SAE must have been trained on that layer.
+ */
+export function statsStage(o: { features: string; sae: string; out: string; cfg: Config; layer?: number }): StatsFile {
+  const manifest = loadFeaturesManifest(o.features);
+  const finalLayer = manifest.depth - 1;
+  const layer = o.layer ?? finalLayer;
+  const train = loadLayerFeatures(o.features, 'train', layer);
+  const sae = loadTrainedSae(o.sae, train.manifest.dim, { layer, finalLayer });
   try {
     const file = countLatentStats(sae, train, o.cfg);
     writeJsonAtomic(join(o.out, 'stats.json'), file);

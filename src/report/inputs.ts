@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { stageDir, STAGES, type Stage, type TrainStage } from '../run/layout.js';
+import { layersResultsPath, stageDir, STAGES, type Stage, type TrainStage } from '../run/layout.js';
 import { saeCheckpointConfigSchema, type SaeCheckpointConfig } from '../sae/checkpoint.js';
+import { validateLayersResults, type LayersResults } from '../steer/layers_results.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
 
 const num = z.number();
@@ -118,6 +119,8 @@ export interface RunInputs {
   sae: SaeStage;
   stats: Stats | undefined;
   steer: SteerResults | undefined;
+  /** The every-layer sweep (steer/layers.json), written only when steer.layers asks for it. */
+  layers: LayersResults | undefined;
   notes: StageNote[];
 }
 
@@ -195,7 +198,17 @@ export function loadRunInputs(run: string): RunInputs {
       notes.push({ stage: 'steer', kind: 'invalid', message: (err as Error).message });
     }
   }
-  return { run, dense, pruned, features, sae, stats, steer, notes };
+  // Optional: a run steered at the final layer only has none, and that is no note.
+  let layers: LayersResults | undefined;
+  const layersPath = layersResultsPath(run);
+  if (existsSync(layersPath)) {
+    try {
+      layers = validateLayersResults(readJson(layersPath, 'every-layer steering results'), layersPath);
+    } catch (err) {
+      notes.push({ stage: 'steer', kind: 'invalid', message: (err as Error).message });
+    }
+  }
+  return { run, dense, pruned, features, sae, stats, steer, layers, notes };
 }
 
 /** `[value]` when it fits the schema, else `[]` (for flatMap over log lines). */

@@ -1,6 +1,7 @@
 /**
  * The `report` stage: a static, self-contained HTML page `<run>/report/index.html` with the paper's
- * figures (2, 3, 4, 5), training figures and tables, plus every figure as `<run>/report/figures/<name>.svg`
+ * figures (2, 3, 4, 5), steering at every layer when the run has it (steer/layers.json), training
+ * figures and tables, plus every figure as `<run>/report/figures/<name>.svg`
  * and `.png` (2x). Whatever stage has not run yet is named on the page with the verb that produces it.
  */
 import { join, resolve } from 'node:path';
@@ -8,6 +9,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { STAGES, type Stage } from '../run/layout.js';
 import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
+import { layersFigure } from './figures_layers.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
 import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
 import { esc, figureBlock, notice, page, paragraph, section } from './html.js';
@@ -71,9 +73,15 @@ export async function buildReport(run: string): Promise<ReportOutput> {
   const trainBlocks: Block[] = [training === undefined ? { html: notice(`${notRunYet('pretrain')} (no metrics.jsonl yet)`) } : { figure: training }];
   const layerBlocks: Block[] = inp.pruned.eval === undefined ? [{ html: notice(notRunYet('prune')) }] : [{ figure: perLayerUsageFigure(inp.pruned.eval, inp.pruned.config) }];
 
+  // Only when the run steered beyond the final layer (steer.layers); absent otherwise, not a notice.
+  const layersFig = inp.layers === undefined ? undefined : layersFigure(inp.layers);
+  const layerSections = inp.layers === undefined
+    ? []
+    : [section('layers', 'Steering at every layer', await renderBlocks([layersFig === undefined ? { html: notice('steer/layers.json holds no point at a nonzero α or β') } : { figure: layersFig }]))];
   const sections = [
     section('steering', 'Steering the final layer’s head pruning (paper Figures 2–4)', `${await renderBlocks(steerBlocks)}\n${steer === undefined ? '' : `${steeringTable(inp)}\n${topGainTable(steer)}`}`),
     section('controls', 'Controls: threshold shift, per-class oracle and random policy', controlsBody),
+    ...layerSections,
     section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
     section('paper', 'Ours vs the paper', paperTable(inp)),
     section('models', 'Dense, pruned and random-policy models', `${modelsTable(inp)}\n${await renderBlocks(layerBlocks)}\n${perClassTable(inp)}`),
@@ -84,6 +92,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
   const nav: Array<[string, string]> = [
     ['steering', 'Steering'],
     ['controls', 'Controls'],
+    ...(layerSections.length === 0 ? [] : [['layers', 'Every layer'] as [string, string]]),
     ['overlap', 'Latent overlap'],
     ['paper', 'Ours vs paper'],
     ['models', 'Models'],

@@ -12,6 +12,13 @@
  *   <run>/stats/      stats      stats.json
  *   <run>/steer/      steer      results.json, results.csv
  *   <run>/report/     report     index.html, figures/
+ *
+ * Steering at layers other than the final one (`steer.layers`, docs/design.md "Steering at every
+ * layer") adds, for each such layer l:
+ *   <run>/features/   extract    {train,test}.layers.safetensors (x.<l>), listed by the manifest
+ *   <run>/layers/<l>/sae/     sae --layer l     SAE checkpoint, metrics.json
+ *   <run>/layers/<l>/stats/   stats --layer l   stats.json
+ * and for all steered layers together `<run>/steer/layers.json` (steer --layers).
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -22,6 +29,7 @@ import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { hasTrainingState, isCheckpoint, loadCheckpoint } from '../io/checkpoint.js';
 import { vitFromCheckpoint, type ViTCheckpointConfig } from '../model/checkpoint.js';
+import { parseViTConfig, type ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 
 /** The stages that write into a run folder, in pipeline order. */
@@ -69,6 +77,34 @@ export function stageDone(run: string, stage: Stage): boolean {
   return STAGES[stage].done(stageDir(run, stage));
 }
 
+/** The stages that run once per steered layer. */
+export type LayerStage = Extract<Stage, 'sae' | 'stats'>;
+
+/**
+ * The folder a per-layer stage writes for `layer` of a model whose final layer is `finalLayer`: the
+ * final layer keeps the stage's own folder, so a final-only run is laid out as before; any other layer
+ * gets `<run>/layers/<l>/<folder>/`. Not a subfolder of `<run>/sae/`: that is a checkpoint folder, which
+ * every save replaces whole.
+ */
+export function layerStageDir(run: string, stage: LayerStage, layer: number, finalLayer: number): string {
+  return layer === finalLayer ? stageDir(run, stage) : join(run, 'layers', String(layer), STAGES[stage].folder);
+}
+
+/** Whether a per-layer stage's output for `layer` is complete (the stage's own done-test on its folder). */
+export function layerStageDone(run: string, stage: LayerStage, layer: number, finalLayer: number): boolean {
+  return STAGES[stage].done(layerStageDir(run, stage, layer, finalLayer));
+}
+
+/** The verb (with its flag) that writes a per-layer stage's folder for `layer`. */
+export function layerStageVerb(stage: LayerStage, layer: number, finalLayer: number): string {
+  return layer === finalLayer ? STAGES[stage].verb : `${STAGES[stage].verb} --layer ${layer}`;
+}
+
+/** The every-layer sweep's file, written by `steer --layers`. */
+export function layersResultsPath(run: string): string {
+  return join(stageDir(run, 'steer'), 'layers.json');
+}
+
 /** A training stage's checkpoint folder: absent (or unusable), resumable at a step, or finished. */
 export type StageStatus = { state: 'missing' } | { state: 'interrupted'; step: number; totalSteps: number } | { state: 'complete' };
 
@@ -114,6 +150,13 @@ export function runConfigOf(checkpoint: string): Config {
   const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
   if (raw['run'] === undefined) throw new UserError(`${file} records no run config (an imported model?); train it with headsteer pretrain/prune first`);
   return parseConfig(raw['run'], file);
+}
+
+/** The model dimensions recorded in a ViT checkpoint's config.json (without loading its weights). */
+export function modelConfigOf(checkpoint: string): ViTConfig {
+  const file = join(checkpoint, 'config.json');
+  const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
+  return parseViTConfig(raw['model'], `${file} (model)`);
 }
 
 /** Load the dataset a run config names (with an optional data-dir override). */

@@ -3,7 +3,8 @@
  * SAELens / sparsify readers look for (`architecture: 'topk'`, `d_in`, `d_sae`, `k`), and
  * `weights.safetensors` with W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in];
  * optionally the Adam moments and training state for resuming. Training (train.ts) adds its config
- * (`train`), `complete` and its last epoch's metrics to config.json.
+ * (`train`), `complete` and its last epoch's metrics to config.json; the `sae` stage adds `features` and
+ * `layer`, the block whose input CLS the SAE was trained on (docs/design.md "Steering at every layer").
  */
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -98,18 +99,35 @@ export function loadSae(dir: string, opts: { withTraining?: boolean } = {}): Loa
 }
 
 /**
- * Load a finished SAE for the stages after `sae`, checking it reads features of width `d`.
- * @throws UserError for an unfinished SAE (naming the verb that resumes it) or another width.
+ * The layer whose block-input CLS an SAE was trained on: config.json's `layer`. An SAE recorded before
+ * layers were recorded was trained on the final layer's, `finalLayer`.
+ * @throws UserError for a `layer` that is not a layer index.
  */
-export function loadTrainedSae(dir: string, d: number): SparseAutoencoder {
+export function saeLayer(config: Record<string, unknown>, finalLayer: number, file: string): number {
+  const l = config['layer'];
+  if (l === undefined) return finalLayer;
+  if (typeof l !== 'number' || !Number.isInteger(l) || l < 0) throw new UserError(`${file}: layer is ${JSON.stringify(l)}, expected a layer index`);
+  return l;
+}
+
+/**
+ * Load a finished SAE for the stages after `sae`, checking it reads features of width `d` and, given
+ * `at`, that it was trained on layer `at.layer` (of a model whose final layer is `at.finalLayer`).
+ * @throws UserError for an unfinished SAE (naming the verb that resumes it), another width or another layer.
+ */
+export function loadTrainedSae(dir: string, d: number, at?: { layer: number; finalLayer: number }): SparseAutoencoder {
   const { sae, config } = loadSae(dir);
-  if (config['complete'] !== true) {
+  const file = join(dir, 'config.json');
+  try {
+    if (config['complete'] !== true) throw new UserError(`${dir} holds an unfinished SAE; rerun \`headsteer sae --resume\``);
+    if (sae.dIn !== d) throw new UserError(`${file}: the SAE reads d_in = ${sae.dIn}, but the features have d = ${d}`);
+    const trained = at === undefined ? undefined : saeLayer(config, at.finalLayer, file);
+    if (at !== undefined && trained !== at.layer) {
+      throw new UserError(`${file}: the SAE was trained on layer ${trained}'s block-input CLS, but it is used at layer ${at.layer}; use that layer's SAE (\`headsteer sae --layer ${at.layer}\`)`);
+    }
+  } catch (e) {
     sae.dispose();
-    throw new UserError(`${dir} holds an unfinished SAE; rerun \`headsteer sae --resume\``);
-  }
-  if (sae.dIn !== d) {
-    sae.dispose();
-    throw new UserError(`${join(dir, 'config.json')}: the SAE reads d_in = ${sae.dIn}, but the features have d = ${d}`);
+    throw e;
   }
   return sae;
 }

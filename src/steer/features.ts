@@ -2,10 +2,13 @@
  * Extraction (stage `extract`): run the pruned ViT once over the train and test sets and keep what the
  * later stages read: x = the CLS token of the final block's residual input (the SAE's data and the final
  * decision network's input), labels, the unsteered predictions and final-layer masks, and for the test
- * set the final block's per-head keys and values (the fast steering path's cache).
+ * set the final block's per-head keys and values (the fast steering path's cache). With steered layers
+ * other than the final one (`steer.layers`, docs/design.md "Steering at every layer"), the same forward
+ * also yields the CLS token of each such layer's block input: that layer's SAE data.
  *
- * On disk (`<run>/features/`): `train.safetensors`, `test.safetensors` and `manifest.json`, written last
- * so that its presence marks a complete extraction.
+ * On disk (`<run>/features/`): `train.safetensors`, `test.safetensors`, with extra layers
+ * `train.layers.safetensors` and `test.layers.safetensors` (tensor `x.<l>` per layer l), and
+ * `manifest.json`, written last so that its presence marks a complete extraction.
  * Legend: N images, D width, H heads, T tokens, Dh head dim.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -15,10 +18,12 @@ import { makeBatch } from '../data/batch.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { readSafetensors, type TensorData } from '../io/safetensors.js';
+import { readSafetensors, toFloat32, type TensorData } from '../io/safetensors.js';
 import { imagesToTensor } from '../model/input.js';
 import type { ViT } from '../model/vit.js';
+import { modelConfigOf } from '../run/layout.js';
 import { finalBlockKeysValues } from './fastpath.js';
+import { steeredLayers } from './layers.js';
 
 /** One split's extracted arrays. */
 export interface SplitFeatures {
@@ -30,6 +35,8 @@ export interface SplitFeatures {
   /** Test split only: final block keys/values (N, H, T, Dh). */
   k?: Float32Array;
   v?: Float32Array;
+  /** Per extra layer l: the CLS token of block l's residual input (N, D). */
+  layerX?: Map<number, Float32Array>;
 }
 
 export interface FeaturesManifest {
@@ -41,31 +48,52 @@ export interface FeaturesManifest {
   heads: number;
   tokens: number;
   classNames: string[];
+  /** Blocks of the model; the final layer is depth - 1. */
+  depth: number;
+  /** The layers whose block-input CLS is stored, ascending: the final layer (`x`) and any extra layers. */
+  layers: number[];
   train: { count: number };
   test: { count: number; accuracy: number; finalHeadUsage: number };
 }
 
+/** How `extractSplit` runs. */
+export interface ExtractSplitOptions {
+  batchSize: number;
+  /** Keep the final block's keys and values (the test split's fast-path cache). */
+  withCache: boolean;
+  /** Extra layers (not the final one) whose block-input CLS to keep. */
+  layers?: readonly number[];
+  onBatch?: (done: number) => void;
+}
+
 /** Run the model over a split in eval mode and collect its features. */
-export function extractSplit(model: ViT, split: Split, ds: Dataset, batchSize: number, withCache: boolean, onBatch?: (done: number) => void): SplitFeatures {
+export function extractSplit(model: ViT, split: Split, ds: Dataset, o: ExtractSplitOptions): SplitFeatures {
   const { embedDim: D, numHeads: H } = model.config;
   const T = model.dims.numTokens;
   const Dh = D / H;
   const N = split.count;
+  const layers = o.layers ?? [];
   const f: SplitFeatures = {
     count: N,
     x: new Float32Array(N * D),
     labels: Int32Array.from(split.labels.subarray(0, N)),
     predictions: new Int32Array(N),
     finalMasks: new Float32Array(N * H),
-    ...(withCache ? { k: new Float32Array(N * H * T * Dh), v: new Float32Array(N * H * T * Dh) } : {}),
+    ...(o.withCache ? { k: new Float32Array(N * H * T * Dh), v: new Float32Array(N * H * T * Dh) } : {}),
+    ...(layers.length > 0 ? { layerX: new Map(layers.map((l) => [l, new Float32Array(N * D)])) } : {}),
   };
-  for (let start = 0; start < N; start += batchSize) {
-    const B = Math.min(batchSize, N - start);
+  for (let start = 0; start < N; start += o.batchSize) {
+    const B = Math.min(o.batchSize, N - start);
     const batch = makeBatch(split, Array.from({ length: B }, (_, i) => start + i), ds);
     const out = tf.tidy(() => {
-      const o = model.forward(imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize));
-      const kv = withCache ? finalBlockKeysValues(model, o.finalBlockInput) : null;
-      return { x: o.finalBlockInputCls, pred: o.logits.argMax(1), mask: o.masks[o.masks.length - 1]!, ...(kv ?? {}) };
+      const fw = model.forward(imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize));
+      const kv = o.withCache ? finalBlockKeysValues(model, fw.finalBlockInput) : null;
+      const cls = layers.map((l) => {
+        const c = fw.blockInputCls[l];
+        if (c == null) throw new Error(`extractSplit: layer ${l} has no gate, so the forward keeps no input CLS for it`);
+        return c;
+      });
+      return { x: fw.finalBlockInputCls, pred: fw.logits.argMax(1), mask: fw.masks[fw.masks.length - 1]!, cls, ...(kv ?? {}) };
     });
     f.x.set(out.x.dataSync() as Float32Array, start * D);
     f.predictions.set(out.pred.dataSync() as Int32Array, start);
@@ -74,8 +102,11 @@ export function extractSplit(model: ViT, split: Split, ds: Dataset, batchSize: n
       f.k.set(out.k.dataSync() as Float32Array, start * H * T * Dh);
       f.v.set(out.v.dataSync() as Float32Array, start * H * T * Dh);
     }
-    tf.dispose(Object.values(out));
-    onBatch?.(start + B);
+    layers.forEach((l, i) => {
+      f.layerX!.get(l)!.set(out.cls[i]!.dataSync() as Float32Array, start * D);
+    });
+    tf.dispose([out.x, out.pred, out.mask, ...out.cls, ...('k' in out ? [out.k, out.v] : [])]);
+    o.onBatch?.(start + B);
   }
   return f;
 }
@@ -95,17 +126,35 @@ export function featureTensors(f: SplitFeatures, D: number, H: number, T: number
   return m;
 }
 
-/** Read a complete extraction; UserError with the command to run when it is missing or incomplete. */
-/** The manifest of a complete extraction, with its checkpoint path resolved; reads no tensors. */
+/** The file of a split's extra-layer CLS tokens. */
+export function layerFeaturesFile(dir: string, split: 'train' | 'test'): string {
+  return join(dir, `${split}.layers.safetensors`);
+}
+
+/** Safetensors tensors of a split's extra layers: `x.<l>` (N, D) per layer; empty without extra layers. */
+export function layerFeatureTensors(f: SplitFeatures, D: number): Map<string, TensorData> {
+  return new Map([...(f.layerX ?? new Map<number, Float32Array>())].map(([l, x]) => [`x.${l}`, { dtype: 'F32', shape: [f.count, D], data: x }]));
+}
+
+/**
+ * The manifest of a complete extraction, with its checkpoint path resolved; reads no tensors. A manifest
+ * written before extra layers existed stored the final layer only; its depth comes from the checkpoint.
+ * UserError with the command to run when it is missing.
+ */
 export function loadFeaturesManifest(dir: string): FeaturesManifest {
   const manifestPath = join(dir, 'manifest.json');
   if (!existsSync(manifestPath)) throw new UserError(`no extraction in ${dir} (manifest.json missing); run \`headsteer extract\` first`);
-  const saved = readJson(manifestPath, 'features manifest') as FeaturesManifest;
+  const saved = readJson(manifestPath, 'features manifest') as Partial<FeaturesManifest> & Pick<FeaturesManifest, 'kind' | 'checkpoint'>;
   if (saved.kind !== 'features') throw new UserError(`${manifestPath} is not a features manifest (kind ${String(saved.kind)})`);
   // The checkpoint is recorded relative to the features folder (absolute paths pass through).
-  return { ...saved, checkpoint: resolve(dir, saved.checkpoint) };
+  const checkpoint = resolve(dir, saved.checkpoint);
+  if (saved.depth !== undefined && saved.layers !== undefined) return { ...(saved as FeaturesManifest), checkpoint };
+  const model = (readJson(join(checkpoint, 'config.json'), 'checkpoint config') as { model?: { depth?: unknown } }).model;
+  if (typeof model?.depth !== 'number') throw new UserError(`${join(checkpoint, 'config.json')} records no model depth; rerun \`headsteer extract\``);
+  return { ...(saved as FeaturesManifest), checkpoint, depth: model.depth, layers: [model.depth - 1] };
 }
 
+/** Read a complete extraction's split (final layer); UserError with the command to run when it is missing or incomplete. */
 export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: FeaturesManifest; features: SplitFeatures } {
   const manifest = loadFeaturesManifest(dir);
   const file = join(dir, `${split}.safetensors`);
@@ -130,4 +179,30 @@ export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: 
     ...(split === 'test' ? { k: get<Float32Array>('k', [N, H, T, D / H]), v: get<Float32Array>('v', [N, H, T, D / H]) } : {}),
   };
   return { manifest, features };
+}
+
+/**
+ * A split's features with x = the CLS token of block `layer`'s residual input (N, D): the final layer's
+ * `x`, or an extra layer's from the layers file. Labels and predictions are the split's; for an extra
+ * layer the fast path's cache (final block only) is left out. UserError for a layer without a decision
+ * network, and naming the extract command for a gated layer that is not stored.
+ */
+export function loadLayerFeatures(dir: string, split: 'train' | 'test', layer: number): { manifest: FeaturesManifest; features: SplitFeatures } {
+  const loaded = loadFeatures(dir, split);
+  const { manifest, features } = loaded;
+  if (layer === manifest.depth - 1) return loaded;
+  if (!manifest.layers.includes(layer)) {
+    steeredLayers([layer], modelConfigOf(manifest.checkpoint), dir); // a layer without a gate is named as such
+    throw new UserError(`${dir} holds the block-input CLS of layers [${manifest.layers.join(', ')}], not layer ${layer}; run \`headsteer extract --layers ${layer}\` (or --layers all)`);
+  }
+  const file = layerFeaturesFile(dir, split);
+  if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract --layers all\``);
+  const name = `x.${layer}`;
+  const t = readSafetensors(file).tensors.get(name);
+  const D = manifest.dim;
+  if (t === undefined || t.shape.length !== 2 || t.shape[0] !== features.count || t.shape[1] !== D) {
+    throw new UserError(`${file}: '${name}' is ${t === undefined ? 'missing' : `[${t.shape.join(',')}]`}, expected [${features.count},${D}]; rerun \`headsteer extract\``);
+  }
+  const { count, labels, predictions, finalMasks } = features;
+  return { manifest, features: { count, x: toFloat32(t, name, file), labels, predictions, finalMasks } };
 }

@@ -55,12 +55,16 @@ export function spliceBack(sae: SparseAutoencoder, test: { manifest: FeaturesMan
   }
 }
 
-function toSets(s: StatsFile): IndexSets {
+/** The index sets of a stats file as typed arrays. */
+export function toSets(s: StatsFile): IndexSets {
   return { perClass: s.sets.perClass.map((c) => Int32Array.from(c)), global: Int32Array.from(s.sets.global), random: Int32Array.from(s.sets.random) };
 }
 
-/** Which set each test row uses under a strategy: (N) group index into `groups`. */
-function rowGroups(strategy: Strategy, f: SplitFeatures, sets: IndexSets): { groups: Int32Array[]; rows: Int32Array } {
+/**
+ * Which set each row uses under a strategy: (N) group index into `groups`. `f` gives the rows' true
+ * labels and the unsteered model's predictions (N).
+ */
+export function rowGroups(strategy: Strategy, f: Pick<SplitFeatures, 'count' | 'labels' | 'predictions'>, sets: IndexSets): { groups: Int32Array[]; rows: Int32Array } {
   switch (strategy) {
     case 'per-class':
       return { groups: sets.perClass, rows: f.labels };
@@ -88,7 +92,8 @@ export interface SteerContext {
 /** Load the pruned model, the SAE, the test features and the index sets of a run's stages. */
 export function loadSteerContext(paths: { features: string; sae: string; stats: string }, steer: Config['steer']): SteerContext {
   const { manifest, features } = loadFeatures(paths.features, 'test');
-  const sae = loadTrainedSae(paths.sae, manifest.dim);
+  const finalLayer = manifest.depth - 1;
+  const sae = loadTrainedSae(paths.sae, manifest.dim, { layer: finalLayer, finalLayer }); // the fast path steers the final layer only
   try {
     const stats = loadStats(paths.stats);
     if (stats.global.length !== sae.dSae) throw new UserError(`${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats\``);

@@ -2,12 +2,14 @@
  * The main job end to end on the smoke preset: `headsteer run` interrupted with SIGKILL during pretrain
  * resumes on rerun without redoing finished stages; its steer/results.json validates against the schema;
  * alpha = 0 reproduces the SAE splice-back figures exactly; the stage verbs reject bad input with one
- * clear line and write nothing.
+ * clear line and write nothing. Steering at every layer (`steer.layers=all`, docs/design.md "Steering at
+ * every layer"): end to end at depth 3, where it adds a layer; on the finished depth-2 run, where it adds
+ * only layers.json and leaves every final-layer file as it was; and its bad input.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,7 @@ import { SparseAutoencoder } from '../../src/sae/sae.js';
 import * as tf from '@tensorflow/tfjs';
 import { resolveConfig } from '../../src/config.js';
 import { thresholdProbe } from '../../src/steer/controls.js';
+import { validateLayersResults } from '../../src/steer/layers_results.js';
 import { validateResults } from '../../src/steer/results.js';
 import { loadSteerContext, probeRuns, type ProbeBatch } from '../../src/steer/sweep.js';
 
@@ -174,4 +177,70 @@ test('stage verbs: bad input is one clear line, exit 2, nothing written', () => 
     assert.match(lines[0]!, expect, args.join(' '));
   }
   assert.deepEqual(readdirSync(bad).sort(), before, 'nothing written');
+});
+
+const deep = join(root, 'deep');
+
+test('steer.layers=all end to end (smoke at depth 3): layer 1 gets features, SAE and statistics; layers.json validates; at the final layer it equals the fast path', () => {
+  const r = cli(['run', '--preset', 'smoke', '--set', 'model.depth=3', '--set', 'steer.layers=all', '--out', deep]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /layers\.json: steering at layers 1, 2/);
+  const layers = validateLayersResults(json(join(deep, 'steer', 'layers.json')), 'layers.json');
+  assert.deepEqual([layers.layers, layers.gatedLayers, layers.alphas, layers.betas], [[1, 2], [0, 1, 2], [-1, 0, 1.5], [-1, -0.5, 0, 0.5, 1]]);
+  assert.equal(layers.points.length, 2 * (4 * 3 + 5), 'per layer: 4 strategies x 3 alphas + 5 betas');
+  assert.deepEqual((json(join(deep, 'features', 'manifest.json')) as { layers: number[] }).layers, [1, 2]);
+  assert.ok(existsSync(join(deep, 'features', 'train.layers.safetensors')) && existsSync(join(deep, 'features', 'test.layers.safetensors')));
+  assert.equal(json(join(deep, 'layers', '1', 'sae', 'config.json'))['layer'], 1);
+  assert.equal(json(join(deep, 'sae', 'config.json'))['layer'], 2);
+  assert.ok(existsSync(join(deep, 'layers', '1', 'stats', 'stats.json')));
+  // alpha = beta = 0 is one point per layer, whatever the knob.
+  for (const l of [1, 2]) {
+    const origin = layers.points.filter((p) => p.layer === l && p.param === 0);
+    assert.ok(origin.every((p) => p.accuracy === origin[0]!.accuracy && p.layerUsage === origin[0]!.layerUsage), `layer ${l} origin`);
+  }
+  // The final layer through full forwards == the fast path's sweep and threshold: same masks, hence the
+  // same usage exactly; predictions too, unless a logit tie within the fast path's 1e-5 flips one image.
+  const results = validateResults(json(join(deep, 'steer', 'results.json')), 'results.json');
+  const final = layers.points.filter((p) => p.layer === 2);
+  for (const p of final) {
+    const fast = p.knob === 'threshold' ? results.controls!.threshold.find((t) => t.beta === p.param) : results.sweeps.find((s) => s.strategy === p.knob && s.alpha === p.param);
+    if (fast === undefined) continue;
+    assert.equal(p.layerUsage, fast.headUsage, `${p.knob} ${p.param}: final-layer usage`);
+    assert.ok(Math.abs(p.accuracy - fast.accuracy) <= 1 / 256, `${p.knob} ${p.param}: accuracy ${p.accuracy} vs ${fast.accuracy}`);
+  }
+  assert.equal(layers.baseline.accuracy, results.baseline.accuracy);
+  const html = readFileSync(join(deep, 'report', 'index.html'), 'utf8');
+  assert.ok(html.includes('<figure id="layers-steering">'), 'the report shows the every-layer figure');
+});
+
+test('rerun of a final-only run with steer.layers=all: only layers.json is new; the final layer\'s files are untouched', () => {
+  const before = ['steer/results.json', 'sae/config.json', 'stats/stats.json', 'features/manifest.json'].map((f) => readFileSync(join(run, f)));
+  const r = cli(['run', '--preset', 'smoke', '--set', 'steer.layers=all', '--out', run]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const stage of ['extract', 'sae', 'stats']) assert.match(r.stderr, new RegExp(`\\] ${stage}: already complete, skipped`), stage);
+  const after = ['steer/results.json', 'sae/config.json', 'stats/stats.json', 'features/manifest.json'].map((f) => readFileSync(join(run, f)));
+  assert.deepEqual(after, before);
+  assert.deepEqual(validateLayersResults(json(join(run, 'steer', 'layers.json')), 'layers.json').layers, [1], "smoke's depth 2: the final layer only");
+});
+
+test('every-layer bad input: a layer without a gate, layer 0, an SAE of another layer — one line, exit 2, nothing written', () => {
+  const bad = join(root, 'bad-layers');
+  mkdirSync(bad, { recursive: true });
+  const cases: Array<[string[], RegExp]> = [
+    [['extract', '--run', deep, '--layers', '5', '--out', join(bad, 'f')], /pruned: layer 5 has no decision network \(gated layers: \[0, 1, 2\] of 3\)/],
+    [['extract', '--run', deep, '--layers', '0', '--out', join(bad, 'f')], /layer 0's gate reads the CLS token before any attention/],
+    [['sae', '--run', deep, '--layer', '7', '--out', join(bad, 's')], /layer 7 has no decision network/],
+    [['steer', '--run', deep, '--layers', '4', '--out', join(bad, 'o')], /steer\.layers: layer 4 has no decision network/],
+    [['stats', '--run', deep, '--layer', '1', '--sae', join(deep, 'sae'), '--out', join(bad, 'st')], /sae\/config\.json: the SAE was trained on layer 2's block-input CLS, but it is used at layer 1/],
+    [['steer', '--run', deep, '--sae', join(deep, 'layers', '1', 'sae'), '--out', join(bad, 'o')], /the SAE was trained on layer 1's block-input CLS, but it is used at layer 2/],
+    [['steer', '--run', deep, '--layers', 'all', '--set', 'steer.layerAlphas=[1]', '--out', join(bad, 'o')], /steer\.layerAlphas: must include 0/],
+  ];
+  for (const [args, expect] of cases) {
+    const r = cli(args);
+    assert.equal(r.status, 2, `${args.join(' ')}\n${r.stderr}`);
+    const lines = r.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('engine:') && !l.startsWith('steer ') && !l.startsWith('layers '));
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, expect, args.join(' '));
+  }
+  assert.deepEqual(readdirSync(bad), [], 'nothing written');
 });

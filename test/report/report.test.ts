@@ -17,6 +17,7 @@ import { formatDuration } from '../../src/report/tables.js';
 import { loadFontWidths, textWidthEm } from '../../src/report/text_metrics.js';
 import type { SteerResults } from '../../src/steer/results.js';
 import { STRATEGIES } from '../../src/steer/strategies.js';
+import { layersSample } from './synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/report
 const FIXTURE = join(here, '../../../test/fixtures/run-smoke');
@@ -128,6 +129,28 @@ test('a broken stage file is reported on the page, not thrown', async () => {
     const html = readFileSync((await buildReport(run)).index, 'utf8');
     assert.match(html, /stats\.json is not valid JSON/);
     assert.ok(html.includes('<figure id="fig5-latent-overlap">'), 'Figure 5 falls back to the overlaps in steer/results.json');
+  } finally {
+    rmSync(dirname(run), { recursive: true, force: true });
+  }
+});
+
+test('steer/layers.json: the every-layer section and figure with its numbers; absent, no section; broken, a note', async () => {
+  const run = fixtureRun();
+  try {
+    const plain = readFileSync((await buildReport(run)).index, 'utf8');
+    assert.ok(!plain.includes('id="layers"'), 'a final-only run has no every-layer section');
+    writeFileSync(join(run, 'steer', 'layers.json'), JSON.stringify(layersSample()));
+    const out = await buildReport(run);
+    const html = readFileSync(out.index, 'utf8');
+    assert.ok(html.includes('<section id="layers">') && html.includes('href="#layers"'));
+    assert.ok(html.includes('<figure id="layers-steering">'));
+    assert.ok(out.figures.includes(join(run, 'report', 'figures', 'layers-steering.svg')));
+    // layersSample: per-class moves layer usage by 0.1 and accuracy by 1 pt per unit of alpha.
+    assert.ok(html.includes('layer 1: α −1: −0.100 / −0.050 / −1.00 pt, α 1.5: +0.150 / +0.075 / +1.50 pt, threshold −0.10..+0.10'), 'caption numbers');
+    const svg = readFileSync(join(run, 'report', 'figures', 'layers-steering.svg'), 'utf8');
+    for (const text of ['layer 1', 'layer 2', 'per-class', 'Δ accuracy (points)']) assert.ok(svg.includes(text), text);
+    writeFileSync(join(run, 'steer', 'layers.json'), '{"depth": 3}');
+    assert.match(readFileSync((await buildReport(run)).index, 'utf8'), /layers\.json: gatedLayers/);
   } finally {
     rmSync(dirname(run), { recursive: true, force: true });
   }

@@ -5,9 +5,11 @@
  *     closed form, and steering points placed `shift` above (or below) it, so the statement's numbers
  *     can be checked exactly;
  *   - `withControls(fixture)`: a plausible controls block for the smoke run's 4 classes and 4 heads,
- *     so the whole page renders with its control figures.
+ *     so the whole page renders with its control figures;
+ *   - `layersSample()`: a schema-valid steer/layers.json of a 3-layer model steered at layers 1 and 2.
  */
 import type { ClassDelta, ClassRow, Controls, SteerResults, Sweep, ThresholdPoint } from '../../src/steer/results.js';
+import type { LayersResults } from '../../src/steer/layers_results.js';
 import { validateResults } from '../../src/steer/results.js';
 
 const CLASSES = ['left', 'right'];
@@ -115,4 +117,29 @@ export function withControls(r: SteerResults, betas: readonly number[] = [-4, -2
     classSizes: r.sweeps[0]!.perClass.map(() => 500),
   };
   return validateResults({ ...r, controls }, 'withControls');
+}
+
+/**
+ * Every-layer results of a 3-layer model (layer 0 ungated) steered at layers 1 and 2: per-class at
+ * alpha -1, 0, 1.5 and the threshold at beta -1, 0, 1, 2 classes. Usage at the steered layer moves with
+ * the knob (-0.1 per unit), accuracy by 1 point per unit, so every change is known.
+ */
+export function layersSample(): LayersResults {
+  const row = (c: number, usage: number[]) => ({ class: c, name: `c${c}`, accuracy: 0.9, totalUsage: (usage[1]! + usage[2]!) / 2, perLayerUsage: [...usage] });
+  const point = (layer: number, knob: 'per-class' | 'threshold', param: number) => {
+    const usage = [1, 0.5, 0.75];
+    usage[layer] = usage[layer]! + 0.1 * param;
+    return { layer, knob, param, accuracy: 0.9 + 0.01 * param, layerUsage: usage[layer]!, totalUsage: (usage[1]! + usage[2]!) / 2, perLayerUsage: usage, perClass: [row(0, usage), row(1, usage)] };
+  };
+  return {
+    depth: 3,
+    gatedLayers: [1, 2],
+    layers: [1, 2],
+    strategies: ['per-class'],
+    alphas: [-1, 0, 1.5],
+    betas: [-1, 0, 1],
+    options: { mode: 'pre', keepError: false },
+    baseline: { accuracy: 0.9, totalUsage: 0.625, perLayerUsage: [1, 0.5, 0.75], perClass: [row(0, [1, 0.5, 0.75]), row(1, [1, 0.5, 0.75])] },
+    points: [1, 2].flatMap((layer) => [...[-1, 0, 1.5].map((a) => point(layer, 'per-class', a)), ...[-1, 0, 1].map((b) => point(layer, 'threshold', b))]),
+  };
 }

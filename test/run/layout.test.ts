@@ -1,7 +1,7 @@
 /**
  * The run folder layout (src/run/layout.ts): stage folders in pipeline order, done-tests on what each
- * stage writes last, training status of a checkpoint folder, and the verb a missing checkpoint folder
- * names.
+ * stage writes last, training status of a checkpoint folder, the verb a missing checkpoint folder
+ * names, and the per-layer folders of steering at every layer.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { saveCheckpoint } from '../../src/io/checkpoint.js';
-import { checkpointWriter, loadStageViT, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, STAGES } from '../../src/run/layout.js';
+import { checkpointWriter, layersResultsPath, layerStageDir, layerStageDone, layerStageVerb, loadStageViT, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, STAGES } from '../../src/run/layout.js';
 
 function withRun(fn: (run: string) => void): void {
   const run = mkdtempSync(join(tmpdir(), 'headsteer-layout-'));
@@ -81,5 +81,21 @@ test('runConfigOf: a checkpoint without a recorded run config is refused with th
     const dir = join(run, 'imported');
     saveCheckpoint(dir, { config: { kind: 'vit', complete: true }, weights: {} });
     assert.throws(() => runConfigOf(dir), userError(/records no run config \(an imported model\?\)/));
+  });
+});
+
+test('per-layer folders: the final layer keeps the stage folder, another layer gets <run>/layers/<l>/', () => {
+  assert.equal(layerStageDir('runs/x', 'sae', 5, 5), join('runs/x', 'sae'));
+  assert.equal(layerStageDir('runs/x', 'sae', 2, 5), join('runs/x', 'layers', '2', 'sae'));
+  assert.equal(layerStageDir('runs/x', 'stats', 2, 5), join('runs/x', 'layers', '2', 'stats'));
+  assert.equal(layerStageVerb('sae', 2, 5), 'headsteer sae --layer 2');
+  assert.equal(layerStageVerb('stats', 5, 5), 'headsteer stats');
+  assert.equal(layersResultsPath('runs/x'), join('runs/x', 'steer', 'layers.json'));
+  withRun((run) => {
+    assert.ok(!layerStageDone(run, 'stats', 2, 5));
+    mkdirSync(layerStageDir(run, 'stats', 2, 5), { recursive: true });
+    writeFileSync(join(layerStageDir(run, 'stats', 2, 5), 'stats.json'), '{}');
+    assert.ok(layerStageDone(run, 'stats', 2, 5));
+    assert.ok(!stageDone(run, 'stats'), "another layer's statistics are not the final layer's");
   });
 });

@@ -1,4 +1,7 @@
-/** The fast steering path equals the full forward with the same final-layer input / mask (1e-5). */
+/**
+ * The fast steering path equals the full forward with the same final-layer input / mask (1e-5), including
+ * the forward's per-layer gate edit (`gateInputEdit`, `gateShift`) at the final layer.
+ */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -82,6 +85,31 @@ test('precomputed head outputs (cache.heads) give the same logits and masks bit 
       assert.deepEqual(b.mask.dataSync(), a.mask.dataSync());
     }
   });
+  x.dispose();
+  model.dispose();
+});
+
+test('gateInputEdit at the final layer == the fast path with that gate input (1e-5), and its threshold shift too', () => {
+  const model = new ViT(config, 13, 0); // gate bias 0: decisions sit near the threshold, so the edit moves some
+  const x = tf.randomNormal([7, 2, 12, 12], 0, 1, 'float32', 6) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    const full = model.forward(x);
+    const cache = { cls: full.finalBlockInputCls, ...finalBlockKeysValues(model, full.finalBlockInput) };
+    const edit = (cls: tf.Tensor2D): tf.Tensor2D => tf.add(tf.mul(cls, -1.4), 0.2) as tf.Tensor2D;
+    const gateInput = edit(full.finalBlockInputCls);
+    const steered = model.forward(x, { gateInputEdit: { layer: 2, edit } });
+    const fast = finalLayer(model, cache, { gateInput });
+    assert.ok(maxDiff(fast.logits, steered.logits) < TOL, 'steered logits');
+    assert.deepEqual(fast.mask.dataSync(), steered.masks[2]!.dataSync());
+    assert.ok(tf.sum(tf.notEqual(fast.mask, full.masks[2]!)).dataSync()[0]! > 0, 'the edit moved some decisions (else the test is vacuous)');
+    const shift = tf.scalar(-0.4);
+    const shifted = model.forward(x, { gateInputEdit: { layer: 2, edit }, gateShift: { layer: 2, shift } });
+    const fastShifted = finalLayer(model, cache, { gateInput, gateShift: shift });
+    assert.ok(maxDiff(fastShifted.logits, shifted.logits) < TOL, 'shifted logits');
+    assert.deepEqual(fastShifted.mask.dataSync(), shifted.masks[2]!.dataSync());
+  });
+  assert.equal(tf.memory().numTensors, before, 'no leaks');
   x.dispose();
   model.dispose();
 });

@@ -1,20 +1,25 @@
 /**
- * `headsteer extract` (features of the pruned ViT) and `headsteer sae` (top-k SAE on them, with
- * reconstruction and splice-back metrics).
+ * `headsteer extract` (features of the pruned ViT, `--layers` for the block-input CLS of more steered
+ * layers) and `headsteer sae` (top-k SAE on one layer's features, with reconstruction and, at the final
+ * layer, splice-back metrics).
  */
 import type { Command } from 'commander';
 import { extractStage } from '../../pipeline/extract.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
-import { runConfigOf, stageDir } from '../../run/layout.js';
+import { layerStageDir, runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
+import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import { progressBar, type Progress } from '../progress.js';
 import { collect, startEngine, withOverrides } from '../options.js';
 
 export function printSaeMetrics(dir: string, m: SaeStageMetrics): void {
   const pt = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pt`;
+  const s = m.spliceBack;
   process.stdout.write(
     `${dir}: FVU ${m.fvu.toFixed(4)}, MSE ${m.mse.toExponential(3)}, L0 ${m.l0.toFixed(1)}, dead ${(100 * m.deadFraction).toFixed(1)}%\n` +
-      `  splice-back: accuracy ${(100 * m.spliceBack.accuracy).toFixed(2)}% (${pt(m.spliceBack.deltaAccuracy)}), final-layer head usage ${m.spliceBack.headUsage.toFixed(3)} (${m.spliceBack.deltaHeadUsage >= 0 ? '+' : ''}${m.spliceBack.deltaHeadUsage.toFixed(3)})\n`,
+      (s === undefined
+        ? ''
+        : `  splice-back: accuracy ${(100 * s.accuracy).toFixed(2)}% (${pt(s.deltaAccuracy)}), final-layer head usage ${s.headUsage.toFixed(3)} (${s.deltaHeadUsage >= 0 ? '+' : ''}${s.deltaHeadUsage.toFixed(3)})\n`),
   );
 }
 
@@ -26,7 +31,8 @@ export function register(program: Command): void {
     .option('--out <dir>', 'features folder (default: <run>/features)')
     .option('--run <dir>', 'run folder', 'runs/default')
     .option('--data-dir <folder>', 'folder holding the dataset files')
-    .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string }) => {
+    .option('--layers <spec>', "steered layers whose block-input CLS to store too: 'final' (only x), 'all' gated layers, or indices like 0,2 (default: the config's steer.layers)")
+    .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string; layers?: string }) => {
       await startEngine();
       const checkpoint = flags.checkpoint ?? stageDir(flags.run, 'prune');
       const out = flags.out ?? stageDir(flags.run, 'extract');
@@ -35,6 +41,7 @@ export function register(program: Command): void {
       const manifest = extractStage({
         checkpoint,
         out,
+        ...(flags.layers === undefined ? {} : { layers: parseLayerSpec(flags.layers) }),
         overrides: (cfg) => withOverrides(cfg, flags.dataDir === undefined ? [] : [`data.dataDir=${JSON.stringify(flags.dataDir)}`]),
         onProgress: (split, done, total) => {
           if (split !== current) {
@@ -46,27 +53,29 @@ export function register(program: Command): void {
         },
       });
       (bar as Progress | null)?.stop();
-      process.stdout.write(`${out}: ${manifest.train.count} train + ${manifest.test.count} test features (d = ${manifest.dim}); unsteered test accuracy ${(100 * manifest.test.accuracy).toFixed(2)}%, final-layer head usage ${manifest.test.finalHeadUsage.toFixed(3)}\n`);
+      process.stdout.write(`${out}: ${manifest.train.count} train + ${manifest.test.count} test features (d = ${manifest.dim}${manifest.layers.length > 1 ? `; block-input CLS of layers ${manifest.layers.join(', ')}` : ''}); unsteered test accuracy ${(100 * manifest.test.accuracy).toFixed(2)}%, final-layer head usage ${manifest.test.finalHeadUsage.toFixed(3)}\n`);
     });
 
   program
     .command('sae')
     .description('train a top-k sparse autoencoder on the extracted features; report FVU, L0, dead latents and splice-back')
     .option('--features <dir>', 'features folder (default: <run>/features)')
-    .option('--out <dir>', 'SAE folder (default: <run>/sae)')
+    .option('--out <dir>', 'SAE folder (default: <run>/sae, or <run>/layers/<l>/sae with --layer l)')
     .option('--run <dir>', 'run folder', 'runs/default')
+    .option('--layer <l>', "the gated layer whose block-input CLS to train on (default: the final layer's, x)")
     .option('--set <key=value>', 'override a config value, e.g. --set sae.epochs=20 (repeatable)', collect, [])
     .option('--resume', 'continue an interrupted SAE training')
-    .action(async (flags: { features?: string; out?: string; run: string; set: string[]; resume?: boolean }) => {
+    .action(async (flags: { features?: string; out?: string; run: string; layer?: string; set: string[]; resume?: boolean }) => {
       await startEngine();
       const features = flags.features ?? stageDir(flags.run, 'extract');
-      const out = flags.out ?? stageDir(flags.run, 'sae');
       const manifest = loadFeaturesManifest(features);
+      const layer = flags.layer === undefined ? manifest.depth - 1 : parseLayer(flags.layer);
+      const out = flags.out ?? layerStageDir(flags.run, 'sae', layer, manifest.depth - 1);
       const cfg = withOverrides(runConfigOf(manifest.checkpoint), flags.set);
       const hooks = saeProgress();
       let metrics: SaeStageMetrics;
       try {
-        metrics = await saeStage({ features, out, cfg, resume: flags.resume === true, hooks });
+        metrics = await saeStage({ features, out, cfg, resume: flags.resume === true, layer, hooks });
       } finally {
         hooks.done();
       }

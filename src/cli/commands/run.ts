@@ -2,7 +2,9 @@
  * `headsteer run`: the main job. Checks the data, then chains the stages of the run folder
  * (src/run/layout.ts; docs/design.md "Pipeline and run folder") — pretrain, prune (with eval), extract,
  * sae, stats, steer, report — skipping stages whose output is complete and resuming interrupted ones,
- * so rerunning after a Ctrl-C or a crash continues where it stopped.
+ * so rerunning after a Ctrl-C or a crash continues where it stopped. With `steer.layers` other than
+ * 'final', extract, sae, stats and steer also cover each steered layer (docs/design.md "Steering at every
+ * layer"), and a stage counts as complete only when every layer's part is.
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -12,16 +14,20 @@ import type { EvalReport } from '../../eval/full_forward.js';
 import { readJson } from '../../io/atomic.js';
 import { hasTrainingState } from '../../io/checkpoint.js';
 import { extractStage } from '../../pipeline/extract.js';
+import { layersStage } from '../../pipeline/layers.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage } from '../../pipeline/train.js';
-import { loadRunData, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, type Stage, type TrainStage } from '../../run/layout.js';
+import { layersResultsPath, layerStageDir, layerStageDone, loadRunData, modelConfigOf, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, type Stage, type TrainStage } from '../../run/layout.js';
+import { loadFeaturesManifest } from '../../steer/features.js';
+import { steeredLayers } from '../../steer/layers.js';
 import type { SteerResults } from '../../steer/results.js';
 import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { formatDuration, progressBar } from '../progress.js';
+import { validateLayersResults } from '../../steer/layers_results.js';
 import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
-import { printSteerSummary } from './steer.js';
+import { printLayersSummary, printSteerSummary } from './steer.js';
 import { REPLICA_ENTRY, trainWithProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
@@ -58,37 +64,75 @@ export function register(program: Command): void {
       let reportPath = join(dir('report'), 'index.html');
       // Later stages use the config recorded with the pruned model (plus this command's overrides).
       const laterConfig = (): Config => withOverrides(runConfigOf(dir('prune')), flags.set);
+      // Steering at more than the final layer (`steer.layers`): the steered layers of the pruned model,
+      // and those of them that need features, an SAE and statistics of their own (all but the final one).
+      const finalLayer = (): number => modelConfigOf(dir('prune')).depth - 1;
+      const steered = (): number[] => steeredLayers(laterConfig().steer.layers, modelConfigOf(dir('prune')), 'steer.layers');
+      const extra = (): number[] => steered().filter((l) => l !== finalLayer());
+      const layersDone = (): boolean => {
+        const want = steered();
+        if (want.length === 0) return true;
+        const file = layersResultsPath(run);
+        if (!existsSync(file)) return false;
+        const have = validateLayersResults(readJson(file, 'every-layer results'), file).layers;
+        return want.every((l) => have.includes(l));
+      };
+      const saeLayer = async (layer: number): Promise<void> => {
+        const out = layerStageDir(run, 'sae', layer, finalLayer());
+        const hooks = saeProgress();
+        let m: SaeStageMetrics;
+        try {
+          m = await saeStage({ features: dir('extract'), out, cfg: laterConfig(), resume: existsSync(out) && hasTrainingState(out), layer, hooks });
+        } finally {
+          hooks.done();
+        }
+        printSaeMetrics(out, m);
+      };
       const stageRuns: Record<Stage, () => Promise<void>> = {
         pretrain: () => trainStage('pretrain', run, cfg),
         prune: () => trainStage('prune', run, cfg),
         extract: async () => {
           const bar = progressBar('extract ', 2, []);
-          extractStage({ checkpoint: dir('prune'), out: dir('extract'), onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}) });
+          extractStage({ checkpoint: dir('prune'), out: dir('extract'), layers: laterConfig().steer.layers, onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}) });
           bar.stop();
         },
         sae: async () => {
-          const hooks = saeProgress();
-          let m: SaeStageMetrics;
-          try {
-            m = await saeStage({ features: dir('extract'), out: dir('sae'), cfg: laterConfig(), resume: existsSync(dir('sae')) && hasTrainingState(dir('sae')), hooks });
-          } finally {
-            hooks.done();
-          }
-          printSaeMetrics(dir('sae'), m);
+          if (!stageDone(run, 'sae')) await saeLayer(finalLayer());
+          for (const l of extra()) if (!layerStageDone(run, 'sae', l, finalLayer())) await saeLayer(l);
         },
         stats: async () => {
-          statsStage({ features: dir('extract'), sae: dir('sae'), out: dir('stats'), cfg: laterConfig() });
+          for (const l of [finalLayer(), ...extra()]) {
+            if (layerStageDone(run, 'stats', l, finalLayer())) continue;
+            statsStage({ features: dir('extract'), sae: layerStageDir(run, 'sae', l, finalLayer()), out: layerStageDir(run, 'stats', l, finalLayer()), cfg: laterConfig(), layer: l });
+          }
         },
         steer: async () => {
-          const bar = progressBar('steer   ', 1, []);
-          const r = steerStage({ features: dir('extract'), sae: dir('sae'), stats: dir('stats'), out: dir('steer'), cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
+          if (!stageDone(run, 'steer')) {
+            const bar = progressBar('steer   ', 1, []);
+            const r = steerStage({ features: dir('extract'), sae: dir('sae'), stats: dir('stats'), out: dir('steer'), cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
+            bar.stop();
+            printSteerSummary(dir('steer'), r);
+          }
+          if (layersDone()) return;
+          const bar = progressBar('layers  ', 1, []);
+          const r = layersStage({ run, out: dir('steer'), cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
           bar.stop();
-          printSteerSummary(dir('steer'), r);
+          printLayersSummary(layersResultsPath(run), r);
         },
         report: async () => {
           const { buildReport } = await import('../../report/report.js'); // loads vega only when needed
           reportPath = (await buildReport(run)).index;
         },
+      };
+      // A stage is complete when its own output is and, with more steered layers, every layer's part of it.
+      const done: Record<Stage, () => boolean> = {
+        pretrain: () => stageDone(run, 'pretrain'),
+        prune: () => stageDone(run, 'prune'),
+        extract: () => stageDone(run, 'extract') && extra().every((l) => loadFeaturesManifest(dir('extract')).layers.includes(l)),
+        sae: () => stageDone(run, 'sae') && extra().every((l) => layerStageDone(run, 'sae', l, finalLayer())),
+        stats: () => stageDone(run, 'stats') && extra().every((l) => layerStageDone(run, 'stats', l, finalLayer())),
+        steer: () => stageDone(run, 'steer') && layersDone(),
+        report: () => stageDone(run, 'report'),
       };
       const steps: Step[] = [
         {
@@ -100,7 +144,7 @@ export function register(program: Command): void {
             process.stderr.write(`  ${ds.name}: ${ds.train.count} train / ${ds.test.count} test images from ${ds.source}\n`);
           },
         },
-        ...STAGE_ORDER.map((stage): Step => ({ name: stage, done: () => stageDone(run, stage), run: stageRuns[stage] })),
+        ...STAGE_ORDER.map((stage): Step => ({ name: stage, done: done[stage], run: stageRuns[stage] })),
       ];
       for (const [i, step] of steps.entries()) {
         const label = `[${i + 1}/${steps.length}] ${step.name}`;

@@ -1,14 +1,18 @@
 /**
- * `headsteer stats` (latent frequencies, index sets, overlaps) and `headsteer steer` (alpha sweeps of
- * every strategy on the test set through the fast path -> steer/results.json + results.csv).
+ * `headsteer stats` (latent frequencies, index sets, overlaps; `--layer` for a steered layer's SAE) and
+ * `headsteer steer` (alpha sweeps of every strategy on the test set through the fast path ->
+ * steer/results.json + results.csv; `--layers` for the every-layer sweep -> steer/layers.json).
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import type { Config } from '../../config.js';
 import { UserError } from '../../errors.js';
+import { layersStage } from '../../pipeline/layers.js';
 import { statsStage, steerStage, targetStage, type BudgetResult } from '../../pipeline/steer.js';
-import { runConfigOf, stageDir } from '../../run/layout.js';
+import { layerStageDir, runConfigOf, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
+import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
+import type { LayersResults } from '../../steer/layers_results.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
@@ -50,6 +54,29 @@ export function printSteerSummary(dir: string, r: SteerResults, alphas: number[]
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/**
+ * Per steered layer, what each knob does at its extreme params, measured from the layer's reconstruction
+ * point (alpha = beta = 0): that layer's usage, total usage and accuracy.
+ */
+export function printLayersSummary(file: string, r: LayersResults): void {
+  const lines = [`${file}: steering at layers ${r.layers.join(', ')} (unsteered: accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, total usage ${r.baseline.totalUsage.toFixed(3)})`];
+  const signed = (v: number, digits: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
+  for (const layer of r.layers) {
+    const at = r.points.filter((p) => p.layer === layer);
+    const origin = at.find((p) => p.param === 0);
+    if (origin === undefined) continue;
+    lines.push(`  layer ${layer}: reconstruction ${(100 * origin.accuracy).toFixed(2)}%, layer usage ${origin.layerUsage.toFixed(3)}, total usage ${origin.totalUsage.toFixed(3)}; change in layer usage / total usage / accuracy:`);
+    for (const knob of [...new Set(at.map((p) => p.knob))]) {
+      const name = knob === 'threshold' ? 'beta' : 'alpha';
+      const cells = at
+        .filter((p) => p.knob === knob && p.param !== 0)
+        .map((p) => `${name} ${p.param}: ${signed(p.layerUsage - origin.layerUsage, 3)} / ${signed(p.totalUsage - origin.totalUsage, 3)} / ${signed(100 * (p.accuracy - origin.accuracy), 2)} pt`);
+      lines.push(`    ${knob.padEnd(15)} ${cells.join('; ')}`);
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
 /** A numeric flag, or a UserError naming it. */
 function numberFlag(name: string, text: string): number {
   const v = Number(text);
@@ -76,13 +103,17 @@ export function register(program: Command): void {
     .option('--run <dir>', 'run folder', 'runs/default')
     .option('--features <dir>', 'features folder (default: <run>/features)')
     .option('--sae <dir>', 'SAE folder (default: <run>/sae)')
-    .option('--out <dir>', 'statistics folder (default: <run>/stats)')
+    .option('--out <dir>', 'statistics folder (default: <run>/stats, or <run>/layers/<l>/stats with --layer l)')
+    .option('--layer <l>', "the gated layer whose SAE to count, on that layer's features (default: the final layer)")
     .option('--set <key=value>', 'override a config value, e.g. --set steer.ks=32 (repeatable)', collect, [])
-    .action(async (flags: PathFlags) => {
+    .action(async (flags: PathFlags & { layer?: string }) => {
       await startEngine();
       const p = paths(flags);
-      const out = flags.out ?? p.stats;
-      const s = statsStage({ features: p.features, sae: p.sae, out, cfg: stageConfig(p.features, flags.set) });
+      const finalLayer = loadFeaturesManifest(p.features).depth - 1;
+      const layer = flags.layer === undefined ? finalLayer : parseLayer(flags.layer);
+      const sae = flags.sae ?? layerStageDir(flags.run, 'sae', layer, finalLayer);
+      const out = flags.out ?? (flags.layer === undefined ? p.stats : layerStageDir(flags.run, 'stats', layer, finalLayer));
+      const s = statsStage({ features: p.features, sae, out, cfg: stageConfig(p.features, flags.set), layer });
       process.stdout.write(`${join(out, 'stats.json')}: k_s ${s.ks}; overlap global vs per-class ${s.overlap.globalVsPerClass.toFixed(4)} (paper: 0.1641)\n`);
     });
 
@@ -102,7 +133,8 @@ export function register(program: Command): void {
     .option('--set <key=value>', 'override a config value (repeatable)', collect, [])
     .option('--target-usage <U>', 'instead of the sweep: find, per strategy and for the threshold shift, the alpha or beta at which final-layer head usage is U, and the accuracy there')
     .option('--class <index>', 'with --target-usage: match the usage of this class, on its test images only')
-    .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean; targetUsage?: string; class?: string }) => {
+    .option('--layers <spec>', "instead of the final-layer sweep: steer at 'all' gated layers or at indices like 1,3, a forward per configuration, with each layer's SAE and statistics from the run folder -> steer/layers.json")
+    .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean; targetUsage?: string; class?: string; layers?: string }) => {
       await startEngine();
       const p = paths(flags);
       const sets = [...flags.set];
@@ -118,6 +150,18 @@ export function register(program: Command): void {
         return;
       }
       if (flags.class !== undefined) throw new UserError('--class goes with --target-usage (the sweep always reports every class)');
+      if (flags.layers !== undefined) {
+        const layers = parseLayerSpec(flags.layers);
+        const bar = progressBar('layers  ', 1, []);
+        let r: LayersResults;
+        try {
+          r = layersStage({ run: flags.run, out, cfg, layers, onProgress: (done, total) => bar.update(done / total, {}) });
+        } finally {
+          bar.stop();
+        }
+        printLayersSummary(join(out, 'layers.json'), r);
+        return;
+      }
       const bar = progressBar('steer   ', 1, []);
       let results: SteerResults;
       try {
