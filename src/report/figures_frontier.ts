@@ -176,6 +176,15 @@ function originMark(sweep: ReadonlyArray<UsageAccuracy & { beta: number }>): Mar
   return sweep.filter((p) => p.beta === 0).map((p) => ({ series: ORIGIN, marker: ORIGIN, usage: p.usage, accuracy: p.accuracy, label: 'α = β = 0' }));
 }
 
+/**
+ * A frontier drawn to usage 1: past its most accurate point the best accuracy stays reachable (a point
+ * using more heads can always drop to that one), so the bar continues flat (frontier.ts `frontierAt`).
+ */
+function toFullUsage(frontier: readonly UsageAccuracy[]): UsageAccuracy[] {
+  const last = frontier[frontier.length - 1];
+  return last === undefined || last.usage >= 1 ? [...frontier] : [...frontier, { usage: 1, accuracy: last.accuracy }];
+}
+
 /** The overall plot: strategies, the beta sweep, its frontier, the oracle, the random policy and the origin. */
 function frontierPlot(r: SteerResults, c: Controls, s: ClassShares): Plot {
   const strategies = sweptStrategies(r);
@@ -183,8 +192,8 @@ function frontierPlot(r: SteerResults, c: Controls, s: ClassShares): Plot {
   return {
     lines: [
       { series: THRESHOLD, points: sweep },
-      { series: FRONTIER, points: thresholdFrontier(c) },
-      { series: ORACLE, points: oracleFrontier(c, s) },
+      { series: FRONTIER, points: toFullUsage(thresholdFrontier(c)) },
+      { series: ORACLE, points: toFullUsage(oracleFrontier(c, s)) },
       ...strategies.map((st) => ({ series: st, points: steerPoints(r, st) })),
     ],
     points: [
