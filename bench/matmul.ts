@@ -51,9 +51,9 @@ const SMALL: Case[] = [4, 8, 12, 16, 24, 32, 48, 64, 128, 256].flatMap((n) => [
 
 function flopsOf(c: Case): number {
   const r = c.a.length;
-  const m = c.transA === true ? c.a[r - 1] ?? 0 : c.a[r - 2] ?? 0;
-  const k = c.transA === true ? c.a[r - 2] ?? 0 : c.a[r - 1] ?? 0;
-  const n = c.transB === true ? c.b[c.b.length - 2] ?? 0 : c.b[c.b.length - 1] ?? 0;
+  const m = c.transA === true ? (c.a[r - 1] ?? 0) : (c.a[r - 2] ?? 0);
+  const k = c.transA === true ? (c.a[r - 2] ?? 0) : (c.a[r - 1] ?? 0);
+  const n = c.transB === true ? (c.b[c.b.length - 2] ?? 0) : (c.b[c.b.length - 1] ?? 0);
   const batch = c.a.slice(0, -2).reduce((p, d) => p * d, 1);
   return 2 * batch * m * n * k;
 }
@@ -75,15 +75,13 @@ function timeIt(f: () => void, minTime: number): number {
 function runner(c: Case): { run: () => void; dispose: () => void } {
   const a = tf.randomNormal(c.a);
   const b = tf.randomNormal(c.b);
-  const n = c.transB === true ? c.b[c.b.length - 2] ?? 1 : c.b[c.b.length - 1] ?? 1;
+  const n = c.transB === true ? (c.b[c.b.length - 2] ?? 1) : (c.b[c.b.length - 1] ?? 1);
   const bias = tf.randomNormal([n]);
   const ta = c.transA === true;
   const tb = c.transB === true;
   const run = (): void => {
     // wasm kernels run synchronously inside the op call, so timing the call times the kernel.
-    const y = c.bias === true
-      ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias })
-      : tf.matMul(a, b, ta, tb);
+    const y = c.bias === true ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias }) : tf.matMul(a, b, ta, tb);
     y.dispose();
   };
   return { run, dispose: () => tf.dispose([a, b, bias]) };
@@ -94,8 +92,7 @@ async function main(): Promise<void> {
   const engine = await initEngine({ native: false });
   const blas = loadSgemm();
   if (!blas.ok) throw new Error(`OpenBLAS unavailable: ${blas.reason}`);
-  console.log(`${engine.notice}; OpenBLAS from ${blas.library}; ` +
-    `OPENBLAS_NUM_THREADS=${process.env['OPENBLAS_NUM_THREADS'] ?? '(default)'}`);
+  console.log(`${engine.notice}; OpenBLAS from ${blas.library}; ` + `OPENBLAS_NUM_THREADS=${process.env['OPENBLAS_NUM_THREADS'] ?? '(default)'}`);
   const minTime = quick ? 0.1 : 0.4;
   console.log('\n| shape | MFLOP | XNNPACK GFLOP/s | OpenBLAS GFLOP/s | speed-up |');
   console.log('|---|---:|---:|---:|---:|');
@@ -107,8 +104,7 @@ async function main(): Promise<void> {
     restore();
     r.dispose();
     const f = flopsOf(c);
-    console.log(`| ${c.name} | ${(f / 1e6).toFixed(2)} | ${(f / xnn / 1e9).toFixed(1)} | ` +
-      `${(f / obl / 1e9).toFixed(1)} | ${(xnn / obl).toFixed(2)}x |`);
+    console.log(`| ${c.name} | ${(f / 1e6).toFixed(2)} | ${(f / xnn / 1e9).toFixed(1)} | ` + `${(f / obl / 1e9).toFixed(1)} | ${(xnn / obl).toFixed(2)}x |`);
   }
 }
 

@@ -49,11 +49,14 @@ export function trainStep(m: BenchModel): () => void {
     step += 1;
     tf.tidy(() => {
       const gateNoise = model.blocks.map((_, l) => tf.tensor2d(logisticNoise(m.batch * c.numHeads, rng(0, 'noise', step, l)), [m.batch, c.numHeads]));
-      const { value, grads } = tf.variableGrads(() => {
-        const out = model.forward(x, { training: true, gateNoise, tau: 5 });
-        const usage = tf.mean(tf.stack(out.masks.filter((mk): mk is tf.Tensor2D => mk !== null)));
-        return tf.add(tf.losses.softmaxCrossEntropy(y, out.logits), tf.mul(2, tf.abs(tf.sub(usage, 0.7)))) as tf.Scalar;
-      }, params.map((p) => p.variable));
+      const { value, grads } = tf.variableGrads(
+        () => {
+          const out = model.forward(x, { training: true, gateNoise, tau: 5 });
+          const usage = tf.mean(tf.stack(out.masks.filter((mk): mk is tf.Tensor2D => mk !== null)));
+          return tf.add(tf.losses.softmaxCrossEntropy(y, out.logits), tf.mul(2, tf.abs(tf.sub(usage, 0.7)))) as tf.Scalar;
+        },
+        params.map((p) => p.variable),
+      );
       const named: Record<string, tf.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byVar.get(k)!] = g;
       adamwStep(params, named, opt, () => 1e-3, ADAMW_DEFAULTS);

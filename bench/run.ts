@@ -63,10 +63,15 @@ function row(m: Measurement, t: TorchItem | null): Row {
   };
 }
 
-const engine = execFileSync(process.execPath, ['-e', `import('${join(root, 'dist/src/engine/backend.js')}').then(async (m) => console.log((await m.initEngine()).notice))`], { encoding: 'utf8' }).trim();
+const engine = execFileSync(
+  process.execPath,
+  ['-e', `import('${join(root, 'dist/src/engine/backend.js')}').then(async (m) => console.log((await m.initEngine()).notice))`],
+  { encoding: 'utf8' },
+).trim();
 process.stdout.write(`${engine}\n`);
 const torch = torchReference();
-if (torch === null) process.stdout.write('PyTorch reference unavailable (install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n');
+if (torch === null)
+  process.stdout.write('PyTorch reference unavailable (install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n');
 
 const results: Record<string, unknown> = { engine, torchVersion: torch?.torch ?? null, date: new Date().toISOString() };
 const table: string[][] = [['item', 'config', 'headsteer /s', 'torch /s', 'ratio', 'peak RSS MB']];

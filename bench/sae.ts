@@ -55,7 +55,10 @@ function measure(impl: TopKImpl, o: SaeStepOptions): { ms: number; all: number[]
 const tensorsBefore = tf.memory().numTensors;
 process.stdout.write(`| top-k | AuxK | median ms/step | samples/s | steps (ms) |\n|---|---|---|---|---|\n`);
 for (const impl of (process.argv.includes('--tfjs-first') ? ['tfjs', 'kernel'] : ['kernel', 'tfjs']) as TopKImpl[]) {
-  for (const [label, o] of [['off', noAux], ['on', withAux]] as const) {
+  for (const [label, o] of [
+    ['off', noAux],
+    ['on', withAux],
+  ] as const) {
     const r = measure(impl, o);
     process.stdout.write(`| ${impl} | ${label} | ${r.ms.toFixed(0)} | ${Math.round((B * 1000) / r.ms)} | ${r.all.map((t) => t.toFixed(0)).join(' ')} |\n`);
   }
@@ -63,7 +66,10 @@ for (const impl of (process.argv.includes('--tfjs-first') ? ['tfjs', 'kernel'] :
 if (tf.memory().numTensors !== tensorsBefore) process.stdout.write(`WARNING: ${tf.memory().numTensors - tensorsBefore} tensors leaked\n`);
 
 if (!process.argv.includes('--no-profile')) {
-  for (const [label, o] of [['AuxK off', noAux], ['AuxK on', withAux]] as const) {
+  for (const [label, o] of [
+    ['AuxK off', noAux],
+    ['AuxK on', withAux],
+  ] as const) {
     sae.topkImpl = 'kernel';
     const prof = await tf.profile(() => {
       saeTrainStep(sae, params, opt, x, o);

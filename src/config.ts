@@ -131,7 +131,10 @@ const steerSchema = z.strictObject({
   /** Size k_s of each index set S. Absent: the SAE's k. */
   ks: z.number().int().min(1).optional(),
   /** Every strategy, so the figures compare them all. */
-  strategies: z.array(z.enum(STRATEGIES)).min(1).default(() => [...STRATEGIES]),
+  strategies: z
+    .array(z.enum(STRATEGIES))
+    .min(1)
+    .default(() => [...STRATEGIES]),
   /** Where alpha is applied; declared, with its default, beside the steering code (src/steer/steering.ts). */
   mode: steerOptionsSchema.shape.mode,
   /** 'gate': x~ feeds only the final decision network (the paper's setting); 'residual': x~ also replaces the CLS residual. */

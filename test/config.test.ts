@@ -64,10 +64,25 @@ test('the paper preset is ViT-S/16 at 224 on CIFAR-100', () => {
 });
 
 test('unknown preset, unknown key and invalid value fail with the name and what is allowed', () => {
-  assert.throws(() => resolveConfig('huge'), (e: unknown) => e instanceof UserError && /unknown preset 'huge'.*smoke, default, mnist, paper/.test(e.message));
-  assert.throws(() => resolveConfig('smoke', ['pretrain.epochz=2']), (e: unknown) => e instanceof UserError && /unknown key\(s\) 'epochz' at pretrain/.test(e.message));
-  assert.throws(() => resolveConfig('smoke', ['data.dataset=imagenet']), (e: unknown) => e instanceof UserError && /data\.dataset.*fashion-mnist/.test(e.message));
-  assert.throws(() => resolveConfig('smoke', ['prune.rho=1.5']), (e: unknown) => e instanceof UserError && /prune\.rho/.test(e.message));
-  assert.throws(() => resolveConfig('smoke', ['pretrain']), (e: unknown) => e instanceof UserError && /key\.path=value/.test(e.message));
+  assert.throws(
+    () => resolveConfig('huge'),
+    (e: unknown) => e instanceof UserError && /unknown preset 'huge'.*smoke, default, mnist, paper/.test(e.message),
+  );
+  assert.throws(
+    () => resolveConfig('smoke', ['pretrain.epochz=2']),
+    (e: unknown) => e instanceof UserError && /unknown key\(s\) 'epochz' at pretrain/.test(e.message),
+  );
+  assert.throws(
+    () => resolveConfig('smoke', ['data.dataset=imagenet']),
+    (e: unknown) => e instanceof UserError && /data\.dataset.*fashion-mnist/.test(e.message),
+  );
+  assert.throws(
+    () => resolveConfig('smoke', ['prune.rho=1.5']),
+    (e: unknown) => e instanceof UserError && /prune\.rho/.test(e.message),
+  );
+  assert.throws(
+    () => resolveConfig('smoke', ['pretrain']),
+    (e: unknown) => e instanceof UserError && /key\.path=value/.test(e.message),
+  );
   assert.equal(resolveConfig('smoke', ['prune.rho=0.5']).prune.rho, 0.5);
 });

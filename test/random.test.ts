@@ -10,17 +10,15 @@ function first(seed: number, ...stream: Array<string | number>): number[] {
 
 function assertClose(actual: number[], expected: number[], tol: number): void {
   assert.equal(actual.length, expected.length);
-  actual.forEach((a, i) => assert.ok(Math.abs(a - expected[i]!) <= tol, `value ${i}: ${a} vs ${expected[i]}`));
+  actual.forEach((a, i) => {
+    assert.ok(Math.abs(a - expected[i]!) <= tol, `value ${i}: ${a} vs ${expected[i]}`);
+  });
 }
 
 test('pinned first values: any change here breaks reproducibility of every run', () => {
   // Uniforms are exact (k / 2^32); the normal goes through log/cos, so allow 1e-12.
   assertClose(first(0), [0.843178489478305, 0.3560309736058116, 0.96499915397726, 139, -0.14494382514630616], 1e-12);
-  assertClose(
-    first(42, 'shuffle', 3),
-    [0.4961557248607278, 0.36539861164055765, 0.7128174982499331, 795, 1.8383962021309501],
-    1e-12,
-  );
+  assertClose(first(42, 'shuffle', 3), [0.4961557248607278, 0.36539861164055765, 0.7128174982499331, 795, 1.8383962021309501], 1e-12);
   assert.deepEqual(Array.from(rng(0).fill(new Float32Array(3), 'uniform')), [0.8431784510612488, 0.3560309410095215, 0.9649991393089294]);
 });
 
@@ -34,7 +32,10 @@ test('same stream reproduces; different seeds, labels and label types differ', (
 test('permutation is a permutation and depends on the stream', () => {
   for (const n of [0, 1, 2, 17, 1000]) {
     const p = permutation(n, rng(1, 'perm', n));
-    assert.deepEqual(Array.from(p).sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(p).sort((a, b) => a - b),
+      Array.from({ length: n }, (_, i) => i),
+    );
   }
   assert.notDeepEqual(permutation(100, rng(1)), permutation(100, rng(2)));
 });

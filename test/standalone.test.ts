@@ -38,9 +38,11 @@ test('no file in src/, test/, scripts/, bench/, docs/ or .ci/ points outside the
     for (const f of all) {
       const rel = relative(REPO_ROOT, f);
       if (rel === self) continue;
-      readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-        if (OUTSIDE.some((re) => re.test(line))) hits.push(`${rel}:${i + 1}: ${line.trim().slice(0, 120)}`);
-      });
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (OUTSIDE.some((re) => re.test(line))) hits.push(`${rel}:${i + 1}: ${line.trim().slice(0, 120)}`);
+        });
     }
   }
   assert.deepEqual(hits, [], `paths outside the repository:\n${hits.join('\n')}`);
@@ -60,7 +62,10 @@ test('every docs/ page the code points to exists', () => {
 
 test('the scan catches what it looks for', () => {
   for (const bad of ["const F = '/work/shared/fixtures/timm';", 'see ../shared/fixtures', 'open("/home/me/x.bin")', 'as DESIGN.md fixes it']) {
-    assert.ok(OUTSIDE.some((re) => re.test(bad)), bad);
+    assert.ok(
+      OUTSIDE.some((re) => re.test(bad)),
+      bad,
+    );
   }
   for (const ok of ["join(REPO_ROOT, 'test')", 'a/b/c', 'https://github.com/x/y', '/usr/share/datasets/fashion-mnist']) {
     assert.ok(!OUTSIDE.some((re) => re.test(ok)), ok);

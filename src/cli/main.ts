@@ -17,10 +17,7 @@ import { register as registerTimm } from './commands/timm.js';
 import { register as registerTrain } from './commands/train.js';
 
 const program = new Command();
-program
-  .name('headsteer')
-  .description('Interpretable, controllable dynamic attention-head pruning in ViTs with sparse autoencoders')
-  .showHelpAfterError();
+program.name('headsteer').description('Interpretable, controllable dynamic attention-head pruning in ViTs with sparse autoencoders').showHelpAfterError();
 registerRun(program);
 registerData(program);
 registerTrain(program);

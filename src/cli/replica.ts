@@ -27,7 +27,10 @@ process.on('message', (raw) => {
   void (async () => {
     try {
       await initEngine();
-      const forward = <K extends keyof TrainHooks>(name: K) => (arg: unknown): void => send({ type: 'hook', name, arg });
+      const forward =
+        <K extends keyof TrainHooks>(name: K) =>
+        (arg: unknown): void =>
+          send({ type: 'hook', name, arg });
       const hooks: TrainHooks = msg.index === 0 ? { onStart: forward('onStart'), onStep: forward('onStep'), onEpoch: forward('onEpoch') } : {};
       const result = await executeTraining(msg.spec, hooks, {
         index: msg.index,

@@ -45,16 +45,10 @@ export interface SplitFiles {
  * Check one split against the dataset's shape: image/label counts agree, the pixel buffer holds
  * exactly N*C*H*W bytes, and every label is a valid class. Throws a UserError naming the file.
  */
-export function validateSplit(
-  split: Split,
-  shape: { channels: number; height: number; width: number; classes: number },
-  files: SplitFiles,
-): void {
+export function validateSplit(split: Split, shape: { channels: number; height: number; width: number; classes: number }, files: SplitFiles): void {
   const { channels, height, width, classes } = shape;
   if (split.labels.length !== split.count) {
-    throw new UserError(
-      `${files.labels}: holds ${split.labels.length} labels but ${files.images} holds ${split.count} images`,
-    );
+    throw new UserError(`${files.labels}: holds ${split.labels.length} labels but ${files.images} holds ${split.count} images`);
   }
   const imageSize = channels * height * width;
   if (split.images.length !== split.count * imageSize) {
@@ -65,10 +59,7 @@ export function validateSplit(
   }
   const bad = firstBadLabel(split.labels, classes);
   if (bad >= 0) {
-    throw new UserError(
-      `${files.labels}: label ${split.labels[bad]} at index ${bad} is out of range ` +
-        `(${classes} classes, expected 0..${classes - 1})`,
-    );
+    throw new UserError(`${files.labels}: label ${split.labels[bad]} at index ${bad} is out of range ` + `(${classes} classes, expected 0..${classes - 1})`);
   }
 }
 

@@ -68,10 +68,7 @@ function readIdx(file: string, magic: number, what: string): { dims: number[]; d
   const need = count * itemSize;
   const have = bytes.length - headerSize;
   if (have < need) {
-    throw new UserError(
-      `${file}: truncated: header says ${count} ${what} of ${itemSize} bytes (${need} bytes) ` +
-        `but the file holds only ${have}`,
-    );
+    throw new UserError(`${file}: truncated: header says ${count} ${what} of ${itemSize} bytes (${need} bytes) ` + `but the file holds only ${have}`);
   }
   // `bytes` is a Buffer whose slice() is a view into a possibly pooled allocation: copy explicitly.
   return { dims, data: new Uint8Array(bytes.subarray(headerSize, headerSize + need)) };

@@ -13,9 +13,7 @@ import { findIdxFile, readIdxImages, readIdxLabels } from './idx.js';
 /** Where the Debian package installs Fashion-MNIST. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
-];
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -65,8 +63,7 @@ export function mnistPackageDir(): string | undefined {
 export function loadFashionMnist(dataDir?: string): Dataset {
   const lookup = lookupIdx(dataDir ?? FASHION_MNIST_DIR);
   if (lookup.missing.length > 0) {
-    const how =
-      'install it with: sudo apt-get install dataset-fashion-mnist (or pass --data-dir <folder with the IDX files>)';
+    const how = 'install it with: sudo apt-get install dataset-fashion-mnist (or pass --data-dir <folder with the IDX files>)';
     if (!existsSync(lookup.dir) || lookup.missing.length === 4) {
       throw new UserError(`Fashion-MNIST not found in ${lookup.dir}; ${how}`);
     }
@@ -98,9 +95,7 @@ function loadIdxDataset(name: string, classNames: string[], lookup: IdxLookup): 
   const testIdx = readIdxImages(testImages);
   const { height, width } = trainIdx;
   if (testIdx.height !== height || testIdx.width !== width) {
-    throw new UserError(
-      `${testImages}: images are ${testIdx.height}x${testIdx.width} but ${trainImages} has ${height}x${width}`,
-    );
+    throw new UserError(`${testImages}: images are ${testIdx.height}x${testIdx.width} but ${trainImages} has ${height}x${width}`);
   }
   const shape = { channels: 1, height, width, classes: classNames.length };
   const train: Split = { images: trainIdx.pixels, labels: readIdxLabels(trainLabels), count: trainIdx.count };

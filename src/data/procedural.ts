@@ -13,8 +13,16 @@ import { channelStats, type Dataset, type Split } from './dataset.js';
 
 /** Shape names in label order; the first `classes` are used. */
 export const PROCEDURAL_CLASSES = [
-  'horizontal bar', 'vertical bar', 'diagonal /', 'diagonal \\', 'disk',
-  'ring', 'square outline', 'plus', 'checkerboard', 'triangle',
+  'horizontal bar',
+  'vertical bar',
+  'diagonal /',
+  'diagonal \\',
+  'disk',
+  'ring',
+  'square outline',
+  'plus',
+  'checkerboard',
+  'triangle',
 ];
 
 /** Options of the procedural set. */
@@ -150,15 +158,25 @@ function inside(label: number, u: number, v: number): boolean {
   const box = Math.max(au, av);
   const radius = Math.hypot(u, v);
   switch (label) {
-    case 0: return av < 0.25 && au < 1;
-    case 1: return au < 0.25 && av < 1;
-    case 2: return Math.abs(u + v) < 0.35 && Math.abs(u - v) < 1.4; // '/' in image coordinates
-    case 3: return Math.abs(u - v) < 0.35 && Math.abs(u + v) < 1.4;
-    case 4: return radius < 0.8;
-    case 5: return radius > 0.55 && radius < 0.95;
-    case 6: return box > 0.6 && box < 0.9;
-    case 7: return (au < 0.2 && av < 0.9) || (av < 0.2 && au < 0.9);
-    case 8: return box < 0.9 && (Math.floor((u + 0.9) / 0.45) + Math.floor((v + 0.9) / 0.45)) % 2 === 0;
-    default: return v > -0.8 && v < 0.8 && au < ((v + 0.8) / 1.6) * 0.9; // triangle pointing up
+    case 0:
+      return av < 0.25 && au < 1;
+    case 1:
+      return au < 0.25 && av < 1;
+    case 2:
+      return Math.abs(u + v) < 0.35 && Math.abs(u - v) < 1.4; // '/' in image coordinates
+    case 3:
+      return Math.abs(u - v) < 0.35 && Math.abs(u + v) < 1.4;
+    case 4:
+      return radius < 0.8;
+    case 5:
+      return radius > 0.55 && radius < 0.95;
+    case 6:
+      return box > 0.6 && box < 0.9;
+    case 7:
+      return (au < 0.2 && av < 0.9) || (av < 0.2 && au < 0.9);
+    case 8:
+      return box < 0.9 && (Math.floor((u + 0.9) / 0.45) + Math.floor((v + 0.9) / 0.45)) % 2 === 0;
+    default:
+      return v > -0.8 && v < 0.8 && au < ((v + 0.8) / 1.6) * 0.9; // triangle pointing up
   }
 }

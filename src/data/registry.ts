@@ -66,8 +66,7 @@ function locate(name: DatasetName, dataDir: string | undefined): Omit<DatasetInf
       }
       const { missing } = lookupIdx(dir);
       if (missing.length === 0) return { available: true, location: dir, detail: 'IDX files found' };
-      const how =
-        name === 'mnist' ? 'pass --data-dir <folder with the IDX files>' : 'sudo apt-get install dataset-fashion-mnist';
+      const how = name === 'mnist' ? 'pass --data-dir <folder with the IDX files>' : 'sudo apt-get install dataset-fashion-mnist';
       const what = existsSync(dir) ? `missing ${missing.join(', ')}` : 'folder not found';
       return { available: false, location: dir, detail: `${what}; ${how}` };
     }

@@ -65,7 +65,9 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
   // Pure-JS replacements (shared-buffer Identity, leading-axes Sum): no addon needed, off with HEADSTEER_FUSED=0.
   if (backend === 'wasm' && !fusedDisabledByEnv()) registerWasmKernels();
   // HEADSTEER_SIMD=0 skips loading the module (and so also a broken build of it).
-  const simdKernels = backend === 'wasm' && !simdDisabledByEnv() &&
+  const simdKernels =
+    backend === 'wasm' &&
+    !simdDisabledByEnv() &&
     (await loadSimdKernels((tf.backend() as unknown as { wasm: Parameters<typeof loadSimdKernels>[0] }).wasm)) !== undefined;
   const kernels = fusedDisabledByEnv() ? 'composite tfjs ops' : simdKernels ? 'wasm SIMD' : 'JS';
   const label = await wasmLabel();
@@ -80,13 +82,11 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
     const blas = loadSgemm();
     if (blas.ok) {
       registerNativeMatMul(blas.sgemm, options.matmul ?? DEFAULT_NATIVE_MATMUL);
-      info = { backend, matmul: 'openblas', simdKernels,
-        notice: `engine: ${label} + OpenBLAS sgemm (nblas), GELU/LayerNorm: ${kernels}` };
+      info = { backend, matmul: 'openblas', simdKernels, notice: `engine: ${label} + OpenBLAS sgemm (nblas), GELU/LayerNorm: ${kernels}` };
       return info;
     }
     reason = blas.reason;
   }
-  info = { backend, matmul: 'xnnpack', simdKernels,
-    notice: `engine: ${label}, XNNPACK matmul (OpenBLAS unavailable: ${reason}), GELU/LayerNorm: ${kernels}` };
+  info = { backend, matmul: 'xnnpack', simdKernels, notice: `engine: ${label}, XNNPACK matmul (OpenBLAS unavailable: ${reason}), GELU/LayerNorm: ${kernels}` };
   return info;
 }

@@ -19,17 +19,27 @@ export type BlasTrans = typeof NO_TRANS | typeof TRANS;
  * in place. Nothing is bounds-checked natively: callers must pass views long enough.
  */
 export type Sgemm = (
-  transA: BlasTrans, transB: BlasTrans, m: number, n: number, k: number,
-  alpha: number, a: Float32Array, lda: number, b: Float32Array, ldb: number,
-  beta: number, c: Float32Array, ldc: number,
+  transA: BlasTrans,
+  transB: BlasTrans,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
 ) => void;
 
 /** Result of `loadSgemm`: the routine, or why it is unavailable. */
-export type BlasLoad =
-  | { ok: true; sgemm: Sgemm; library: string }
-  | { ok: false; reason: string };
+export type BlasLoad = { ok: true; sgemm: Sgemm; library: string } | { ok: false; reason: string };
 
-interface NblasModule { sgemm?: unknown }
+interface NblasModule {
+  sgemm?: unknown;
+}
 
 function isSgemm(f: unknown): f is Sgemm {
   return typeof f === 'function';
@@ -65,7 +75,7 @@ export function loadSgemm(): BlasLoad {
     const require = createRequire(import.meta.url);
     mod = require('nblas') as NblasModule;
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+    const msg = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
     return { ok: false, reason: `nblas failed to load: ${msg}` };
   }
   const sgemm = mod.sgemm;

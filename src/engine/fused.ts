@@ -44,11 +44,9 @@ export interface FusedKernelSpec {
   inputs: readonly string[];
   /** Output shapes from the input shapes. */
   outputShapes(shapes: ReadonlyArray<readonly number[]>, attrs: tf.NamedAttrMap): number[][];
-  run(inputs: Float32Array[], outputs: Float32Array[], shapes: ReadonlyArray<readonly number[]>,
-    attrs: tf.NamedAttrMap): void;
+  run(inputs: Float32Array[], outputs: Float32Array[], shapes: ReadonlyArray<readonly number[]>, attrs: tf.NamedAttrMap): void;
   /** The same computation by the SIMD kernels, on byte offsets into the wasm heap. */
-  runHeap?(kernels: SimdKernels, inputs: number[], outputs: number[], shapes: ReadonlyArray<readonly number[]>,
-    attrs: tf.NamedAttrMap): void;
+  runHeap?(kernels: SimdKernels, inputs: number[], outputs: number[], shapes: ReadonlyArray<readonly number[]>, attrs: tf.NamedAttrMap): void;
 }
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernels touch. */
@@ -98,8 +96,7 @@ function wasmKernel(spec: FusedKernelSpec): tf.KernelFunc {
     }
     // Views only now: makeOutput may have grown wasm memory and detached the previous buffer.
     const heap = backend.wasm.HEAPU8.buffer;
-    const view = (byteOffset: number, size: number): Float32Array =>
-      size === 0 ? new Float32Array(0) : new Float32Array(heap, byteOffset, size);
+    const view = (byteOffset: number, size: number): Float32Array => (size === 0 ? new Float32Array(0) : new Float32Array(heap, byteOffset, size));
     const inViews = ins.map((t, i) => view(offsets[i] ?? 0, sizeOf(t.shape)));
     const outViews = outs.map((_, i) => view(outOffsets[i] ?? 0, sizeOf(outShapes[i] ?? [])));
     spec.run(inViews, outViews, shapes, attrs);

@@ -71,7 +71,10 @@ const CDF_NODES = cdfAtNodes();
 /** Φ(x). */
 const CDF_TABLE = hermiteTable((k) => CDF_NODES[k] as number, pdf);
 /** g(x) = Φ(x) + x φ(x), the GELU derivative. */
-const GRAD_TABLE = hermiteTable((k, x) => (CDF_NODES[k] as number) + x * pdf(x), (x) => pdf(x) * (2 - x * x));
+const GRAD_TABLE = hermiteTable(
+  (k, x) => (CDF_NODES[k] as number) + x * pdf(x),
+  (x) => pdf(x) * (2 - x * x),
+);
 
 /** A Hermite table at x, clamped to ±LIMIT (NaN stays NaN). */
 function lookup(table: Float64Array, x: number): number {
@@ -79,8 +82,7 @@ function lookup(table: Float64Array, x: number): number {
   const k = u | 0;
   const s = u - k;
   const b = 4 * k;
-  return (table[b] as number) +
-    s * ((table[b + 1] as number) + s * ((table[b + 2] as number) + s * (table[b + 3] as number)));
+  return (table[b] as number) + s * ((table[b + 1] as number) + s * ((table[b + 2] as number) + s * (table[b + 3] as number)));
 }
 
 /** Φ(x) as the kernels compute it, for tests. */

@@ -78,9 +78,7 @@ function sourceBatchIndex(dims: readonly number[], out: readonly number[]): Int3
  * @param bShape (...batchB, K, N), or (...batchB, N, K) with transB
  * @returns the gemm calls and the output shape (...broadcast(batchA, batchB), M, N)
  */
-export function planBatchMatMul(
-  aShape: readonly number[], bShape: readonly number[], transA: boolean, transB: boolean,
-): GemmPlan {
+export function planBatchMatMul(aShape: readonly number[], bShape: readonly number[], transA: boolean, transB: boolean): GemmPlan {
   if (aShape.length < 2 || bShape.length < 2) throw new Error('matMul: inputs must have rank >= 2');
   const ar = aShape.length;
   const br = bShape.length;
@@ -93,8 +91,9 @@ export function planBatchMatMul(
   const kb = transB ? b1 : b0;
   const n = transB ? b0 : b1;
   if (k !== kb) {
-    throw new Error(`matMul: inner dims ${k} and ${kb} differ (shapes [${aShape.join(',')}] ` +
-      `and [${bShape.join(',')}], transposeA=${transA}, transposeB=${transB})`);
+    throw new Error(
+      `matMul: inner dims ${k} and ${kb} differ (shapes [${aShape.join(',')}] ` + `and [${bShape.join(',')}], transposeA=${transA}, transposeB=${transB})`,
+    );
   }
   const batchA = aShape.slice(0, -2);
   const batchB = bShape.slice(0, -2);
@@ -107,8 +106,7 @@ export function planBatchMatMul(
   // b is one shared matrix and a's batches are stacked (M, K) blocks: the stack is itself a
   // row-major (Bo*M, K) matrix, so one large gemm replaces Bo small ones (the Linear layer case).
   if (product(batchB) === 1 && !transA && bo > 1) {
-    return { m: bo * m, n, k, transA, transB, lda, ldb, outShape,
-      offsets: Int32Array.of(0, 0, 0), folded: true };
+    return { m: bo * m, n, k, transA, transB, lda, ldb, outShape, offsets: Int32Array.of(0, 0, 0), folded: true };
   }
   const ia = sourceBatchIndex(batchA, batchOut);
   const ib = sourceBatchIndex(batchB, batchOut);

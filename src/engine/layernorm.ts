@@ -81,8 +81,9 @@ const layerNormGradSpec: FusedKernelSpec = {
   outputShapes: ([, x, gamma]) => [[...(x ?? [])], [...(gamma ?? [])], [...(gamma ?? [])]],
   runHeap(kernels, [dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], [, xShape]) {
     const { d, rows } = rowsOf(xShape);
-    kernels.withScratch(16 * d, (scratch) => kernels.layerNormGrad(dy ?? 0, x ?? 0, gamma ?? 0, mean ?? 0,
-      rstd ?? 0, dx ?? 0, dgamma ?? 0, dbeta ?? 0, scratch, rows, d));
+    kernels.withScratch(16 * d, (scratch) =>
+      kernels.layerNormGrad(dy ?? 0, x ?? 0, gamma ?? 0, mean ?? 0, rstd ?? 0, dx ?? 0, dgamma ?? 0, dbeta ?? 0, scratch, rows, d),
+    );
   },
   run([dy, x, gamma, mean, rstd], [dx, dgamma, dbeta], [, xShape]) {
     if (!dy || !x || !gamma || !mean || !rstd || !dx || !dgamma || !dbeta) return;
@@ -170,7 +171,7 @@ export function layerNormFused(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
   const d = x.shape[x.shape.length - 1];
-  const fits = x.rank >= 1 && [x, gamma, beta].every((t) => t.dtype === 'float32') &&
-    gamma.rank === 1 && beta.rank === 1 && gamma.shape[0] === d && beta.shape[0] === d;
+  const fits =
+    x.rank >= 1 && [x, gamma, beta].every((t) => t.dtype === 'float32') && gamma.rank === 1 && beta.rank === 1 && gamma.shape[0] === d && beta.shape[0] === d;
   return fits && useFused() ? layerNormFused(x, gamma, beta, eps) : layerNormComposite(x, gamma, beta, eps);
 }

@@ -10,7 +10,9 @@ import { NO_TRANS, TRANS, type Sgemm } from './blas.js';
 import { planBatchMatMul, type GemmPlan } from './gemm_plan.js';
 
 /** The parts of tfjs-backend-wasm's (untyped-to-us) `BackendWasm` that the kernels touch. */
-interface WasmTensorData { memoryOffset: number }
+interface WasmTensorData {
+  memoryOffset: number;
+}
 interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): WasmTensorData | undefined };
@@ -67,10 +69,7 @@ function fillRows(c: Float32Array, bias: Float32Array | undefined, rows: number,
 }
 
 /** Run a plan: C = op(A) @ op(B) + beta*C for each call. */
-function runPlan(
-  sgemm: Sgemm, plan: GemmPlan, heap: Float32Array, aOff: number, bOff: number, cOff: number,
-  beta: number,
-): void {
+function runPlan(sgemm: Sgemm, plan: GemmPlan, heap: Float32Array, aOff: number, bOff: number, cOff: number, beta: number): void {
   const ta = plan.transA ? TRANS : NO_TRANS;
   const tb = plan.transB ? TRANS : NO_TRANS;
   const { m, n, k, lda, ldb, offsets } = plan;
@@ -94,8 +93,7 @@ function useNative(plan: GemmPlan, ba: number, bb: number, options: NativeMatMul
 
 /** Fused activations done in place after the gemm (tfjs `Activation` minus prelu). */
 export type NativeActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
-const NATIVE_ACTIVATIONS: ReadonlySet<string> =
-  new Set<NativeActivation>(['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu']);
+const NATIVE_ACTIVATIONS: ReadonlySet<string> = new Set<NativeActivation>(['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu']);
 
 function isNativeActivation(name: unknown): name is NativeActivation {
   return typeof name === 'string' && NATIVE_ACTIVATIONS.has(name);
@@ -105,17 +103,30 @@ function isNativeActivation(name: unknown): name is NativeActivation {
 function activate(c: Float32Array, activation: NativeActivation, alpha: number): void {
   const len = c.length;
   switch (activation) {
-    case 'linear': return;
-    case 'relu': for (let i = 0; i < len; i++) { if ((c[i] as number) < 0) c[i] = 0; } return;
+    case 'linear':
+      return;
+    case 'relu':
+      for (let i = 0; i < len; i++) {
+        if ((c[i] as number) < 0) c[i] = 0;
+      }
+      return;
     case 'relu6':
       for (let i = 0; i < len; i++) c[i] = Math.min(6, Math.max(0, c[i] as number));
       return;
     case 'elu':
-      for (let i = 0; i < len; i++) { const v = c[i] as number; if (v < 0) c[i] = Math.expm1(v); }
+      for (let i = 0; i < len; i++) {
+        const v = c[i] as number;
+        if (v < 0) c[i] = Math.expm1(v);
+      }
       return;
-    case 'sigmoid': for (let i = 0; i < len; i++) c[i] = 1 / (1 + Math.exp(-(c[i] as number))); return;
+    case 'sigmoid':
+      for (let i = 0; i < len; i++) c[i] = 1 / (1 + Math.exp(-(c[i] as number)));
+      return;
     case 'leakyrelu':
-      for (let i = 0; i < len; i++) { const v = c[i] as number; if (v < 0) c[i] = alpha * v; }
+      for (let i = 0; i < len; i++) {
+        const v = c[i] as number;
+        if (v < 0) c[i] = alpha * v;
+      }
       return;
   }
 }
@@ -126,16 +137,18 @@ function activate(c: Float32Array, activation: NativeActivation, alpha: number):
  * XNNPACK kernel instead.
  */
 function nativeMatMul(
-  sgemm: Sgemm, options: NativeMatMulOptions | undefined, args: KernelArgs,
-  bias: tf.TensorInfo | undefined, activation: NativeActivation,
+  sgemm: Sgemm,
+  options: NativeMatMulOptions | undefined,
+  args: KernelArgs,
+  bias: tf.TensorInfo | undefined,
+  activation: NativeActivation,
 ): tf.TensorInfo | undefined {
   const { a, b } = args.inputs;
   const attrs = args.attrs ?? {};
   if (a === undefined || b === undefined || a.dtype !== 'float32' || b.dtype !== 'float32') {
     return undefined;
   }
-  const plan = planBatchMatMul(a.shape, b.shape, attrs['transposeA'] === true,
-    attrs['transposeB'] === true);
+  const plan = planBatchMatMul(a.shape, b.shape, attrs['transposeA'] === true, attrs['transposeB'] === true);
   const batches = (t: tf.TensorInfo): number => t.shape.slice(0, -2).reduce((p, d) => p * d, 1);
   if (options !== undefined && !useNative(plan, batches(a), batches(b), options)) return undefined;
   const backend = asWasmBackend(args.backend);
@@ -171,9 +184,7 @@ const wasmOriginals = new Map<string, tf.KernelConfig>();
  * Swap the registered wasm kernel `name` for one built around the wasm original.
  * @returns the config that was registered before, for restoring.
  */
-function replaceKernel(
-  name: string, build: (original: tf.KernelConfig) => tf.KernelFunc,
-): tf.KernelConfig {
+function replaceKernel(name: string, build: (original: tf.KernelConfig) => tf.KernelFunc): tf.KernelConfig {
   const previous = tf.getKernel(name, 'wasm');
   if (previous === undefined) throw new Error(`wasm backend has no ${name} kernel to replace`);
   const original = wasmOriginals.get(name) ?? previous;
@@ -191,26 +202,28 @@ function replaceKernel(
  * Fused calls with prelu, or a bias that is not a rank-1 (N) vector, go to XNNPACK.
  * @returns a function that restores the kernels registered before this call.
  */
-export function registerNativeMatMul(
-  sgemm: Sgemm, options: NativeMatMulOptions = DEFAULT_NATIVE_MATMUL,
-): () => void {
-  const previous = [replaceKernel(tf.BatchMatMul, (original) => (args: KernelArgs): KernelResult =>
-    nativeMatMul(sgemm, options, args, undefined, 'linear') ?? original.kernelFunc(args)),
+export function registerNativeMatMul(sgemm: Sgemm, options: NativeMatMulOptions = DEFAULT_NATIVE_MATMUL): () => void {
+  const previous = [
+    replaceKernel(
+      tf.BatchMatMul,
+      (original) =>
+        (args: KernelArgs): KernelResult =>
+          nativeMatMul(sgemm, options, args, undefined, 'linear') ?? original.kernelFunc(args),
+    ),
 
-  replaceKernel(tf._FusedMatMul, (original) => (args: KernelArgs): KernelResult => {
-    const { bias, preluActivationWeights } = args.inputs;
-    const activation = args.attrs?.['activation'] ?? 'linear';
-    // tfjs-core passes absent optional inputs as undefined entries; treat null the same.
-    const biasInfo = bias ?? undefined;
-    const biasFits = biasInfo === undefined || (biasInfo.shape.length === 1 &&
-      biasInfo.dtype === 'float32' && biasInfo.shape[0] === lastDimOfOutput(args));
-    // No size threshold here: tfjs-wasm 4.22's fused kernel is wrong with a transpose + bias
-    // (measured: errors ~1 on unit-scale data), and tiny fused calls are too cheap to matter.
-    const res = isNativeActivation(activation) && preluActivationWeights == null && biasFits
-      ? nativeMatMul(sgemm, undefined, args, biasInfo, activation)
-      : undefined;
-    return res ?? original.kernelFunc(args);
-  })];
+    replaceKernel(tf._FusedMatMul, (original) => (args: KernelArgs): KernelResult => {
+      const { bias, preluActivationWeights } = args.inputs;
+      const activation = args.attrs?.['activation'] ?? 'linear';
+      // tfjs-core passes absent optional inputs as undefined entries; treat null the same.
+      const biasInfo = bias ?? undefined;
+      const biasFits = biasInfo === undefined || (biasInfo.shape.length === 1 && biasInfo.dtype === 'float32' && biasInfo.shape[0] === lastDimOfOutput(args));
+      // No size threshold here: tfjs-wasm 4.22's fused kernel is wrong with a transpose + bias
+      // (measured: errors ~1 on unit-scale data), and tiny fused calls are too cheap to matter.
+      const res =
+        isNativeActivation(activation) && preluActivationWeights == null && biasFits ? nativeMatMul(sgemm, undefined, args, biasInfo, activation) : undefined;
+      return res ?? original.kernelFunc(args);
+    }),
+  ];
 
   return () => {
     for (const config of previous) {

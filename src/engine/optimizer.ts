@@ -65,8 +65,7 @@ export function adamwComposite(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.T
  * All four inputs float32 of one shape.
  */
 export function adamwUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, h: AdamWHyper): tf.Tensor[] {
-  const fits = [g, m, v].every((t) => tf.util.arraysEqual(t.shape, p.shape)) &&
-    [p, g, m, v].every((t) => t.dtype === 'float32');
+  const fits = [g, m, v].every((t) => tf.util.arraysEqual(t.shape, p.shape)) && [p, g, m, v].every((t) => t.dtype === 'float32');
   if (!fits || !useFused()) return adamwComposite(p, g, m, v, h);
   ensureKernel(adamwSpec);
   return runFused(ADAMW_KERNEL, { p, g, m, v }, { ...h });

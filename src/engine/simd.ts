@@ -15,17 +15,26 @@ export interface SimdKernels {
   /** dx[i] = dy[i] GELU'(x[i]) for i < n. */
   geluGrad(dy: number, x: number, dx: number, n: number): void;
   /** LayerNorm of x (rows, d) with gamma, beta (d); writes y (rows, d), mean and rstd (rows). */
-  layerNorm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number,
-    rows: number, d: number, eps: number): void;
+  layerNorm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, d: number, eps: number): void;
   /**
    * LayerNorm backward; writes dx (rows, d), dgamma and dbeta (d). `scratch`: 16 d bytes,
    * 8-byte aligned (see `withScratch`).
    */
-  layerNormGrad(dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number,
-    dgamma: number, dbeta: number, scratch: number, rows: number, d: number): void;
+  layerNormGrad(
+    dy: number,
+    x: number,
+    gamma: number,
+    mean: number,
+    rstd: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    scratch: number,
+    rows: number,
+    d: number,
+  ): void;
   /** One AdamW step over n floats (see `AdamWHyper`); outputs must not alias inputs. */
-  adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,
-    h: AdamWHyper): void;
+  adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, h: AdamWHyper): void;
   /** Column sums of x (rows, cols) into out (cols), float64 accumulation; `scratch`: 8 cols bytes. */
   sumLeading(x: number, out: number, rows: number, cols: number, scratch: number): void;
   /** Σ x[i]² over n floats, accumulated in float64. */
@@ -106,10 +115,13 @@ export async function loadSimdKernels(module: EmscriptenModule): Promise<SimdKer
  * The kernels of the module `bytes` (read from `file`, named in errors) bound to `memory`.
  * @throws UserError when `bytes` is not a valid module or lacks one of the kernels
  */
-export async function instantiateSimdKernels(bytes: Uint8Array<ArrayBuffer>, module: EmscriptenModule,
-  memory: WebAssembly.Memory, file: string): Promise<SimdKernels> {
-  const broken = (why: string): UserError =>
-    new UserError(`${file}: ${why}; rebuild it with \`npm run build\` (or set HEADSTEER_SIMD=0)`);
+export async function instantiateSimdKernels(
+  bytes: Uint8Array<ArrayBuffer>,
+  module: EmscriptenModule,
+  memory: WebAssembly.Memory,
+  file: string,
+): Promise<SimdKernels> {
+  const broken = (why: string): UserError => new UserError(`${file}: ${why}; rebuild it with \`npm run build\` (or set HEADSTEER_SIMD=0)`);
   let exports: WebAssembly.Exports;
   try {
     exports = (await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory } })).exports;
@@ -125,8 +137,7 @@ export async function instantiateSimdKernels(bytes: Uint8Array<ArrayBuffer>, mod
     layerNorm: ex.layer_norm,
     layerNormGrad: ex.layer_norm_grad,
     adamw: (p, g, m, v, pOut, mOut, vOut, n, h) =>
-      ex.adamw(p, g, m, v, pOut, mOut, vOut, n, h.scale, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc1, h.bc2,
-        h.lr, h.decay, h.eps),
+      ex.adamw(p, g, m, v, pOut, mOut, vOut, n, h.scale, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc1, h.bc2, h.lr, h.decay, h.eps),
     sumSquares: ex.sum_squares,
     sumLeading: ex.sum_leading,
     withScratch(size, f) {

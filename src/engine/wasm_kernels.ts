@@ -46,8 +46,7 @@ export function sumLeading(x: Float32Array, out: Float32Array, rows: number, col
   for (; r + 4 <= rows; r += 4) {
     const o = r * cols;
     for (let j = 0; j < cols; j++) {
-      acc[j] = (acc[j] as number) + (x[o + j] as number) + (x[o + cols + j] as number) +
-        (x[o + 2 * cols + j] as number) + (x[o + 3 * cols + j] as number);
+      acc[j] = (acc[j] as number) + (x[o + j] as number) + (x[o + cols + j] as number) + (x[o + 2 * cols + j] as number) + (x[o + 3 * cols + j] as number);
     }
   }
   for (; r < rows; r++) {
@@ -100,7 +99,11 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
     const total = size.reduce((p, d) => p * d, 1);
     if (total === 0) return out;
     const heap = backend.wasm.HEAPU8.buffer; // after makeOutput, which may grow the heap
-    const xv = new Float32Array(heap, backend.dataIdMap.get(x.dataId)?.memoryOffset ?? 0, x.shape.reduce((p, d) => p * d, 1));
+    const xv = new Float32Array(
+      heap,
+      backend.dataIdMap.get(x.dataId)?.memoryOffset ?? 0,
+      x.shape.reduce((p, d) => p * d, 1),
+    );
     const ov = new Float32Array(heap, backend.dataIdMap.get(out.dataId)?.memoryOffset ?? 0, total);
     const rank = x.shape.length;
     const strides = tf.util.computeStrides(x.shape); // (rank - 1) strides; the last axis is contiguous
@@ -126,7 +129,11 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
  */
 export function registerWasmKernels(): () => void {
   const replaced: tf.KernelConfig[] = [];
-  for (const [name, build] of [[tf.Identity, identity], [tf.Sum, sum], [tf.Slice, slice]] as const) {
+  for (const [name, build] of [
+    [tf.Identity, identity],
+    [tf.Sum, sum],
+    [tf.Slice, slice],
+  ] as const) {
     const previous = tf.getKernel(name, 'wasm');
     if (previous === undefined) throw new Error(`wasm backend has no ${name} kernel to replace`);
     // registerKernel warns on the console about duplicates, so remove the current one first.

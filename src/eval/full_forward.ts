@@ -61,7 +61,9 @@ function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?
       return { pred: out.logits.argMax(1), kept: out.masks.map((m) => (m === null ? tf.fill([B], H) : m.sum(1))) }; // (B,) each
     });
     predictions.set(pred.dataSync() as Int32Array, start);
-    kept.forEach((k, l) => keptPerLayer[l]!.set(k.dataSync() as Float32Array, start));
+    kept.forEach((k, l) => {
+      keptPerLayer[l]!.set(k.dataSync() as Float32Array, start);
+    });
     tf.dispose([pred, ...kept]);
   }
   return { predictions, keptPerLayer };

@@ -74,7 +74,7 @@ export function explorerClient(shared: ClientConstants): void {
   const fmtParam = (x: number): string => String(Number(x.toFixed(4))).replace('-', '−');
   const scopeName = (c: PointView['class']): string => (c === 'all' ? 'all classes' : `class ${c} · ${meta.classNames[c] ?? ''}`);
 
-  const strategy = (): string => (document.querySelector<HTMLInputElement>('input[name=strategy]:checked')?.value ?? shared.firstStrategy);
+  const strategy = (): string => document.querySelector<HTMLInputElement>('input[name=strategy]:checked')?.value ?? shared.firstStrategy;
   const alphaOk = (a: number): boolean => Number.isFinite(a) && a >= meta.alphaRange.min && a <= meta.alphaRange.max;
 
   const showError = (msg: string): void => {
@@ -97,7 +97,8 @@ export function explorerClient(shared: ClientConstants): void {
     useDelta.textContent = signed(dUse, 3);
     useDelta.className = `delta ${dUse < -0.0005 ? 'good' : dUse > 0.0005 ? 'bad' : ''}`;
     const H = meta.heads;
-    el('heads-kept').textContent = `${(p.steered.headUsage * H).toFixed(2)} of ${H} heads kept on average (unsteered ${(p.unsteered.headUsage * H).toFixed(2)})`;
+    el('heads-kept').textContent =
+      `${(p.steered.headUsage * H).toFixed(2)} of ${H} heads kept on average (unsteered ${(p.unsteered.headUsage * H).toFixed(2)})`;
     const src = el('source');
     src.textContent = p.source === 'results' ? 'precomputed · results.json' : 'computed live · fast path';
     src.className = `badge ${p.source}`;
@@ -106,7 +107,7 @@ export function explorerClient(shared: ClientConstants): void {
   const renderHeads = (steered: Summary, unsteered: Summary): void => {
     const row = el('heads');
     row.replaceChildren();
-    const switched = steered.heads.flatMap((r, h) => ((r >= 0.5) !== ((unsteered.heads[h] ?? 0) >= 0.5) ? [`h${h} ${r >= 0.5 ? 'off → on' : 'on → off'}`] : []));
+    const switched = steered.heads.flatMap((r, h) => (r >= 0.5 !== (unsteered.heads[h] ?? 0) >= 0.5 ? [`h${h} ${r >= 0.5 ? 'off → on' : 'on → off'}`] : []));
     const note = el('heads-switched');
     note.textContent = switched.length > 0 ? `Switched by steering: ${switched.join(', ')}` : 'No head crosses the 50% keep rate vs unsteered';
     note.classList.toggle('hot', switched.length > 0);
@@ -147,10 +148,17 @@ export function explorerClient(shared: ClientConstants): void {
     const x = (a: number): number => m.l + ((a - min) / (max - min)) * (W - m.l - m.r);
     const y = (v: number): number => m.t + (1 - v) * (Ht - m.t - m.b);
     const pts = meta.curves.filter((c: CurvePoint) => c.strategy === p.strategy).sort((a, b) => a.alpha - b.alpha);
-    const val = (c: CurvePoint, key: 'accuracy' | 'headUsage'): number => (p.class === 'all' ? c[key] : c.perClass[p.class]?.[key] ?? 0);
-    const line = (key: 'accuracy' | 'headUsage'): string => pts.map((c, i) => `${i === 0 ? 'M' : 'L'}${x(c.alpha).toFixed(1)},${y(val(c, key)).toFixed(1)}`).join('');
-    const dots = (key: 'accuracy' | 'headUsage', cls: string): string => pts.map((c) => `<circle class="${cls}" cx="${x(c.alpha).toFixed(1)}" cy="${y(val(c, key)).toFixed(1)}" r="2.2"/>`).join('');
-    const grid = [0, 0.25, 0.5, 0.75, 1].map((v) => `<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}"/><text class="tick" x="${m.l - 6}" y="${y(v) + 3}" text-anchor="end">${v}</text>`).join('');
+    const val = (c: CurvePoint, key: 'accuracy' | 'headUsage'): number => (p.class === 'all' ? c[key] : (c.perClass[p.class]?.[key] ?? 0));
+    const line = (key: 'accuracy' | 'headUsage'): string =>
+      pts.map((c, i) => `${i === 0 ? 'M' : 'L'}${x(c.alpha).toFixed(1)},${y(val(c, key)).toFixed(1)}`).join('');
+    const dots = (key: 'accuracy' | 'headUsage', cls: string): string =>
+      pts.map((c) => `<circle class="${cls}" cx="${x(c.alpha).toFixed(1)}" cy="${y(val(c, key)).toFixed(1)}" r="2.2"/>`).join('');
+    const grid = [0, 0.25, 0.5, 0.75, 1]
+      .map(
+        (v) =>
+          `<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}"/><text class="tick" x="${m.l - 6}" y="${y(v) + 3}" text-anchor="end">${v}</text>`,
+      )
+      .join('');
     const ticks = Array.from({ length: Math.round((max - min) / 0.5) + 1 }, (_, i) => min + 0.5 * i); // every 0.5 of the page's range
     const xt = ticks.map((a) => `<text class="tick" x="${x(a)}" y="${Ht - 8}" text-anchor="middle">${a}</text>`).join('');
     svg.innerHTML =
@@ -160,7 +168,7 @@ export function explorerClient(shared: ClientConstants): void {
       `<path class="acc" d="${line('accuracy')}"/><path class="use" d="${line('headUsage')}"/>${dots('accuracy', 'acc')}${dots('headUsage', 'use')}` +
       `<line class="now" x1="${x(p.alpha)}" x2="${x(p.alpha)}" y1="${m.t}" y2="${Ht - m.b}"/>` +
       `<circle class="cur acc" cx="${x(p.alpha)}" cy="${y(p.steered.accuracy)}" r="4.5"/><circle class="cur use" cx="${x(p.alpha)}" cy="${y(p.steered.headUsage)}" r="4.5"/>`;
-    el('curve-title').textContent = `${p.strategy} · ${p.class === 'all' ? 'all classes' : meta.classNames[p.class] ?? ''}`;
+    el('curve-title').textContent = `${p.strategy} · ${p.class === 'all' ? 'all classes' : (meta.classNames[p.class] ?? '')}`;
   };
 
   /** Ticks at 1, 2 or 5 times a power of ten, about `n` of them over [lo, hi]. */
@@ -191,8 +199,17 @@ export function explorerClient(shared: ClientConstants): void {
     const Ht = 330;
     const m = { l: 46, r: 12, t: 10, b: 36 };
     type UA = { usage: number; accuracy: number };
-    const scoped = (c: CurvePoint): UA => (p.class === 'all' ? { usage: c.headUsage, accuracy: c.accuracy } : { usage: c.perClass[p.class]?.headUsage ?? 0, accuracy: c.perClass[p.class]?.accuracy ?? 0 });
-    const sweeps = meta.strategies.map((st) => ({ st, pts: meta.curves.filter((c) => c.strategy === st).sort((a, b) => a.alpha - b.alpha).map((c) => ({ ...scoped(c), alpha: c.alpha })) }));
+    const scoped = (c: CurvePoint): UA =>
+      p.class === 'all'
+        ? { usage: c.headUsage, accuracy: c.accuracy }
+        : { usage: c.perClass[p.class]?.headUsage ?? 0, accuracy: c.perClass[p.class]?.accuracy ?? 0 };
+    const sweeps = meta.strategies.map((st) => ({
+      st,
+      pts: meta.curves
+        .filter((c) => c.strategy === st)
+        .sort((a, b) => a.alpha - b.alpha)
+        .map((c) => ({ ...scoped(c), alpha: c.alpha })),
+    }));
     const curve: ThresholdCurve | undefined = meta.controls === null ? undefined : p.class === 'all' ? meta.controls.all : meta.controls.perClass[p.class];
     const random = p.class === 'all' && meta.controls !== null ? meta.controls.randomPolicy : [];
     const hits = target !== undefined && target.class === p.class ? target.knobs.filter((k) => k.reached) : [];
@@ -203,7 +220,10 @@ export function explorerClient(shared: ClientConstants): void {
     // The bar under the current point (accuracy - margin) too, so the point and what it is measured against share the window.
     const under: UA[] = typeof p.margin === 'number' ? [{ usage: current.usage, accuracy: current.accuracy - p.margin }] : [];
     const bar = curve === undefined ? [] : zoom.checked ? [...curve.frontier.filter((q) => q.usage >= xs[0] && q.usage <= xs[1]), ...under] : curve.points;
-    const ys = padded([...near, ...bar].map((q) => q.accuracy), 0.005);
+    const ys = padded(
+      [...near, ...bar].map((q) => q.accuracy),
+      0.005,
+    );
     const x = (u: number): number => m.l + ((u - xs[0]) / (xs[1] - xs[0])) * (W - m.l - m.r);
     const y = (a: number): number => m.t + (1 - (a - ys[0]) / (ys[1] - ys[0])) * (Ht - m.t - m.b);
     const xy = (q: UA): string => `${x(q.usage).toFixed(1)},${y(q.accuracy).toFixed(1)}`;
@@ -213,44 +233,69 @@ export function explorerClient(shared: ClientConstants): void {
     const xt = niceTicks(xs[0], xs[1], 6);
     const yt = niceTicks(ys[0], ys[1], 5);
     const digits = Math.max(0, -Math.floor(Math.log10(((yt[1] ?? 1) - (yt[0] ?? 0)) * 100) + 1e-9));
-    for (const v of yt) parts.push(`<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}"/><text class="tick" x="${m.l - 6}" y="${y(v) + 3}" text-anchor="end">${(100 * v).toFixed(digits)}</text>`);
-    for (const v of xt) parts.push(`<line class="grid" x1="${x(v)}" x2="${x(v)}" y1="${m.t}" y2="${Ht - m.b}"/><text class="tick" x="${x(v)}" y="${Ht - m.b + 14}" text-anchor="middle">${v}</text>`);
+    for (const v of yt)
+      parts.push(
+        `<line class="grid" x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}"/><text class="tick" x="${m.l - 6}" y="${y(v) + 3}" text-anchor="end">${(100 * v).toFixed(digits)}</text>`,
+      );
+    for (const v of xt)
+      parts.push(
+        `<line class="grid" x1="${x(v)}" x2="${x(v)}" y1="${m.t}" y2="${Ht - m.b}"/><text class="tick" x="${x(v)}" y="${Ht - m.b + 14}" text-anchor="middle">${v}</text>`,
+      );
     parts.push(`<text class="axis" x="${(m.l + W - m.r) / 2}" y="${Ht - 4}" text-anchor="middle">final-layer head usage (fraction of heads kept)</text>`);
     parts.push(`<text class="axis" transform="translate(12 ${(m.t + Ht - m.b) / 2}) rotate(-90)" text-anchor="middle">accuracy (%)</text>`);
-    parts.push(`<clipPath id="frontier-clip"><rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${Ht - m.t - m.b}"/></clipPath><g clip-path="url(#frontier-clip)">`);
+    parts.push(
+      `<clipPath id="frontier-clip"><rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${Ht - m.t - m.b}"/></clipPath><g clip-path="url(#frontier-clip)">`,
+    );
     const reach = curve?.frontier[0]?.usage;
     if (reach !== undefined && reach > xs[0]) {
       // Left of the bar's lowest usage no threshold shift goes: points there have no margin.
       const x1 = Math.min(x(reach), W - m.r);
       parts.push(`<rect class="reach" x="${m.l}" y="${m.t}" width="${Math.max(0, x1 - m.l)}" height="${Ht - m.t - m.b}"/>`);
-      if (x1 - m.l > 14) parts.push(`<text class="reach-label" transform="translate(${(m.l + x1) / 2 + 3} ${m.t + 6}) rotate(90)">threshold cannot reach</text>`);
+      if (x1 - m.l > 14)
+        parts.push(`<text class="reach-label" transform="translate(${(m.l + x1) / 2 + 3} ${m.t + 6}) rotate(90)">threshold cannot reach</text>`);
     }
     if (curve !== undefined) {
       // Past its largest usage the frontier stays at its best accuracy (fewer heads reach it), so it runs on flat.
       const last = curve.frontier[curve.frontier.length - 1];
       const flat = last === undefined ? [] : [{ usage: Math.max(1, xs[1]), accuracy: last.accuracy }];
       parts.push(`<path class="sweep" d="${path(curve.points)}"/><path class="bar" d="${path([...curve.frontier, ...flat])}"/>`);
-      for (const q of curve.points) parts.push(`<rect class="thr" x="${x(q.usage) - 2.5}" y="${y(q.accuracy) - 2.5}" width="5" height="5">${tip(`threshold β = ${fmtParam(q.beta)}`, q)}</rect>`);
+      for (const q of curve.points)
+        parts.push(
+          `<rect class="thr" x="${x(q.usage) - 2.5}" y="${y(q.accuracy) - 2.5}" width="5" height="5">${tip(`threshold β = ${fmtParam(q.beta)}`, q)}</rect>`,
+        );
     }
     for (const r of random) {
       const [cx, cy] = [x(r.usage), y(r.accuracy)];
-      parts.push(`<path class="rp" stroke="${color(r.strategy)}" d="M${cx - 3.5},${cy - 3.5}L${cx + 3.5},${cy + 3.5}M${cx - 3.5},${cy + 3.5}L${cx + 3.5},${cy - 3.5}">${tip(`random policy at ${r.strategy} α = ${fmtParam(r.alpha)}`, r)}</path>`);
+      parts.push(
+        `<path class="rp" stroke="${color(r.strategy)}" d="M${cx - 3.5},${cy - 3.5}L${cx + 3.5},${cy + 3.5}M${cx - 3.5},${cy + 3.5}L${cx + 3.5},${cy - 3.5}">${tip(`random policy at ${r.strategy} α = ${fmtParam(r.alpha)}`, r)}</path>`,
+      );
     }
     // The selected strategy last, so it lies on top.
     for (const s of [...sweeps.filter((w) => w.st !== p.strategy), ...sweeps.filter((w) => w.st === p.strategy)]) {
       const sel = s.st === p.strategy ? ' sel' : '';
       parts.push(`<path class="steer${sel}" stroke="${color(s.st)}" d="${path(s.pts)}"/>`);
-      for (const q of s.pts) parts.push(`<circle class="dot${sel}" data-strategy="${s.st}" fill="${color(s.st)}" cx="${x(q.usage).toFixed(1)}" cy="${y(q.accuracy).toFixed(1)}" r="${sel === '' ? 2.2 : 3}">${tip(`${s.st} α = ${fmtParam(q.alpha)}`, q)}</circle>`);
+      for (const q of s.pts)
+        parts.push(
+          `<circle class="dot${sel}" data-strategy="${s.st}" fill="${color(s.st)}" cx="${x(q.usage).toFixed(1)}" cy="${y(q.accuracy).toFixed(1)}" r="${sel === '' ? 2.2 : 3}">${tip(`${s.st} α = ${fmtParam(q.alpha)}`, q)}</circle>`,
+        );
     }
     if (target !== undefined && target.class === p.class) {
-      parts.push(`<line class="ulim" x1="${x(target.usage)}" x2="${x(target.usage)}" y1="${m.t}" y2="${Ht - m.b}"/><text class="ulim-label" x="${x(target.usage) + 4}" y="${Ht - m.b - 6}">U = ${target.usage}</text>`);
+      parts.push(
+        `<line class="ulim" x1="${x(target.usage)}" x2="${x(target.usage)}" y1="${m.t}" y2="${Ht - m.b}"/><text class="ulim-label" x="${x(target.usage) + 4}" y="${Ht - m.b - 6}">U = ${target.usage}</text>`,
+      );
       for (const k of hits) {
         const [cx, cy] = [x(k.usage), y(k.accuracy)];
-        parts.push(`<path class="hit" data-knob="${k.knob}" fill="${color(k.knob)}" d="M${cx},${cy - 6}L${cx + 6},${cy}L${cx},${cy + 6}L${cx - 6},${cy}Z">${tip(`${k.knob} ${k.knob === 'threshold' ? 'β' : 'α'} = ${fmtParam(k.param)} at the target`, k)}</path>`);
+        parts.push(
+          `<path class="hit" data-knob="${k.knob}" fill="${color(k.knob)}" d="M${cx},${cy - 6}L${cx + 6},${cy}L${cx},${cy + 6}L${cx - 6},${cy}Z">${tip(`${k.knob} ${k.knob === 'threshold' ? 'β' : 'α'} = ${fmtParam(k.param)} at the target`, k)}</path>`,
+        );
       }
     }
-    parts.push(`<circle class="cur" data-usage="${current.usage}" data-accuracy="${current.accuracy}" cx="${x(current.usage).toFixed(1)}" cy="${y(current.accuracy).toFixed(1)}" r="7">${tip(`current: ${p.strategy} α = ${fmtParam(p.alpha)}`, current)}</circle>`);
-    parts.push(`<text class="cur-label" x="${(x(current.usage) + 10).toFixed(1)}" y="${(y(current.accuracy) - 8).toFixed(1)}">α = ${fmtParam(p.alpha)}</text></g>`);
+    parts.push(
+      `<circle class="cur" data-usage="${current.usage}" data-accuracy="${current.accuracy}" cx="${x(current.usage).toFixed(1)}" cy="${y(current.accuracy).toFixed(1)}" r="7">${tip(`current: ${p.strategy} α = ${fmtParam(p.alpha)}`, current)}</circle>`,
+    );
+    parts.push(
+      `<text class="cur-label" x="${(x(current.usage) + 10).toFixed(1)}" y="${(y(current.accuracy) - 8).toFixed(1)}">α = ${fmtParam(p.alpha)}</text></g>`,
+    );
     svg.innerHTML = parts.join('');
     svg.dataset['scope'] = String(p.class);
     el('frontier-title').textContent = `${scopeName(p.class)} · ${p.strategy} highlighted`;
@@ -309,7 +354,8 @@ export function explorerClient(shared: ClientConstants): void {
       grid.append(card);
     }
     const right = images.filter((s) => s.after.correct).length;
-    el('samples-note').textContent = `${right}/${images.length} correct after steering (${images.filter((s) => s.before.correct).length} before); ${flips} prediction${flips === 1 ? '' : 's'} changed`;
+    el('samples-note').textContent =
+      `${right}/${images.length} correct after steering (${images.filter((s) => s.before.correct).length} before); ${flips} prediction${flips === 1 ? '' : 's'} changed`;
   };
 
   const update = async (): Promise<void> => {
@@ -334,7 +380,9 @@ export function explorerClient(shared: ClientConstants): void {
       renderFrontier(p);
       renderSamples(imgs.images);
       el('alpha-label').textContent = a.toFixed(2);
-      document.querySelectorAll<HTMLButtonElement>('#grid-chips button').forEach((b) => b.classList.toggle('active', Math.abs(Number(b.dataset['alpha']) - a) < 1e-9));
+      document.querySelectorAll<HTMLButtonElement>('#grid-chips button').forEach((b) => {
+        b.classList.toggle('active', Math.abs(Number(b.dataset['alpha']) - a) < 1e-9);
+      });
       document.body.dataset['ready'] = `${p.strategy}|${a}|${classSel.value}`;
     } catch (e) {
       if (mine === seq) showError(e instanceof Error ? e.message : String(e));
@@ -357,7 +405,10 @@ export function explorerClient(shared: ClientConstants): void {
   const jump = (t: TargetView, k: TargetView['knobs'][number]): void => {
     const { min, max } = meta.alphaRange;
     if (k.param < min || k.param > max) {
-      targetStatus(`${k.knob} needs α = ${fmtParam(k.param)}, outside the page’s range [${fmtParam(min)}, ${fmtParam(max)}]; the slider cannot go there.`, true);
+      targetStatus(
+        `${k.knob} needs α = ${fmtParam(k.param)}, outside the page’s range [${fmtParam(min)}, ${fmtParam(max)}]; the slider cannot go there.`,
+        true,
+      );
       return;
     }
     const radio = document.querySelector<HTMLInputElement>(`input[name=strategy][value="${k.knob}"]`);
@@ -366,7 +417,9 @@ export function explorerClient(shared: ClientConstants): void {
     classSel.value = String(t.class);
     num.value = String(k.param);
     range.value = String(k.param);
-    targetStatus(`Set to ${k.knob} at α = ${fmtParam(k.param)} on ${scopeName(t.class)}${k.reached ? '' : ' (its closest point; the target was not reached)'}.`);
+    targetStatus(
+      `Set to ${k.knob} at α = ${fmtParam(k.param)} on ${scopeName(t.class)}${k.reached ? '' : ' (its closest point; the target was not reached)'}.`,
+    );
     schedule();
   };
 
@@ -386,7 +439,13 @@ export function explorerClient(shared: ClientConstants): void {
       name.append(sw, k.knob);
       const status = make('td', '', k.reached ? '✓ reached' : 'not reached');
       if (k.note !== undefined) status.append(make('small', 'note', k.note));
-      tr.append(name, make('td', '', `${isStrategy ? 'α' : 'β'} = ${fmtParam(k.param)}`), make('td', '', k.usage.toFixed(3)), make('td', '', pct(k.accuracy)), status);
+      tr.append(
+        name,
+        make('td', '', `${isStrategy ? 'α' : 'β'} = ${fmtParam(k.param)}`),
+        make('td', '', k.usage.toFixed(3)),
+        make('td', '', pct(k.accuracy)),
+        status,
+      );
       if (isStrategy) {
         tr.tabIndex = 0;
         tr.title = 'set the page to this strategy and α';
@@ -437,7 +496,9 @@ export function explorerClient(shared: ClientConstants): void {
         if (shown !== undefined) renderFrontier(shown);
         if (t.pending.length === 0) {
           const reached = t.knobs.filter((k) => k.reached).length;
-          targetStatus(`Usage ${t.usage} on ${scopeName(t.class)} (unsteered ${t.unsteered.toFixed(3)}): ${reached} of ${t.knobs.length} knobs reach it; ${seconds.toFixed(1)} s of search.`);
+          targetStatus(
+            `Usage ${t.usage} on ${scopeName(t.class)} (unsteered ${t.unsteered.toFixed(3)}): ${reached} of ${t.knobs.length} knobs reach it; ${seconds.toFixed(1)} s of search.`,
+          );
           document.body.dataset['target'] = `${t.usage}|${t.class}`;
           return;
         }
@@ -452,10 +513,17 @@ export function explorerClient(shared: ClientConstants): void {
   const setup = (m: Meta): void => {
     meta = m;
     el('run').textContent = m.run;
-    el('facts').textContent = `${m.dataset} · ${m.testCount.toLocaleString('en-US')} test images · ${m.heads} final-layer heads · steering ${m.steerOptions.mode}/${m.steerOptions.target}${m.steerOptions.keepError ? ' + error' : ''}`;
+    el('facts').textContent =
+      `${m.dataset} · ${m.testCount.toLocaleString('en-US')} test images · ${m.heads} final-layer heads · steering ${m.steerOptions.mode}/${m.steerOptions.target}${m.steerOptions.keepError ? ' + error' : ''}`;
     classSel.append(new Option('all classes', 'all'));
-    m.classNames.forEach((n, c) => classSel.append(new Option(`${c} · ${n}`, String(c))));
-    for (const [input, attr] of [[range, 'min'], [num, 'min']] as const) input.setAttribute(attr, String(m.alphaRange.min));
+    m.classNames.forEach((n, c) => {
+      classSel.append(new Option(`${c} · ${n}`, String(c)));
+    });
+    for (const [input, attr] of [
+      [range, 'min'],
+      [num, 'min'],
+    ] as const)
+      input.setAttribute(attr, String(m.alphaRange.min));
     for (const input of [range, num]) {
       input.max = String(m.alphaRange.max);
       input.step = String(m.alphaRange.step);
@@ -474,7 +542,7 @@ export function explorerClient(shared: ClientConstants): void {
       });
       chips.append(b);
     }
-    const start = m.alphas.includes(shared.paperAlpha) ? shared.paperAlpha : m.alphas[m.alphas.length - 1] ?? 0;
+    const start = m.alphas.includes(shared.paperAlpha) ? shared.paperAlpha : (m.alphas[m.alphas.length - 1] ?? 0);
     range.value = String(start);
     num.value = String(start);
     range.addEventListener('input', () => {
@@ -487,7 +555,9 @@ export function explorerClient(shared: ClientConstants): void {
       schedule();
     });
     classSel.addEventListener('change', schedule);
-    document.querySelectorAll<HTMLInputElement>('input[name=strategy]').forEach((r) => r.addEventListener('change', schedule));
+    document.querySelectorAll<HTMLInputElement>('input[name=strategy]').forEach((r) => {
+      r.addEventListener('change', schedule);
+    });
     zoom.addEventListener('change', () => {
       if (shown !== undefined) renderFrontier(shown);
     });

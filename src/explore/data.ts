@@ -207,9 +207,13 @@ export function openExplorerData(run: string): ExplorerData {
 /** Features row i must be test image i of the dataset (extraction keeps the split's order). */
 function checkAligned(ds: Dataset, ctx: SteerContext, run: string): void {
   const f = ctx.features;
-  if (ds.test.count !== f.count) throw new UserError(`${run}: the features hold ${f.count} test images but the dataset ${ds.name} has ${ds.test.count}; rerun \`headsteer extract\``);
+  if (ds.test.count !== f.count)
+    throw new UserError(`${run}: the features hold ${f.count} test images but the dataset ${ds.name} has ${ds.test.count}; rerun \`headsteer extract\``);
   for (let i = 0; i < f.count; i++) {
-    if (ds.test.labels[i] !== f.labels[i]) throw new UserError(`${run}: test image ${i} is labelled ${ds.test.labels[i]} in ${ds.name} but ${f.labels[i]} in the features; rerun \`headsteer extract\``);
+    if (ds.test.labels[i] !== f.labels[i])
+      throw new UserError(
+        `${run}: test image ${i} is labelled ${ds.test.labels[i]} in ${ds.name} but ${f.labels[i]} in the features; rerun \`headsteer extract\``,
+      );
   }
 }
 
@@ -238,7 +242,8 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
     if (cls !== 'all' && (!Number.isInteger(cls) || cls < 0 || cls >= C)) throw new UserError(`class must be 'all' or an integer in [0, ${C - 1}]; got ${cls}`);
   };
   const checkAlpha = (alpha: number): void => {
-    if (!Number.isFinite(alpha) || alpha < ALPHA_RANGE.min || alpha > ALPHA_RANGE.max) throw new UserError(`alpha must be a number in [${ALPHA_RANGE.min}, ${ALPHA_RANGE.max}]; got ${alpha}`);
+    if (!Number.isFinite(alpha) || alpha < ALPHA_RANGE.min || alpha > ALPHA_RANGE.max)
+      throw new UserError(`alpha must be a number in [${ALPHA_RANGE.min}, ${ALPHA_RANGE.max}]; got ${alpha}`);
   };
 
   const fromResults = (strategy: Strategy, alpha: number, cls: ClassChoice): Summary | undefined => {
@@ -323,7 +328,8 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       checkClass(cls);
       const saved = fromResults(strategy, alpha, cls);
       const unsteeredView = unsteeredOf(cls);
-      if (saved !== undefined) return { strategy, alpha, class: cls, source: 'results', steered: saved, unsteered: unsteeredView, margin: marginOf(saved, cls) };
+      if (saved !== undefined)
+        return { strategy, alpha, class: cls, source: 'results', steered: saved, unsteered: unsteeredView, margin: marginOf(saved, cls) };
       const { summary } = live(strategy, alpha);
       const steered = cls === 'all' ? pick(summary) : pick(summary.perClass[cls]!);
       return { strategy, alpha, class: cls, source: 'live', steered, unsteered: unsteeredView, margin: marginOf(steered, cls) };
@@ -334,7 +340,14 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       const { run: steeredRun } = live(strategy, alpha);
       return sampleIndices(cls, count).map((i) => {
         const label = f.labels[i]!;
-        return { index: i, label, name: names[label] ?? String(label), png: png(i), before: decision(unsteeredRun, i, label), after: decision(steeredRun, i, label) };
+        return {
+          index: i,
+          label,
+          name: names[label] ?? String(label),
+          png: png(i),
+          before: decision(unsteeredRun, i, label),
+          after: decision(steeredRun, i, label),
+        };
       });
     },
     target(usage, cls) {

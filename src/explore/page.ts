@@ -152,7 +152,8 @@ const CLIENT_CONSTANTS: ClientConstants = {
 /** The complete HTML document for a run. */
 export function explorerPage(run: string): string {
   const strategies = STRATEGIES.map(
-    (s, i) => `<label><input type="radio" name="strategy" value="${s}"${i === 0 ? ' checked' : ''}><b>${s}</b><small>${escapeHtml(STRATEGY_HELP[s])}</small></label>`,
+    (s, i) =>
+      `<label><input type="radio" name="strategy" value="${s}"${i === 0 ? ' checked' : ''}><b>${s}</b><small>${escapeHtml(STRATEGY_HELP[s])}</small></label>`,
   ).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -45,7 +45,10 @@ export interface Explorer {
 
 /** Answered with a status and a JSON `{ error }` body. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -39,7 +39,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
 
 /** Writes `value` as pretty-printed JSON (2 spaces) plus a trailing newline, atomically. */
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**

@@ -18,15 +18,7 @@ import { writeFileAtomic } from './atomic.js';
 export type DType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'U16' | 'I16' | 'F16' | 'BF16' | 'BOOL';
 
 /** The typed array holding a tensor's elements; F16 and BF16 keep their raw bits in a Uint16Array. */
-export type TensorArray =
-  | Float32Array
-  | Float64Array
-  | Int32Array
-  | BigInt64Array
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array;
+export type TensorArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array | Int16Array;
 
 /** One tensor: row-major elements of `shape` in the typed array that matches `dtype` (see DTYPES). */
 export interface TensorData {
@@ -174,10 +166,7 @@ function copyBytes(src: Uint8Array): ArrayBuffer {
  * Serialises tensors (and optional string metadata) to safetensors bytes.
  * @throws TypeError when a tensor's typed array or length does not match its dtype and shape (a bug).
  */
-export function encodeSafetensors(
-  tensors: Record<string, TensorData> | Map<string, TensorData>,
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function encodeSafetensors(tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): Uint8Array {
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   for (const [name, t] of entries) {
     const info = DTYPES[t.dtype];
@@ -251,11 +240,7 @@ export function readSafetensors(path: string): SafetensorsContents {
 }
 
 /** Writes tensors (and optional string metadata) to `path` atomically (see writeFileAtomic). */
-export function writeSafetensors(
-  path: string,
-  tensors: Record<string, TensorData> | Map<string, TensorData>,
-  metadata?: Record<string, string>,
-): void {
+export function writeSafetensors(path: string, tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): void {
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 

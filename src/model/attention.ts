@@ -21,7 +21,12 @@ export class Attention extends Composite {
   readonly proj: Linear;
   readonly headDim: number;
 
-  constructor(readonly dim: number, readonly numHeads: number, readonly qkvBias: boolean, r: Rng) {
+  constructor(
+    readonly dim: number,
+    readonly numHeads: number,
+    readonly qkvBias: boolean,
+    r: Rng,
+  ) {
     super();
     this.headDim = dim / numHeads;
     this.q = new Linear(dim, dim, r, { bias: qkvBias });
@@ -66,7 +71,9 @@ export class Attention extends Composite {
     const D = this.dim;
     const fused = (suffix: string, size: number): Float32Array => {
       const joined = new Float32Array(3 * size);
-      QKV.forEach((n, i) => joined.set(take(separate, `${n}.${suffix}`), i * size));
+      QKV.forEach((n, i) => {
+        joined.set(take(separate, `${n}.${suffix}`), i * size);
+      });
       return joined;
     };
     out.set(`${prefix}qkv.weight`, f32([3 * D, D], fused('weight', D * D))); // rows: q | k | v

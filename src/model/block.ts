@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../random.js';
 import { Attention } from './attention.js';
-import { HeadGate } from './gate.js';
+import type { HeadGate } from './gate.js';
 import { Composite, LayerNorm, Linear, gelu, type Parts } from './layers.js';
 
 /** timm `Mlp`: fc1 -> exact GELU -> fc2. (..., D) -> (..., D). */

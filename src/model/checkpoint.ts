@@ -39,7 +39,7 @@ export function expectedShapes(model: ViT): Map<string, number[]> {
 /** Build a ViT from a loaded checkpoint, checking every tensor. */
 export function vitFromCheckpoint(dir: string, ckpt: Checkpoint): { model: ViT; config: ViTCheckpointConfig } {
   const config = ckpt.config as ViTCheckpointConfig;
-  const modelConfig = parseViTConfig(config.model, join(dir, 'config.json') + ' (model)');
+  const modelConfig = parseViTConfig(config.model, `${join(dir, 'config.json')} (model)`);
   const model = new ViT(modelConfig, 0);
   try {
     checkShapes(expectedShapes(model), ckpt.weights, join(dir, 'weights.safetensors'));

@@ -79,7 +79,12 @@ export class Linear implements Module {
   readonly weight: tf.Variable; // (in, out)
   readonly bias: tf.Variable | null; // (out,)
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, r: Rng, opts: { bias?: boolean; std?: number; biasInit?: number } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    r: Rng,
+    opts: { bias?: boolean; std?: number; biasInit?: number } = {},
+  ) {
     this.weight = variableFrom(tf.tensor2d(truncNormal(inFeatures * outFeatures, opts.std ?? 0.02, r), [inFeatures, outFeatures]));
     this.bias = opts.bias === false ? null : variableFrom(tf.tensor1d(filled(outFeatures, opts.biasInit ?? 0)));
   }
@@ -171,7 +176,10 @@ export class LayerNorm extends Composite {
   readonly weight: tf.Variable; // (dim,)
   readonly bias: tf.Variable; // (dim,)
 
-  constructor(readonly dim: number, readonly eps = 1e-6) {
+  constructor(
+    readonly dim: number,
+    readonly eps = 1e-6,
+  ) {
     super();
     this.weight = variableFrom(tf.tensor1d(filled(dim, 1)));
     this.bias = variableFrom(tf.tensor1d(filled(dim, 0)));

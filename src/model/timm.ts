@@ -38,7 +38,16 @@ const TIMM_FIXED: Record<string, unknown> = {
 };
 
 /** Kwargs that only matter in training (dropouts) and are ignored at inference. */
-const TIMM_IGNORED = new Set(['drop_rate', 'pos_drop_rate', 'proj_drop_rate', 'attn_drop_rate', 'drop_path_rate', 'weight_init', 'pretrained_cfg', 'pretrained_cfg_overlay']);
+const TIMM_IGNORED = new Set([
+  'drop_rate',
+  'pos_drop_rate',
+  'proj_drop_rate',
+  'attn_drop_rate',
+  'drop_path_rate',
+  'weight_init',
+  'pretrained_cfg',
+  'pretrained_cfg_overlay',
+]);
 
 /** Map timm constructor kwargs to a ViT config; `where` names the source in errors. */
 export function timmKwargsToConfig(kwargs: Record<string, unknown>, where: string): ViTConfig {
@@ -78,7 +87,8 @@ export function timmKwargsFromMetadata(metadata: Record<string, string>, file: s
   } catch {
     throw new UserError(`${file}: __metadata__.config is not valid JSON`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UserError(`${file}: __metadata__.config must be a JSON object of timm kwargs`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new UserError(`${file}: __metadata__.config must be a JSON object of timm kwargs`);
   return parsed as Record<string, unknown>;
 }
 

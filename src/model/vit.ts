@@ -97,10 +97,15 @@ export class ViT extends Composite {
   readonly head: Linear;
 
   /** Fresh weights (timm init) from `seed`; gates on `config.gatedLayers` start at keep logit `gateBiasInit`. */
-  constructor(readonly config: ViTConfig, seed: number, gateBiasInit = 0) {
+  constructor(
+    readonly config: ViTConfig,
+    seed: number,
+    gateBiasInit = 0,
+  ) {
     super();
     const c = config;
-    const d = (this.dims = vitDims(c));
+    const d = vitDims(c);
+    this.dims = d;
     const r = rng(seed, 'init');
     // Same variance as PyTorch's Conv2d default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which timm keeps.
     this.patchEmbed = new Linear(d.patchDim, c.embedDim, r, { std: 1 / Math.sqrt(3 * d.patchDim) });
@@ -131,7 +136,6 @@ export class ViT extends Composite {
   /** Token embedding: images (B, C, S, S) -> residual stream (B, N, D). */
   embed(images: tf.Tensor4D): tf.Tensor3D {
     const B = images.shape[0];
-    const D = this.config.embedDim;
     const patches = this.patchEmbed.apply(this.patchify(images)); // (B, T, D)
     // A product with ones, not broadcastTo: its gradient is one Sum instead of B Slice + Add calls.
     const cls = tf.mul(tf.ones([B, 1, 1]), this.clsToken); // (B, 1, D)
@@ -167,8 +171,10 @@ export class ViT extends Composite {
     const L = this.blocks.length;
     if (!(state.layer <= to && to <= L)) throw new RangeError(`advance: from block ${state.layer} to ${to}, expected ${state.layer}..${L}`);
     const edit = opts.gateInputEdit;
-    if (edit !== undefined && (this.blocks[edit.layer]?.gate ?? null) === null) throw new RangeError(`gateInputEdit: layer ${edit.layer} has no decision network`);
-    if (edit?.layer === L - 1 && opts.finalGateInput !== undefined) throw new Error('gateInputEdit at the final layer and finalGateInput both replace its gate input; pass one');
+    if (edit !== undefined && (this.blocks[edit.layer]?.gate ?? null) === null)
+      throw new RangeError(`gateInputEdit: layer ${edit.layer} has no decision network`);
+    if (edit?.layer === L - 1 && opts.finalGateInput !== undefined)
+      throw new Error('gateInputEdit at the final layer and finalGateInput both replace its gate input; pass one');
     let x = state.x;
     const masks = [...state.masks];
     const gateLogits = [...state.gateLogits];

@@ -30,7 +30,9 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
     requireDataInfo(o.checkpoint, config);
     const last = model.config.depth - 1;
     if (model.blocks[last]!.gate === null) {
-      throw new UserError(`${o.checkpoint} has no decision network on its final layer (gated layers: [${model.config.gatedLayers.join(', ')}]); extract needs a pruned checkpoint from \`headsteer prune\``);
+      throw new UserError(
+        `${o.checkpoint} has no decision network on its final layer (gated layers: [${model.config.gatedLayers.join(', ')}]); extract needs a pruned checkpoint from \`headsteer prune\``,
+      );
     }
     const saved = parseConfig(config.run, join(o.checkpoint, 'config.json'));
     const cfg = o.overrides === undefined ? saved : o.overrides(saved);
@@ -60,7 +62,10 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
     rmSync(join(o.out, 'manifest.json'), { force: true });
     writeSafetensors(join(o.out, 'train.safetensors'), featureTensors(train, D, H, T));
     writeSafetensors(join(o.out, 'test.safetensors'), featureTensors(test, D, H, T));
-    for (const [split, f] of [['train', train], ['test', test]] as const) {
+    for (const [split, f] of [
+      ['train', train],
+      ['test', test],
+    ] as const) {
       // Without extra layers a layers file of an earlier extraction would be stale: removed.
       if (layers.length > 0) writeSafetensors(layerFeaturesFile(o.out, split), layerFeatureTensors(f, D));
       else rmSync(layerFeaturesFile(o.out, split), { force: true });

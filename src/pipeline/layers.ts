@@ -38,11 +38,15 @@ function loadLayerSteering(run: string, layers: readonly number[], finalLayer: n
       const statsDir = layerStageDir(run, 'stats', layer, finalLayer);
       // A layer's own verb in the hint (the loaders name the final layer's).
       if (!existsSync(saeDir)) throw new UserError(`no SAE for layer ${layer} in ${saeDir}; run \`${layerStageVerb('sae', layer, finalLayer)}\` first`);
-      if (!existsSync(join(statsDir, 'stats.json'))) throw new UserError(`no latent statistics for layer ${layer} in ${statsDir}; run \`${layerStageVerb('stats', layer, finalLayer)}\` first`);
+      if (!existsSync(join(statsDir, 'stats.json')))
+        throw new UserError(`no latent statistics for layer ${layer} in ${statsDir}; run \`${layerStageVerb('stats', layer, finalLayer)}\` first`);
       const sae = loadTrainedSae(saeDir, dim, { layer, finalLayer });
       const stats = loadStats(statsDir);
       loaded.push({ layer, sae, sets: toSets(stats), meanActive: Float32Array.from(stats.meanActive) });
-      if (stats.global.length !== sae.dSae) throw new UserError(`${join(statsDir, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${saeDir} has ${sae.dSae}; rerun \`${layerStageVerb('stats', layer, finalLayer)}\``);
+      if (stats.global.length !== sae.dSae)
+        throw new UserError(
+          `${join(statsDir, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${saeDir} has ${sae.dSae}; rerun \`${layerStageVerb('stats', layer, finalLayer)}\``,
+        );
     }
   } catch (e) {
     for (const l of loaded) l.sae.dispose();
@@ -60,8 +64,10 @@ export function layersStage(o: LayersStageOptions): LayersResults {
   const { model } = loadStageViT(manifest.checkpoint);
   try {
     const layers = steeredLayers(spec, model.config, 'steer.layers');
-    if (layers.length === 0) throw new UserError("steer.layers is 'final': the final layer's sweep is `headsteer steer` (steer/results.json); give 'all' or layer indices");
-    if (s.target !== 'gate') throw new UserError(`steer.target '${s.target}' is defined at the final layer only; every-layer steering feeds x~ to the layer's gate ('gate')`);
+    if (layers.length === 0)
+      throw new UserError("steer.layers is 'final': the final layer's sweep is `headsteer steer` (steer/results.json); give 'all' or layer indices");
+    if (s.target !== 'gate')
+      throw new UserError(`steer.target '${s.target}' is defined at the final layer only; every-layer steering feeds x~ to the layer's gate ('gate')`);
     const steering = loadLayerSteering(o.run, layers, finalLayer, manifest.dim);
     try {
       const ds = loadRunData(o.cfg);
@@ -73,7 +79,12 @@ export function layersStage(o: LayersStageOptions): LayersResults {
         ...s.strategies.flatMap((strategy) => alphas.filter((a) => a !== 0).map((alpha): LayerConfig => ({ kind: 'steer', strategy, alpha }))),
         ...betas.filter((b) => b !== 0).map((beta): LayerConfig => ({ kind: 'threshold', beta })),
       ];
-      const { baseline, runs } = layerSweepRuns(model, ds.test, ds, steering, { configs, steer: { mode: s.mode, keepError: s.keepError }, batchSize: o.cfg.eval.batchSize, ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }) });
+      const { baseline, runs } = layerSweepRuns(model, ds.test, ds, steering, {
+        configs,
+        steer: { mode: s.mode, keepError: s.keepError },
+        batchSize: o.cfg.eval.batchSize,
+        ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+      });
       const labels = Int32Array.from(ds.test.labels.subarray(0, ds.test.count));
       const H = model.config.numHeads;
       const gated = [...model.config.gatedLayers].sort((a, b) => a - b);
@@ -82,7 +93,16 @@ export function layersStage(o: LayersStageOptions): LayersResults {
         const at = (c: LayerConfig): ReturnType<typeof summary> => summary(runs[i]![configs.findIndex((x) => sameConfig(x, c))]!);
         const point = (knob: LayerKnob, param: number, c: LayerConfig): LayerPoint => {
           const r = at(c);
-          return { layer, knob, param, accuracy: r.accuracy, layerUsage: r.perLayerUsage[layer]!, totalUsage: r.totalUsage, perLayerUsage: r.perLayerUsage, perClass: r.perClass };
+          return {
+            layer,
+            knob,
+            param,
+            accuracy: r.accuracy,
+            layerUsage: r.perLayerUsage[layer]!,
+            totalUsage: r.totalUsage,
+            perLayerUsage: r.perLayerUsage,
+            perClass: r.perClass,
+          };
         };
         const recon: LayerConfig = { kind: 'reconstruction' };
         return [

@@ -93,7 +93,12 @@ export function targetStage(o: { features: string; sae: string; stats: string; c
       n += 1;
       for (let h = 0; h < H; h++) kept += f.finalMasks[i * H + h]!;
     }
-    return { target: o.targetUsage, ...(o.cls === undefined ? {} : { className: ctx.manifest.classNames[o.cls] ?? String(o.cls) }), unsteered: kept / (n * H), points };
+    return {
+      target: o.targetUsage,
+      ...(o.cls === undefined ? {} : { className: ctx.manifest.classNames[o.cls] ?? String(o.cls) }),
+      unsteered: kept / (n * H),
+      points,
+    };
   } finally {
     ctx.dispose();
   }

@@ -52,7 +52,9 @@ function plan(stage: TrainStage, dir: string, resume: boolean, force: boolean): 
   if (status.state === 'complete') throw new UserError(`${dir} already holds a finished ${stage} model; pass --force to train it again`);
   if (status.state === 'interrupted') {
     if (resume) return 'resume';
-    throw new UserError(`${dir} holds an interrupted ${stage} run (step ${status.step} of ${status.totalSteps}); pass --resume to continue it or --force to start over`);
+    throw new UserError(
+      `${dir} holds an interrupted ${stage} run (step ${status.step} of ${status.totalSteps}); pass --resume to continue it or --force to start over`,
+    );
   }
   if (resume) throw new UserError(`--resume: ${dir} has no interrupted ${stage} run to continue`);
   return 'fresh';

@@ -119,17 +119,20 @@ export function loadComparison(runs: readonly string[]): Comparison {
       reference: { headUsage: steer.reconstruction.headUsage, accuracy: steer.reconstruction.accuracy },
     };
   });
-  const curves: CurvePoint[] = strategies.flatMap((strategy) => alphas.map((alpha) => {
-    const points = inputs.map(({ steer }) => ({ at: sweepAt(steer, strategy, alpha)!, zero: sweepAt(steer, strategy, 0)! }));
-    return {
-      strategy,
-      alpha,
-      deltaHeadUsage: points.map((p) => p.at.headUsage - p.zero.headUsage),
-      deltaAccuracy: points.map((p) => p.at.accuracy - p.zero.accuracy),
-    };
-  }));
+  const curves: CurvePoint[] = strategies.flatMap((strategy) =>
+    alphas.map((alpha) => {
+      const points = inputs.map(({ steer }) => ({ at: sweepAt(steer, strategy, alpha)!, zero: sweepAt(steer, strategy, 0)! }));
+      return {
+        strategy,
+        alpha,
+        deltaHeadUsage: points.map((p) => p.at.headUsage - p.zero.headUsage),
+        deltaAccuracy: points.map((p) => p.at.accuracy - p.zero.accuracy),
+      };
+    }),
+  );
   const headlineAlphas = [...new Set([alphas[0]!, ...alphas.filter((a) => sameAlpha(a, PAPER_ALPHA)), alphas.at(-1)!])]
-    .filter((a) => !sameAlpha(a, 0)).sort((a, b) => a - b);
+    .filter((a) => !sameAlpha(a, 0))
+    .sort((a, b) => a - b);
   const paperSign = strategies.includes('per-class')
     ? headlineAlphas.map((alpha) => {
         const d = curves.find((c) => c.strategy === 'per-class' && sameAlpha(c.alpha, alpha))!.deltaHeadUsage;
@@ -144,11 +147,13 @@ function controlsOverRuns(runs: ReadonlyArray<{ inp: RunInputs; steer: SteerResu
   const missing = runs.filter(({ steer }) => steer.controls === undefined).map(({ inp }) => inp.run);
   const withControls = runs.flatMap(({ inp, steer }) => (steer.controls === undefined ? [] : [{ run: inp.run, steer, c: steer.controls }]));
   const summaries = withControls.map(({ steer, c }) => frontierSummary(steer, c, classShares(c)));
-  const margins = (['threshold', 'oracle'] as const).flatMap((bar) => strategies.flatMap((strategy): MarginOverRuns[] => {
-    const rows = summaries.map((s) => s[bar].find((m) => m.strategy === strategy));
-    if (rows.some((m) => m === undefined)) return []; // the oracle covers only the class strategies
-    return [{ strategy, bar, perRun: rows.map((m) => (m?.best === undefined ? null : { margin: m.best.margin, alpha: m.best.alpha })) }];
-  }));
+  const margins = (['threshold', 'oracle'] as const).flatMap((bar) =>
+    strategies.flatMap((strategy): MarginOverRuns[] => {
+      const rows = summaries.map((s) => s[bar].find((m) => m.strategy === strategy));
+      if (rows.some((m) => m === undefined)) return []; // the oracle covers only the class strategies
+      return [{ strategy, bar, perRun: rows.map((m) => (m?.best === undefined ? null : { margin: m.best.margin, alpha: m.best.alpha })) }];
+    }),
+  );
   const ranks = Math.max(0, ...withControls.map(({ c }) => c.topGainNull?.beats.length ?? 0));
   const nullBeats = Array.from({ length: ranks }, (_, j) => {
     const verdicts = withControls.flatMap(({ c }) => (c.topGainNull?.beats[j] === undefined ? [] : [c.topGainNull.beats[j]]));
@@ -191,8 +196,13 @@ export function controlsStatement(c: ControlsOverRuns): string {
     parts.push(`${list} ${winners.length === 1 ? 'beats' : 'beat'} the threshold frontier by more than the seed band: every run has a point above it.`);
   } else {
     const best = bands[0];
-    const detail = best === undefined ? 'no strategy has a point within every run’s threshold reach' : `the best, ${best.strategy}, has a largest margin of ${range(best.band)}`;
-    parts.push(`No steering strategy beats the threshold frontier by more than the seed band (the band of largest margins over runs reaches 0 or below): ${detail}.`);
+    const detail =
+      best === undefined
+        ? 'no strategy has a point within every run’s threshold reach'
+        : `the best, ${best.strategy}, has a largest margin of ${range(best.band)}`;
+    parts.push(
+      `No steering strategy beats the threshold frontier by more than the seed band (the band of largest margins over runs reaches 0 or below): ${detail}.`,
+    );
   }
   if (c.nullBeats.length > 0) {
     parts.push(`Top-gain classes beating their null’s 95th percentile: ${c.nullBeats.map((r) => `rank ${r.rank}, ${r.beats} of ${r.of} runs`).join('; ')}.`);
@@ -203,8 +213,22 @@ export function controlsStatement(c: ControlsOverRuns): string {
 /** Δ usage and Δ accuracy (pt) vs alpha: mean line and min-max band per strategy. */
 export function comparisonFigure(c: Comparison): TopLevelSpec {
   const values = c.curves.flatMap((p) => [
-    { panel: 'usage', strategy: p.strategy, alpha: p.alpha, mean: mean(p.deltaHeadUsage), lo: Math.min(...p.deltaHeadUsage), hi: Math.max(...p.deltaHeadUsage) },
-    { panel: 'accuracy', strategy: p.strategy, alpha: p.alpha, mean: 100 * mean(p.deltaAccuracy), lo: 100 * Math.min(...p.deltaAccuracy), hi: 100 * Math.max(...p.deltaAccuracy) },
+    {
+      panel: 'usage',
+      strategy: p.strategy,
+      alpha: p.alpha,
+      mean: mean(p.deltaHeadUsage),
+      lo: Math.min(...p.deltaHeadUsage),
+      hi: Math.max(...p.deltaHeadUsage),
+    },
+    {
+      panel: 'accuracy',
+      strategy: p.strategy,
+      alpha: p.alpha,
+      mean: 100 * mean(p.deltaAccuracy),
+      lo: 100 * Math.min(...p.deltaAccuracy),
+      hi: 100 * Math.max(...p.deltaAccuracy),
+    },
   ]);
   const color = { field: 'strategy', type: 'nominal', title: 'Index set S', scale: strategyColorScale() };
   const x = { field: 'alpha', type: 'quantitative', title: 'Steering strength α' };
@@ -214,12 +238,18 @@ export function comparisonFigure(c: Comparison): TopLevelSpec {
     transform: [{ filter: `datum.panel === '${name}'` }],
     layer: [
       { mark: { type: 'rule', color: '#555', strokeDash: [5, 4] }, encoding: { y: { datum: 0 } } },
-      { mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title }, y2: { field: 'hi' }, fill: { ...color, legend: null } } },
+      {
+        mark: { type: 'area', opacity: 0.18 },
+        encoding: { x, y: { field: 'lo', type: 'quantitative', title }, y2: { field: 'hi' }, fill: { ...color, legend: null } },
+      },
       { mark: { type: 'line', point: { size: 18 } }, encoding: { x, y: { field: 'mean', type: 'quantitative', title }, color } },
     ],
   });
   return {
-    title: { text: `Steering effect over ${c.runs.length} runs`, subtitle: 'Δ against each run’s α = 0 (SAE reconstruction); line: mean, band: min–max over runs' },
+    title: {
+      text: `Steering effect over ${c.runs.length} runs`,
+      subtitle: 'Δ against each run’s α = 0 (SAE reconstruction); line: mean, band: min–max over runs',
+    },
     data: { values },
     hconcat: [panel('usage', 'Δ final-layer head usage'), panel('accuracy', 'Δ accuracy (pt)')],
     // The bands' fill gets its own (identical) scale, so its null legend does not hide the lines' legend.
@@ -229,29 +259,50 @@ export function comparisonFigure(c: Comparison): TopLevelSpec {
 
 function runsTable(c: Comparison): string {
   const header: Cell[] = ['run', 'seed', 'dense', 'pruned', 'usage', 'random policy', 'SAE FVU', 'splice-back Δ', 'overlap'];
-  const rows = c.runs.map((r): Cell[] => [r.run, r.seed ?? '—', pct(r.denseAccuracy), pct(r.prunedAccuracy), fix(r.headUsage),
-    pct(r.randomPolicyAccuracy), fix(r.saeFvu, 4), r.spliceBackDeltaAccuracy === undefined ? '—' : `${signed(100 * r.spliceBackDeltaAccuracy, 2)} pt`,
-    fix(r.overlapGlobalVsPerClass, 4)]);
+  const rows = c.runs.map((r): Cell[] => [
+    r.run,
+    r.seed ?? '—',
+    pct(r.denseAccuracy),
+    pct(r.prunedAccuracy),
+    fix(r.headUsage),
+    pct(r.randomPolicyAccuracy),
+    fix(r.saeFvu, 4),
+    r.spliceBackDeltaAccuracy === undefined ? '—' : `${signed(100 * r.spliceBackDeltaAccuracy, 2)} pt`,
+    fix(r.overlapGlobalVsPerClass, 4),
+  ]);
   return table(header, rows, 'Each run: test accuracy, head usage and SAE quality');
 }
 
 function steeringTable(c: Comparison): string {
   const strategies = STRATEGY_ORDER.filter((s) => c.curves.some((p) => p.strategy === s));
   const cellOf = (usage: number, accuracy: number): string => `${signed(usage, 3)} / ${signed(100 * accuracy, 2)} pt`;
-  const rows = c.headlineAlphas.flatMap((alpha) => strategies.map((strategy): Cell[] => {
-    const p = c.curves.find((x) => x.strategy === strategy && sameAlpha(x.alpha, alpha))!;
-    return [`${strategy}, α = ${alpha}`, ...p.deltaHeadUsage.map((u, i) => cellOf(u, p.deltaAccuracy[i]!)),
-      cellOf(mean(p.deltaHeadUsage), mean(p.deltaAccuracy))];
-  }));
-  const reference: Cell[] = ['α = 0 usage / accuracy (reference)', ...c.runs.map((r) => `${fix(r.reference.headUsage)} / ${pct(r.reference.accuracy)}`),
-    `${fix(mean(c.runs.map((r) => r.reference.headUsage)))} / ${pct(mean(c.runs.map((r) => r.reference.accuracy)))}`];
-  return table(['strategy, α', ...c.runs.map((r) => r.run), 'mean'], [reference, ...rows],
-    'Δ final-layer head usage / Δ accuracy against the same run’s α = 0');
+  const rows = c.headlineAlphas.flatMap((alpha) =>
+    strategies.map((strategy): Cell[] => {
+      const p = c.curves.find((x) => x.strategy === strategy && sameAlpha(x.alpha, alpha))!;
+      return [
+        `${strategy}, α = ${alpha}`,
+        ...p.deltaHeadUsage.map((u, i) => cellOf(u, p.deltaAccuracy[i]!)),
+        cellOf(mean(p.deltaHeadUsage), mean(p.deltaAccuracy)),
+      ];
+    }),
+  );
+  const reference: Cell[] = [
+    'α = 0 usage / accuracy (reference)',
+    ...c.runs.map((r) => `${fix(r.reference.headUsage)} / ${pct(r.reference.accuracy)}`),
+    `${fix(mean(c.runs.map((r) => r.reference.headUsage)))} / ${pct(mean(c.runs.map((r) => r.reference.accuracy)))}`,
+  ];
+  return table(
+    ['strategy, α', ...c.runs.map((r) => r.run), 'mean'],
+    [reference, ...rows],
+    'Δ final-layer head usage / Δ accuracy against the same run’s α = 0',
+  );
 }
 
 function signSentence(c: Comparison): string {
   if (c.paperSign.length === 0) return '';
-  const parts = c.paperSign.map((s) => `α ${s.alpha}: ${s.agree} of ${s.of} runs ${s.alpha > 0 ? 'lower' : 'raise'} final-layer usage under per-class steering`);
+  const parts = c.paperSign.map(
+    (s) => `α ${s.alpha}: ${s.agree} of ${s.of} runs ${s.alpha > 0 ? 'lower' : 'raise'} final-layer usage under per-class steering`,
+  );
   return `<p>Paper’s direction (per-class steering lowers usage for α &gt; 0, raises it for α &lt; 0): ${parts.join('; ')}.</p>`;
 }
 
@@ -280,12 +331,32 @@ export async function writeComparison(runs: readonly string[], out: string): Pro
   writeFileAtomic(join(out, 'figures', `${name}.svg`), svg);
   writeFileAtomic(join(out, 'figures', `${name}.png`), png);
   const body = [
-    section('steering', 'Steering effect across runs', `${signSentence(c)}\n${figureBlock({ name, title: 'Δ head usage and Δ accuracy vs α', caption: `Mean over ${c.runs.length} runs with the min–max band; Δ against each run’s α = 0.`, svg })}\n${steeringTable(c)}`),
-    section('controls', 'Steering against the controls across runs', `${paragraph(controlsStatement(c.controls), 'statement')}\n${c.controls.runs.length === 0 ? '' : controlsTable(c.controls)}`),
+    section(
+      'steering',
+      'Steering effect across runs',
+      `${signSentence(c)}\n${figureBlock({ name, title: 'Δ head usage and Δ accuracy vs α', caption: `Mean over ${c.runs.length} runs with the min–max band; Δ against each run’s α = 0.`, svg })}\n${steeringTable(c)}`,
+    ),
+    section(
+      'controls',
+      'Steering against the controls across runs',
+      `${paragraph(controlsStatement(c.controls), 'statement')}\n${c.controls.runs.length === 0 ? '' : controlsTable(c.controls)}`,
+    ),
     section('runs', 'Runs', runsTable(c)),
   ].join('\n');
   const header = `<p>${c.runs.length} runs · alphas ${c.alphas[0]} … ${c.alphas.at(-1)} (${c.alphas.length} common) · data: <code>comparison.json</code></p>`;
   const index = join(out, 'index.html');
-  writeFileAtomic(index, page('headsteer comparison', header, [['steering', 'Steering'], ['controls', 'Controls'], ['runs', 'Runs']], body));
+  writeFileAtomic(
+    index,
+    page(
+      'headsteer comparison',
+      header,
+      [
+        ['steering', 'Steering'],
+        ['controls', 'Controls'],
+        ['runs', 'Runs'],
+      ],
+      body,
+    ),
+  );
   return { index, json };
 }

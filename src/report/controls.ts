@@ -183,7 +183,8 @@ function bestRow(rows: readonly MarginSummary[]): (MarginSummary & { best: NonNu
 /** The sentence on the threshold frontier: what the largest margin is, and no more. */
 function thresholdSentence(s: FrontierSummary): string {
   const top = bestRow(s.threshold);
-  if (top === undefined) return `No steering point (α ≠ 0) lies within the threshold’s reach (usage ≥ ${s.reach?.toFixed(3) ?? '—'}), so none has a margin over the threshold frontier.`;
+  if (top === undefined)
+    return `No steering point (α ≠ 0) lies within the threshold’s reach (usage ≥ ${s.reach?.toFixed(3) ?? '—'}), so none has a margin over the threshold frontier.`;
   const m = top.best.margin;
   const scored = s.threshold.reduce((n, r) => n + r.points - r.unreachable.length, 0);
   const above = s.threshold.reduce((n, r) => n + r.above, 0);
@@ -196,7 +197,11 @@ function thresholdSentence(s: FrontierSummary): string {
 
 /** The sentence on the per-class-threshold oracle, for the class strategies. */
 function oracleSentence(s: FrontierSummary): string {
-  const parts = s.oracle.map((r) => (r.best === undefined ? `${r.strategy} has no point within its reach` : `${r.strategy}: largest margin ${marginPt(r.best.margin)} points at α = ${fmtAlpha(r.best.alpha)} (${r.above} of ${r.points - r.unreachable.length} points above)`));
+  const parts = s.oracle.map((r) =>
+    r.best === undefined
+      ? `${r.strategy} has no point within its reach`
+      : `${r.strategy}: largest margin ${marginPt(r.best.margin)} points at α = ${fmtAlpha(r.best.alpha)} (${r.above} of ${r.points - r.unreachable.length} points above)`,
+  );
   return parts.length === 0 ? '' : `Against the per-class-threshold oracle (one β per true class), ${parts.join('; ')}.`;
 }
 

@@ -86,9 +86,18 @@ function padded(values: readonly number[], minPad: number): [number, number] {
 
 /** The zoom window (usage, accuracy in %) around `points` that also shows `bar` at their usages. */
 function zoomBox(points: readonly UsageAccuracy[], bar: readonly UsageAccuracy[]): Box {
-  const x = padded(points.map((p) => p.usage), 0.01);
+  const x = padded(
+    points.map((p) => p.usage),
+    0.01,
+  );
   const inside = bar.filter((b) => b.usage >= x[0] && b.usage <= x[1]).map((b) => b.accuracy);
-  return { x, y: padded([...points.map((p) => p.accuracy), ...inside].map((a) => 100 * a), 0.5) };
+  return {
+    x,
+    y: padded(
+      [...points.map((p) => p.accuracy), ...inside].map((a) => 100 * a),
+      0.5,
+    ),
+  };
 }
 
 /** Vega rows of a plot in plot units (accuracy in %), cut to `box` when given. */
@@ -109,7 +118,8 @@ function plotRows(plot: Plot, box: Box | undefined): object[] {
   for (const p of plot.points) {
     const at = { x: p.usage, y: 100 * p.accuracy };
     const layer = p.marker === ORIGIN ? 'origin' : p.marker === STEERING ? 'steer' : 'point';
-    if (box === undefined || insideBox(at, box)) rows.push({ layer, series: p.series, marker: p.marker, label: p.label, alpha: p.alpha, usage: at.x, accuracy: at.y });
+    if (box === undefined || insideBox(at, box))
+      rows.push({ layer, series: p.series, marker: p.marker, label: p.label, alpha: p.alpha, usage: at.x, accuracy: at.y });
   }
   return rows;
 }
@@ -129,16 +139,43 @@ interface LegendValues {
 function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { width: number; height: number; title: object }): object {
   const scales = seriesScales();
   // The whole view pads its scales so points on the data's edge are not drawn on the axes.
-  const x = { field: 'usage', type: 'quantitative', title: USAGE_TITLE, axis: { tickCount: 6 }, scale: box === undefined ? { zero: false, padding: 10 } : { domain: box.x, nice: false, zero: false } };
-  const y = { field: 'accuracy', type: 'quantitative', title: ACCURACY_TITLE, scale: box === undefined ? { zero: false, padding: 10 } : { domain: box.y, nice: false, zero: false } };
+  const x = {
+    field: 'usage',
+    type: 'quantitative',
+    title: USAGE_TITLE,
+    axis: { tickCount: 6 },
+    scale: box === undefined ? { zero: false, padding: 10 } : { domain: box.x, nice: false, zero: false },
+  };
+  const y = {
+    field: 'accuracy',
+    type: 'quantitative',
+    title: ACCURACY_TITLE,
+    scale: box === undefined ? { zero: false, padding: 10 } : { domain: box.y, nice: false, zero: false },
+  };
   // Colour and dash share field, title and legend, so vega-lite draws one legend with dashed swatches.
   const seriesLegend = { orient: 'bottom', direction: 'vertical', columns: 2, symbolType: 'stroke', values: legend.series };
   const color = { field: 'series', type: 'nominal', title: 'Series', scale: scales.color, legend: seriesLegend };
   const strokeDash = { field: 'series', type: 'nominal', title: 'Series', scale: scales.dash, legend: seriesLegend };
-  const shape = { field: 'marker', type: 'nominal', title: 'Marker', scale: MARKERS, legend: { orient: 'bottom', direction: 'vertical', values: legend.markers } };
-  const alphaSize = { field: 'alpha', type: 'quantitative', title: 'Steering strength α', scale: { range: [20, 140] }, legend: { orient: 'bottom', direction: 'vertical' } };
+  const shape = {
+    field: 'marker',
+    type: 'nominal',
+    title: 'Marker',
+    scale: MARKERS,
+    legend: { orient: 'bottom', direction: 'vertical', values: legend.markers },
+  };
+  const alphaSize = {
+    field: 'alpha',
+    type: 'quantitative',
+    title: 'Steering strength α',
+    scale: { range: [20, 140] },
+    legend: { orient: 'bottom', direction: 'vertical' },
+  };
   const tooltip = [{ field: 'series' }, { field: 'label' }, { field: 'usage', format: '.3f' }, { field: 'accuracy', format: '.2f' }];
-  const points = (layer: string, mark: object, extra: object): object => ({ transform: [{ filter: `datum.layer === '${layer}'` }], mark: { type: 'point', filled: true, ...mark }, encoding: { x, y, shape, tooltip, ...extra } });
+  const points = (layer: string, mark: object, extra: object): object => ({
+    transform: [{ filter: `datum.layer === '${layer}'` }],
+    mark: { type: 'point', filled: true, ...mark },
+    encoding: { x, y, shape, tooltip, ...extra },
+  });
   return {
     ...size,
     data: { values: plotRows(plot, box) },
@@ -146,7 +183,12 @@ function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { w
       {
         transform: [{ filter: "datum.layer === 'reach'" }],
         mark: { type: 'rect', color: '#eeeeee' },
-        encoding: { x: { field: 'x0', type: 'quantitative', scale: x.scale }, x2: { field: 'x1' }, y: { field: 'y0', type: 'quantitative', scale: y.scale }, y2: { field: 'y1' } },
+        encoding: {
+          x: { field: 'x0', type: 'quantitative', scale: x.scale },
+          x2: { field: 'x1' },
+          y: { field: 'y0', type: 'quantitative', scale: y.scale },
+          y2: { field: 'y1' },
+        },
       },
       {
         transform: [{ filter: "datum.layer === 'reach'" }],
@@ -198,7 +240,15 @@ function frontierPlot(r: SteerResults, c: Controls, s: ClassShares): Plot {
     ],
     points: [
       ...sweep.map((p): Marked => ({ series: THRESHOLD, marker: THRESHOLD, usage: p.usage, accuracy: p.accuracy, label: `β = ${fmtAlpha(p.beta)}` })),
-      ...c.randomPolicy.map((p): Marked => ({ series: p.strategy, marker: RANDOM, usage: p.headUsage, accuracy: p.accuracy, label: `random policy at ${p.strategy} α = ${fmtAlpha(p.alpha)}` })),
+      ...c.randomPolicy.map(
+        (p): Marked => ({
+          series: p.strategy,
+          marker: RANDOM,
+          usage: p.headUsage,
+          accuracy: p.accuracy,
+          label: `random policy at ${p.strategy} α = ${fmtAlpha(p.alpha)}`,
+        }),
+      ),
       ...strategies.flatMap((st) => steeringMarks(st, steerPoints(r, st))),
       ...originMark(sweep),
     ],
@@ -222,13 +272,17 @@ function randomPolicyCount(r: SteerResults, c: Controls): { better: number; of: 
 /** The caption's numbers: the best margin per bar, the unreachable points, the random policy and the shares. */
 function frontierCaption(r: SteerResults, c: Controls, sum: FrontierSummary): string {
   const best = (rows: FrontierSummary['threshold']): string =>
-    rows.map((x) => (x.best === undefined ? `${x.strategy}: none within reach` : `${x.strategy} ${marginPt(x.best.margin)} pt at α = ${fmtAlpha(x.best.alpha)}`)).join(', ');
+    rows
+      .map((x) => (x.best === undefined ? `${x.strategy}: none within reach` : `${x.strategy} ${marginPt(x.best.margin)} pt at α = ${fmtAlpha(x.best.alpha)}`))
+      .join(', ');
   const out = sum.threshold.reduce((n, x) => n + x.unreachable.length, 0);
   const rp = randomPolicyCount(r, c);
   const parts = [
     `Largest margin over the threshold frontier (dashed) per strategy: ${best(sum.threshold)}`,
     sum.oracle.length > 0 ? `over the per-class-threshold oracle (dotted): ${best(sum.oracle)}` : '',
-    out > 0 ? `${out} steering point${out === 1 ? ' uses' : 's use'} fewer heads than the lowest threshold usage (${sum.reach?.toFixed(3)}), where the threshold cannot go` : '',
+    out > 0
+      ? `${out} steering point${out === 1 ? ' uses' : 's use'} fewer heads than the lowest threshold usage (${sum.reach?.toFixed(3)}), where the threshold cannot go`
+      : '',
     rp.of > 0 ? `steering is more accurate than the random policy at matched usage (crosses) at ${rp.better} of ${rp.of} points (α ≠ 0)` : '',
   ];
   return `${parts.filter((p) => p !== '').join('; ')}.`;
@@ -238,7 +292,10 @@ function frontierCaption(r: SteerResults, c: Controls, sum: FrontierSummary): st
 export function frontierFigure(r: SteerResults, c: Controls, sum: FrontierSummary, s: ClassShares): FigureSpec {
   const plot = frontierPlot(r, c, s);
   const strategies = sweptStrategies(r);
-  const box = zoomBox(strategies.flatMap((st) => steerPoints(r, st)), thresholdFrontier(c));
+  const box = zoomBox(
+    strategies.flatMap((st) => steerPoints(r, st)),
+    thresholdFrontier(c),
+  );
   const legend = { series: [...strategies, THRESHOLD, FRONTIER, ORACLE], markers: MARKERS.domain.filter((m) => m !== RANDOM || c.randomPolicy.length > 0) };
   return {
     name: 'frontier',
@@ -264,7 +321,11 @@ function classPanel(r: SteerResults, c: Controls, cls: number, name: string, top
   const bar = concaveFrontier(curve);
   const m = marginSummary('per-class', 'threshold', steer, bar);
   const plot: Plot = {
-    lines: [{ series: THRESHOLD, points: curve }, { series: FRONTIER, points: bar }, { series: 'per-class', points: steer }],
+    lines: [
+      { series: THRESHOLD, points: curve },
+      { series: FRONTIER, points: bar },
+      { series: 'per-class', points: steer },
+    ],
     points: [
       ...curve.map((p): Marked => ({ series: THRESHOLD, marker: THRESHOLD, usage: p.usage, accuracy: p.accuracy, label: `β = ${fmtAlpha(p.beta)}` })),
       ...steeringMarks('per-class', steer),
@@ -272,7 +333,10 @@ function classPanel(r: SteerResults, c: Controls, cls: number, name: string, top
     ],
     reach: bar[0]?.usage,
   };
-  const atTop = marginOverFrontier(steer.filter((p) => sameAlpha(p.alpha, topAlpha)), bar)[0];
+  const atTop = marginOverFrontier(
+    steer.filter((p) => sameAlpha(p.alpha, topAlpha)),
+    bar,
+  )[0];
   const margin = `α = ${fmtAlpha(topAlpha)}: ${atTop === undefined ? 'out of reach' : `${marginPt(atTop)} pt`}; best ${m.best === undefined ? 'out of reach' : `${marginPt(m.best.margin)} pt at α = ${fmtAlpha(m.best.alpha)}`}`;
   const title = { text: name, subtitle: margin, fontSize: 12, subtitleFontSize: 11 };
   return { spec: panel(plot, zoomBox(steer, bar), legend, { width: 250, height: 200, title }), margin: `${name} ${margin}` };
@@ -290,7 +354,11 @@ export function classFrontierFigure(r: SteerResults, c: Controls): FigureSpec | 
     title: `Controls — top-gain classes (α = ${fmtAlpha(alpha)}): per-class steering against the class’s own threshold curve`,
     caption: `For each of the ${top.length} classes with the largest accuracy gain under per-class steering, its per-class steering points (α order) against its own rows of the β sweep and their concave frontier (dashed), on that class’s test images; margin over that frontier at the top-gain α and the best of the sweep: ${panels.map((p) => p.margin).join('; ')}.`,
     spec: {
-      title: { text: 'Top-gain classes: per-class steering vs the class’s own threshold curve', subtitle: 'on each class’s test images; under each name: margin over the class’s threshold frontier (dashed) at the top-gain α, and the best; black diamond: α = β = 0' },
+      title: {
+        text: 'Top-gain classes: per-class steering vs the class’s own threshold curve',
+        subtitle:
+          'on each class’s test images; under each name: margin over the class’s threshold frontier (dashed) at the top-gain α, and the best; black diamond: α = β = 0',
+      },
       concat: panels.map((p) => p.spec),
       // Four panels read better as 2 x 2 than as 3 + 1.
       columns: top.length === 4 ? 2 : Math.min(3, top.length),

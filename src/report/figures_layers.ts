@@ -62,7 +62,14 @@ export function layersFigure(r: LayersResults): FigureSpec | undefined {
     });
   }
   if (values.length === 0) return undefined;
-  const x = { field: 'layer', type: 'ordinal' as const, title: 'Steered layer', sort: r.layers.map((l) => `layer ${l}`), scale: { type: 'band' as const, paddingInner: 0.25 }, axis: { labelAngle: 0 } };
+  const x = {
+    field: 'layer',
+    type: 'ordinal' as const,
+    title: 'Steered layer',
+    sort: r.layers.map((l) => `layer ${l}`),
+    scale: { type: 'band' as const, paddingInner: 0.25 },
+    axis: { labelAngle: 0 },
+  };
   const strategies = STRATEGY_ORDER.filter((s) => r.strategies.includes(s));
   // Each knob its own place within the layer's band, the threshold last, so bars and dots do not overlap.
   const slot = { field: 'slot', type: 'nominal' as const, sort: [...strategies, THRESHOLD_SLOT], scale: { paddingInner: 0.1 } };
@@ -71,7 +78,10 @@ export function layersFigure(r: LayersResults): FigureSpec | undefined {
     title: 'Steering at every layer: each layer’s usage, total usage and accuracy, beside that layer’s threshold shift',
     caption: caption(r, origin),
     spec: {
-      title: { text: 'Steering gate l with SAE_l: change from the layer’s reconstruction point', subtitle: 'dots: strategies at α ≠ 0 (shape: α); grey bar and ticks: the threshold shift of the same gate over β ≠ 0' },
+      title: {
+        text: 'Steering gate l with SAE_l: change from the layer’s reconstruction point',
+        subtitle: 'dots: strategies at α ≠ 0 (shape: α); grey bar and ticks: the threshold shift of the same gate over β ≠ 0',
+      },
       data: { values },
       facet: { column: { field: 'measure', type: 'nominal', title: null, sort: [...MEASURES], header: { labelFontSize: 12, labelFontWeight: 'bold' } } },
       resolve: { scale: { y: 'independent' } },
@@ -81,14 +91,28 @@ export function layersFigure(r: LayersResults): FigureSpec | undefined {
         layer: [
           { mark: { type: 'rule', color: '#555', strokeDash: [4, 3] }, encoding: { y: { datum: 0 } } },
           {
-            transform: [{ filter: "datum.kind === 'beta'" }, { aggregate: [{ op: 'min', field: 'value', as: 'lo' }, { op: 'max', field: 'value', as: 'hi' }], groupby: ['layer', 'measure', 'slot'] }],
+            transform: [
+              { filter: "datum.kind === 'beta'" },
+              {
+                aggregate: [
+                  { op: 'min', field: 'value', as: 'lo' },
+                  { op: 'max', field: 'value', as: 'hi' },
+                ],
+                groupby: ['layer', 'measure', 'slot'],
+              },
+            ],
             mark: { type: 'rule', color: '#c8c8c8', strokeWidth: 10 },
             encoding: { x, xOffset: slot, y: { field: 'lo', type: 'quantitative', title: null }, y2: { field: 'hi' } },
           },
           {
             transform: [{ filter: "datum.kind === 'beta'" }],
             mark: { type: 'tick', color: '#666', thickness: 2, size: 16 },
-            encoding: { x, xOffset: slot, y: { field: 'value', type: 'quantitative', title: null }, tooltip: [{ field: 'layer' }, { field: 'beta', title: 'β' }, { field: 'value', format: '.3f' }] },
+            encoding: {
+              x,
+              xOffset: slot,
+              y: { field: 'value', type: 'quantitative', title: null },
+              tooltip: [{ field: 'layer' }, { field: 'beta', title: 'β' }, { field: 'value', format: '.3f' }],
+            },
           },
           {
             transform: [{ filter: "datum.kind === 'steer'" }],

@@ -87,15 +87,19 @@ export function alphaSweepFigure(r: SteerResults, sign: 1 | -1): FigureSpec {
     const w = sweepAt(r, s, lookAt);
     return w === undefined ? `${s}: not swept` : `${s} ${pct(w.accuracy)} at usage ${w.headUsage.toFixed(3)}`;
   };
-  const caption = sign > 0
-    ? `Amplifying the selected SAE latents (α > 0) before the final layer's decision network: at α = ${lookAt}, ${strategies.map(at).join('; ')} (unsteered, dashed: ${pct(r.baseline.accuracy)} at ${r.baseline.headUsage.toFixed(3)}).`
-    : `Suppressing the selected SAE latents (α < 0), which the paper finds raises head usage for per-class sets only: at α = ${lookAt}, ${strategies.map(at).join('; ')} (unsteered, dashed: ${pct(r.baseline.accuracy)} at ${r.baseline.headUsage.toFixed(3)}).`;
+  const caption =
+    sign > 0
+      ? `Amplifying the selected SAE latents (α > 0) before the final layer's decision network: at α = ${lookAt}, ${strategies.map(at).join('; ')} (unsteered, dashed: ${pct(r.baseline.accuracy)} at ${r.baseline.headUsage.toFixed(3)}).`
+      : `Suppressing the selected SAE latents (α < 0), which the paper finds raises head usage for per-class sets only: at α = ${lookAt}, ${strategies.map(at).join('; ')} (unsteered, dashed: ${pct(r.baseline.accuracy)} at ${r.baseline.headUsage.toFixed(3)}).`;
   return {
     name: sign > 0 ? 'fig2-steering-positive' : 'fig4-steering-negative',
     title: `Fig. ${fig} — ${sign > 0 ? 'Positive' : 'Negative'} steering: accuracy and final-layer head usage vs α`,
     caption,
     spec: {
-      title: { text: `Fig. ${fig}: accuracy and final-layer head usage, α from ${String(lo).replace('-', '−')} to ${hi}`, subtitle: 'one line per index-set strategy; dashed: unsteered pruned ViT on x (α = 0 already feeds the SAE reconstruction x̂)' },
+      title: {
+        text: `Fig. ${fig}: accuracy and final-layer head usage, α from ${String(lo).replace('-', '−')} to ${hi}`,
+        subtitle: 'one line per index-set strategy; dashed: unsteered pruned ViT on x (α = 0 already feeds the SAE reconstruction x̂)',
+      },
       data: { values },
       hconcat: [panel('accuracy', 'Test accuracy (%)', 100 * r.baseline.accuracy), panel('usage', USAGE_TITLE, r.baseline.headUsage)],
     } as TopLevelSpec,
@@ -127,18 +131,30 @@ export function headActivationFigure(r: SteerResults): FigureSpec | undefined {
     title: `Fig. 3 — Final-layer head activation before and after per-class steering (α = ${alpha})`,
     caption: `Columns are the ${top.length} classes whose test accuracy gains most under per-class steering at α = ${alpha}, rows the final layer's ${h} heads, and each cell the fraction of that class's test images for which the head is kept; the top class, ${best.name}, goes from ${pct(best.accuracyBefore)} to ${pct(best.accuracyAfter)} accuracy at usage ${best.headUsageBefore.toFixed(2)}→${best.headUsageAfter.toFixed(2)}.`,
     spec: {
-      title: { text: `Fig. 3: final-layer head activation, top-${top.length} classes by accuracy gain`, subtitle: 'cell: fraction of the class’s test images for which the head is kept' },
+      title: {
+        text: `Fig. 3: final-layer head activation, top-${top.length} classes by accuracy gain`,
+        subtitle: 'cell: fraction of the class’s test images for which the head is kept',
+      },
       data: { values },
       facet: { column: { field: 'state', type: 'nominal', title: null, sort: [before, after], header: { labelFontSize: 13, labelFontWeight: 'bold' } } },
       spec: {
         width: { step: 112 },
         height: { step: 30 },
         encoding: {
-          x: { field: 'column', type: 'nominal', sort: null, title: 'Class (accuracy, usage: before → after)', axis: { labelAngle: 0, labelExpr: "split(datum.value, '\\n')", labelLineHeight: 14, labelLimit: 0 } },
+          x: {
+            field: 'column',
+            type: 'nominal',
+            sort: null,
+            title: 'Class (accuracy, usage: before → after)',
+            axis: { labelAngle: 0, labelExpr: "split(datum.value, '\\n')", labelLineHeight: 14, labelLimit: 0 },
+          },
           y: { field: 'head', type: 'ordinal', sort: null, title: 'Final-layer head' },
         },
         layer: [
-          { mark: { type: 'rect', stroke: 'white', strokeWidth: 1 }, encoding: { color: { field: 'rate', type: 'quantitative', title: ['Head activation', 'rate (0–1)'], scale: { scheme: 'blues', domain: [0, 1] } } } },
+          {
+            mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
+            encoding: { color: { field: 'rate', type: 'quantitative', title: ['Head activation', 'rate (0–1)'], scale: { scheme: 'blues', domain: [0, 1] } } },
+          },
           {
             mark: { type: 'text', fontSize: 11 },
             encoding: {
@@ -155,9 +171,11 @@ export function headActivationFigure(r: SteerResults): FigureSpec | undefined {
 /** The class pair (a < b) with the largest overlap, or undefined with fewer than two classes. */
 export function maxOffDiagonal(pairs: number[][]): { a: number; b: number; value: number } | undefined {
   let best: { a: number; b: number; value: number } | undefined;
-  pairs.forEach((row, a) => row.forEach((value, b) => {
-    if (b > a && (best === undefined || value > best.value)) best = { a, b, value };
-  }));
+  pairs.forEach((row, a) => {
+    row.forEach((value, b) => {
+      if (b > a && (best === undefined || value > best.value)) best = { a, b, value };
+    });
+  });
   return best;
 }
 
@@ -173,13 +191,19 @@ export function overlapFigure(stats: Stats): FigureSpec {
   const top = maxOffDiagonal(pairs);
   const step = names.length > 12 ? 24 : 44;
   const cellText = names.length <= 20;
-  const topText = top === undefined ? '' : `; the most related pair is ${names[top.a]} / ${names[top.b]} at ${top.value.toFixed(2)} (paper: bowl/plate 0.38, beaver/squirrel 0.39)`;
+  const topText =
+    top === undefined
+      ? ''
+      : `; the most related pair is ${names[top.a]} / ${names[top.b]} at ${top.value.toFixed(2)} (paper: bowl/plate 0.38, beaver/squirrel 0.39)`;
   return {
     name: 'fig5-latent-overlap',
     title: 'Fig. 5 — Class-by-class overlap of per-class SAE latent sets',
     caption: `Each cell is the fraction of the k_s = ${stats.ks} most frequent latents two classes share${topText}; the overlap between the global and per-class sets is ${ours.toFixed(4)} (paper: ${PAPER_GLOBAL_OVERLAP}).`,
     spec: {
-      title: { text: `Fig. 5: per-class latent-set overlap |S_a ∩ S_b| / k_s (k_s = ${stats.ks})`, subtitle: 'right: mean overlap of the global set with the per-class sets, ours vs the paper’s (CIFAR-100)' },
+      title: {
+        text: `Fig. 5: per-class latent-set overlap |S_a ∩ S_b| / k_s (k_s = ${stats.ks})`,
+        subtitle: 'right: mean overlap of the global set with the per-class sets, ours vs the paper’s (CIFAR-100)',
+      },
       hconcat: [
         {
           data: { values },
@@ -203,26 +227,41 @@ export function overlapFigure(stats: Stats): FigureSpec {
               },
             },
             ...(cellText
-              ? [{
-                  mark: { type: 'text', fontSize: names.length > 12 ? 8 : 11 },
-                  encoding: {
-                    text: { field: 'overlap', type: 'quantitative', format: '.2f' },
-                    color: { condition: { test: 'datum.overlap > 0.55 && !datum.diagonal', value: 'white' }, value: '#333' },
+              ? [
+                  {
+                    mark: { type: 'text', fontSize: names.length > 12 ? 8 : 11 },
+                    encoding: {
+                      text: { field: 'overlap', type: 'quantitative', format: '.2f' },
+                      color: { condition: { test: 'datum.overlap > 0.55 && !datum.diagonal', value: 'white' }, value: '#333' },
+                    },
                   },
-                }]
+                ]
               : []),
           ],
         },
         {
-          data: { values: [{ source: 'ours', value: ours }, { source: 'paper', value: PAPER_GLOBAL_OVERLAP }] },
+          data: {
+            values: [
+              { source: 'ours', value: ours },
+              { source: 'paper', value: PAPER_GLOBAL_OVERLAP },
+            ],
+          },
           width: 120,
           height: Math.max(200, step * names.length * 0.6),
           encoding: {
             x: { field: 'source', type: 'nominal', title: null, sort: null, axis: { labelAngle: 0 } },
-            y: { field: 'value', type: 'quantitative', title: ['Global vs per-class overlap', '(fraction of k_s)'], scale: { domain: [0, Math.max(0.5, ours * 1.25)] } },
+            y: {
+              field: 'value',
+              type: 'quantitative',
+              title: ['Global vs per-class overlap', '(fraction of k_s)'],
+              scale: { domain: [0, Math.max(0.5, ours * 1.25)] },
+            },
           },
           layer: [
-            { mark: { type: 'bar', width: 38 }, encoding: { color: { field: 'source', type: 'nominal', legend: null, scale: { range: ['#d95f02', '#999999'] } } } },
+            {
+              mark: { type: 'bar', width: 38 },
+              encoding: { color: { field: 'source', type: 'nominal', legend: null, scale: { range: ['#d95f02', '#999999'] } } },
+            },
             { mark: { type: 'text', dy: -8, fontSize: 12 }, encoding: { text: { field: 'value', type: 'quantitative', format: '.4f' } } },
           ],
         },

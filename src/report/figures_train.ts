@@ -36,7 +36,9 @@ export function trainingFigure(dense: ModelStage, pruned: ModelStage): FigureSpe
     { name: STAGE_DOMAIN[1]!, log: pruned, shift: offset },
   ];
   const train = stages.flatMap((s) => s.log.train.map((t) => ({ stage: s.name, step: t.step + s.shift, loss: t.loss, accuracy: 100 * t.accuracy })));
-  const epochs = stages.flatMap((s) => s.log.epochs.map((e) => ({ stage: s.name, step: e.step + s.shift, epoch: e.epoch, testAccuracy: 100 * e.testAccuracy })));
+  const epochs = stages.flatMap((s) =>
+    s.log.epochs.map((e) => ({ stage: s.name, step: e.step + s.shift, epoch: e.epoch, testAccuracy: 100 * e.testAccuracy })),
+  );
   const usage = [
     ...pruned.train.map((t) => ({ series: USAGE_TRAIN, step: t.step + offset, usage: t.headUsage })),
     ...pruned.epochs.map((e) => ({ series: USAGE_TEST, step: e.step + offset, usage: e.testHeadUsage })),
@@ -46,7 +48,12 @@ export function trainingFigure(dense: ModelStage, pruned: ModelStage): FigureSpe
   const all = [...STAGE_DOMAIN, USAGE_TRAIN, USAGE_TEST];
   const present = new Set<string>([...train, ...epochs].map((r) => r.stage).concat(usage.map((u) => u.series)));
   const series = all.filter((n) => present.has(n));
-  const color = (field: string): object => ({ field, type: 'nominal', title: 'Series', scale: { domain: series, range: series.map((n) => SERIES_COLORS[all.indexOf(n)]) } });
+  const color = (field: string): object => ({
+    field,
+    type: 'nominal',
+    title: 'Series',
+    scale: { domain: series, range: series.map((n) => SERIES_COLORS[all.indexOf(n)]) },
+  });
   const xAxis = { field: 'step', type: 'quantitative', title: STEP_TITLE, scale: { domainMin: 0, padding: 8 } };
   const size = { width: 330, height: 200 };
   const line = (field: string, title: string): object => ({
@@ -80,18 +87,28 @@ export function trainingFigure(dense: ModelStage, pruned: ModelStage): FigureSpe
       title: { text: 'Head usage during pruning', frame: 'group' },
       data: { values: usage },
       layer: [
-        { transform: [{ filter: { field: 'series', equal: USAGE_TRAIN } }], mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x: uStep, y: uAxis, color: color('series') } },
-        { transform: [{ filter: { field: 'series', equal: USAGE_TEST } }], mark: { type: 'point', filled: true, size: 80, stroke: 'white', strokeWidth: 1, opacity: 1 }, encoding: { x: uStep, y: uAxis, color: color('series') } },
+        {
+          transform: [{ filter: { field: 'series', equal: USAGE_TRAIN } }],
+          mark: { type: 'line', strokeWidth: 1.5 },
+          encoding: { x: uStep, y: uAxis, color: color('series') },
+        },
+        {
+          transform: [{ filter: { field: 'series', equal: USAGE_TEST } }],
+          mark: { type: 'point', filled: true, size: 80, stroke: 'white', strokeWidth: 1, opacity: 1 },
+          encoding: { x: uStep, y: uAxis, color: color('series') },
+        },
         ...(rho === undefined
           ? []
-          : [{
-              data: { values: [{ rho, label: `target ρ = ${rho}` }] },
-              encoding: { y: { field: 'rho', type: 'quantitative' } }, // no x: the rule spans the panel
-              layer: [
-                { mark: { type: 'rule', strokeDash: [5, 4], color: '#444' } },
-                { mark: { type: 'text', align: 'left', baseline: 'top', x: 4, dy: 6, fontSize: 11, color: '#444' }, encoding: { text: { field: 'label' } } },
-              ],
-            }]),
+          : [
+              {
+                data: { values: [{ rho, label: `target ρ = ${rho}` }] },
+                encoding: { y: { field: 'rho', type: 'quantitative' } }, // no x: the rule spans the panel
+                layer: [
+                  { mark: { type: 'rule', strokeDash: [5, 4], color: '#444' } },
+                  { mark: { type: 'text', align: 'left', baseline: 'top', x: 4, dy: 6, fontSize: 11, color: '#444' }, encoding: { text: { field: 'label' } } },
+                ],
+              },
+            ]),
       ],
     });
   }
@@ -103,11 +120,15 @@ export function trainingFigure(dense: ModelStage, pruned: ModelStage): FigureSpe
   return {
     name: 'training-curves',
     title: 'Training curves — dense pretraining, then joint ViT + gate fine-tuning (pruning)',
-    caption: pruned.epochs.length === 0
-      ? `Test accuracy of the dense ViT reaches ${lastAcc(dense)}; pruning has not logged an epoch yet.`
-      : `Test accuracy reaches ${lastAcc(dense)} for the dense ViT and ${lastAcc(pruned)} for the pruned one${lastUsage === undefined ? '' : `, whose test-set head usage ends at ${lastUsage.toFixed(3)}`}${rho === undefined ? '' : ` against the target ρ = ${rho}`}.`,
+    caption:
+      pruned.epochs.length === 0
+        ? `Test accuracy of the dense ViT reaches ${lastAcc(dense)}; pruning has not logged an epoch yet.`
+        : `Test accuracy reaches ${lastAcc(dense)} for the dense ViT and ${lastAcc(pruned)} for the pruned one${lastUsage === undefined ? '' : `, whose test-set head usage ends at ${lastUsage.toFixed(3)}`}${rho === undefined ? '' : ` against the target ρ = ${rho}`}.`,
     spec: {
-      title: { text: 'Training curves: pretrain then prune', subtitle: 'train metrics every 10 steps on the current batch; test metrics at the end of each epoch' },
+      title: {
+        text: 'Training curves: pretrain then prune',
+        subtitle: 'train metrics every 10 steps on the current batch; test metrics at the end of each epoch',
+      },
       columns: 2,
       concat: panels,
       resolve: { scale: { color: 'shared' } },
@@ -131,7 +152,10 @@ export function perLayerUsageFigure(evalFile: EvalFile, config: CheckpointConfig
     title: 'Per-layer head usage of the pruned ViT vs the random policy',
     caption: `The learned gates keep ${evalFile.headUsage.overall.toFixed(3)} of all heads at ${(100 * evalFile.accuracy).toFixed(2)}% accuracy${rp === undefined ? '' : `, while a random policy with the same per-layer rates (${rp.headUsage.overall.toFixed(3)}) reaches ${(100 * rp.accuracy).toFixed(2)}%`}.`,
     spec: {
-      title: { text: 'Per-layer head usage on the test set', subtitle: rho === undefined ? 'fraction of heads kept per layer' : `fraction of heads kept per layer; dashed: target ρ = ${rho}` },
+      title: {
+        text: 'Per-layer head usage on the test set',
+        subtitle: rho === undefined ? 'fraction of heads kept per layer' : `fraction of heads kept per layer; dashed: target ρ = ${rho}`,
+      },
       width: Math.max(260, 70 * layers),
       height: 240,
       layer: [
@@ -146,7 +170,15 @@ export function perLayerUsageFigure(evalFile: EvalFile, config: CheckpointConfig
             tooltip: [{ field: 'layer' }, { field: 'policy' }, { field: 'usage', format: '.3f' }],
           },
         },
-        ...(rho === undefined ? [] : [{ data: { values: [{ rho }] }, mark: { type: 'rule', strokeDash: [5, 4], color: '#333' }, encoding: { y: { field: 'rho', type: 'quantitative' } } }]),
+        ...(rho === undefined
+          ? []
+          : [
+              {
+                data: { values: [{ rho }] },
+                mark: { type: 'rule', strokeDash: [5, 4], color: '#333' },
+                encoding: { y: { field: 'rho', type: 'quantitative' } },
+              },
+            ]),
       ],
     } as TopLevelSpec,
   };

@@ -58,7 +58,13 @@ const checkpointConfigSchema = z.object({
   data: z.looseObject({ name: z.string(), classNames: z.array(z.string()) }),
 });
 
-const manifestSchema = z.looseObject({ dim: num, heads: num, classNames: z.array(z.string()).optional(), train: z.object({ count: num }), test: z.looseObject({ count: num }) });
+const manifestSchema = z.looseObject({
+  dim: num,
+  heads: num,
+  classNames: z.array(z.string()).optional(),
+  train: z.object({ count: num }),
+  test: z.looseObject({ count: num }),
+});
 
 const saeEpochSchema = z.looseObject({ epoch: num, step: num, mse: num, fvu: num, l0: num, deadFraction: num, samplesPerSec: num.optional() });
 
@@ -160,7 +166,11 @@ export function loadRunInputs(run: string): RunInputs {
   const modelStage = (stage: TrainStage): ModelStage => {
     const config = read(stage, 'config.json', checkpointConfigSchema, 'checkpoint config');
     if (config !== undefined && !config.complete) {
-      notes.push({ stage, kind: 'incomplete', message: `${STAGES[stage].label} is not complete (interrupted?): resume with \`${STAGES[stage].verb} --resume\`` });
+      notes.push({
+        stage,
+        kind: 'incomplete',
+        message: `${STAGES[stage].label} is not complete (interrupted?): resume with \`${STAGES[stage].verb} --resume\``,
+      });
     }
     const log = readJsonLines(join(stageDir(run, stage), 'metrics.jsonl'));
     return {

@@ -57,29 +57,48 @@ export async function buildReport(run: string): Promise<ReportOutput> {
   };
 
   const steer = inp.steer;
-  const steerBlocks: Block[] = steer === undefined
-    ? [{ html: notice(`${notRunYet('steer')} (Figures 2, 3 and 4 come from steer/results.json)`) }]
-    : [
-        { figure: alphaSweepFigure(steer, 1) },
-        { figure: alphaSweepFigure(steer, -1) },
-        ...[headActivationFigure(steer)].map((f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so Figure 3 is empty') } : { figure: f })),
-      ];
+  const steerBlocks: Block[] =
+    steer === undefined
+      ? [{ html: notice(`${notRunYet('steer')} (Figures 2, 3 and 4 come from steer/results.json)`) }]
+      : [
+          { figure: alphaSweepFigure(steer, 1) },
+          { figure: alphaSweepFigure(steer, -1) },
+          ...[headActivationFigure(steer)].map(
+            (f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so Figure 3 is empty') } : { figure: f }),
+          ),
+        ];
   const controlsBody = steer === undefined ? notice(notRunYet('steer')) : await renderBlocks(controlsBlocks(inp));
   // Figure 5 needs only the statistics stage; steer/results.json carries the same overlaps.
-  const overlapSource = inp.stats ?? (steer === undefined ? undefined : { ks: Number(steer['ks'] ?? 0), classNames: classNamesOf(inp), classSizes: [], overlap: steer.overlap });
-  const overlapBlocks: Block[] = overlapSource === undefined ? [{ html: notice(`${notRunYet('stats')} (Figure 5 comes from stats/stats.json)`) }] : [{ figure: overlapFigure(overlapSource) }];
+  const overlapSource =
+    inp.stats ?? (steer === undefined ? undefined : { ks: Number(steer['ks'] ?? 0), classNames: classNamesOf(inp), classSizes: [], overlap: steer.overlap });
+  const overlapBlocks: Block[] =
+    overlapSource === undefined
+      ? [{ html: notice(`${notRunYet('stats')} (Figure 5 comes from stats/stats.json)`) }]
+      : [{ figure: overlapFigure(overlapSource) }];
 
   const training = trainingFigure(inp.dense, inp.pruned);
   const trainBlocks: Block[] = [training === undefined ? { html: notice(`${notRunYet('pretrain')} (no metrics.jsonl yet)`) } : { figure: training }];
-  const layerBlocks: Block[] = inp.pruned.eval === undefined ? [{ html: notice(notRunYet('prune')) }] : [{ figure: perLayerUsageFigure(inp.pruned.eval, inp.pruned.config) }];
+  const layerBlocks: Block[] =
+    inp.pruned.eval === undefined ? [{ html: notice(notRunYet('prune')) }] : [{ figure: perLayerUsageFigure(inp.pruned.eval, inp.pruned.config) }];
 
   // Only when the run steered beyond the final layer (steer.layers); absent otherwise, not a notice.
   const layersFig = inp.layers === undefined ? undefined : layersFigure(inp.layers);
-  const layerSections = inp.layers === undefined
-    ? []
-    : [section('layers', 'Steering at every layer', await renderBlocks([layersFig === undefined ? { html: notice('steer/layers.json holds no point at a nonzero α or β') } : { figure: layersFig }]))];
+  const layerSections =
+    inp.layers === undefined
+      ? []
+      : [
+          section(
+            'layers',
+            'Steering at every layer',
+            await renderBlocks([layersFig === undefined ? { html: notice('steer/layers.json holds no point at a nonzero α or β') } : { figure: layersFig }]),
+          ),
+        ];
   const sections = [
-    section('steering', 'Steering the final layer’s head pruning (paper Figures 2–4)', `${await renderBlocks(steerBlocks)}\n${steer === undefined ? '' : `${steeringTable(inp)}\n${topGainTable(steer)}`}`),
+    section(
+      'steering',
+      'Steering the final layer’s head pruning (paper Figures 2–4)',
+      `${await renderBlocks(steerBlocks)}\n${steer === undefined ? '' : `${steeringTable(inp)}\n${topGainTable(steer)}`}`,
+    ),
     section('controls', 'Controls: threshold shift, per-class oracle and random policy', controlsBody),
     ...layerSections,
     section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
@@ -122,7 +141,9 @@ function controlsBlocks(inp: RunInputs): Block[] {
     { html: paragraph(frontierStatement(sum), 'statement') },
     { figure: frontierFigure(r, c, sum, shares) },
     { html: frontierTable(sum) },
-    ...[classFrontierFigure(r, c)].map((f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so there are no class frontiers') } : { figure: f })),
+    ...[classFrontierFigure(r, c)].map(
+      (f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so there are no class frontiers') } : { figure: f }),
+    ),
   ];
 }
 
@@ -133,9 +154,10 @@ function classNamesOf(inp: RunInputs): string[] {
 /** Run identity and one status line per stage (done, missing with the verb to run, incomplete, invalid). */
 function headerHtml(inp: RunInputs): string {
   const cfg = inp.pruned.config ?? inp.dense.config;
-  const what = cfg === undefined
-    ? ''
-    : `<p>Preset <code>${esc(cfg.run.preset)}</code> · data <b>${esc(cfg.data.name)}</b> (${cfg.data.classNames.length} classes) · ViT ${cfg.model.depth} layers × ${cfg.model.numHeads} heads, width ${cfg.model.embedDim}, patch ${cfg.model.patchSize}, image ${cfg.model.imgSize} px</p>`;
+  const what =
+    cfg === undefined
+      ? ''
+      : `<p>Preset <code>${esc(cfg.run.preset)}</code> · data <b>${esc(cfg.data.name)}</b> (${cfg.data.classNames.length} classes) · ViT ${cfg.model.depth} layers × ${cfg.model.numHeads} heads, width ${cfg.model.embedDim}, patch ${cfg.model.patchSize}, image ${cfg.model.imgSize} px</p>`;
   const order: Stage[] = ['pretrain', 'prune', 'extract', 'sae', 'stats', 'steer'];
   const status = order.map((stage) => {
     const notes = inp.notes.filter((n) => n.stage === stage);

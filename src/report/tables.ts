@@ -40,7 +40,10 @@ export function modelsTable(inp: RunInputs): string {
   }
   const missing = [d === undefined ? notice(notRunYet('pretrain')) : '', p === undefined ? notice(notRunYet('prune')) : ''].join('');
   if (rows.length === 0) return missing;
-  return table(['model', 'test accuracy', 'head usage (all layers)', 'final-layer usage', 'test images'], rows, 'Dense vs pruned vs random head-pruning policy') + missing;
+  return (
+    table(['model', 'test accuracy', 'head usage (all layers)', 'final-layer usage', 'test images'], rows, 'Dense vs pruned vs random head-pruning policy') +
+    missing
+  );
 }
 
 /** SAE reconstruction metrics and splice-back (x_hat replaces x at the final decision network). */
@@ -104,7 +107,10 @@ export function paperTable(inp: RunInputs): string {
   const pruned = inp.pruned.eval;
   const m = inp.sae.metrics;
   const cfg = inp.pruned.config ?? inp.dense.config;
-  const ours = cfg === undefined ? '—' : `${cfg.data.name}, ViT depth ${cfg.model.depth}, width ${cfg.model.embedDim}, ${cfg.model.numHeads} heads, patch ${cfg.model.patchSize}`;
+  const ours =
+    cfg === undefined
+      ? '—'
+      : `${cfg.data.name}, ViT depth ${cfg.model.depth}, width ${cfg.model.embedDim}, ${cfg.model.numHeads} heads, patch ${cfg.model.patchSize}`;
   const overlap = inp.stats?.overlap ?? inp.steer?.overlap;
   const names = inp.stats?.classNames ?? pruned?.classNames ?? [];
   const pair = overlap === undefined ? undefined : maxOffDiagonal(overlap.classPairs);
@@ -118,11 +124,17 @@ export function paperTable(inp: RunInputs): string {
     ['splice-back Δ accuracy', signed(PAPER.spliceDeltaAccuracyPt, 2, ' pt'), m === undefined ? '—' : signed(100 * m.spliceBack.deltaAccuracy, 2, ' pt')],
     ['splice-back Δ head usage', signed(PAPER.spliceDeltaUsage, 3), m === undefined ? '—' : signed(m.spliceBack.deltaHeadUsage, 3)],
     ['global vs per-class latent overlap', PAPER.globalVsPerClass.toFixed(4), overlap === undefined ? '—' : overlap.globalVsPerClass.toFixed(4)],
-    ['most related class pair (overlap)', '≈0.38–0.39 (bowl/plate, beaver/squirrel)', pair === undefined ? '—' : `${pair.value.toFixed(2)} (${names[pair.a] ?? pair.a}/${names[pair.b] ?? pair.b})`],
+    [
+      'most related class pair (overlap)',
+      '≈0.38–0.39 (bowl/plate, beaver/squirrel)',
+      pair === undefined ? '—' : `${pair.value.toFixed(2)} (${names[pair.a] ?? pair.a}/${names[pair.b] ?? pair.b})`,
+    ],
     [
       `top-gain class, per-class α = ${topGainAlpha(inp.steer)}`,
       'bowl 76% → 82%, usage 0.72 → 0.33',
-      best === undefined ? '—' : `${best.name} ${pct(best.accuracyBefore, 1)} → ${pct(best.accuracyAfter, 1)}, usage ${best.headUsageBefore.toFixed(2)} → ${best.headUsageAfter.toFixed(2)}`,
+      best === undefined
+        ? '—'
+        : `${best.name} ${pct(best.accuracyBefore, 1)} → ${pct(best.accuracyAfter, 1)}, usage ${best.headUsageBefore.toFixed(2)} → ${best.headUsageAfter.toFixed(2)}`,
     ],
   ];
   return `${table(['quantity', 'paper', 'ours'], rows, 'Ours vs the paper')}
@@ -146,7 +158,9 @@ export function timingsTable(inp: RunInputs): string {
   if (rows.length > 0) parts.push(table(['stage', 'steps done / total', 'epochs evaluated', 'wall time', 'median images/s'], rows, 'Training timings'));
   else parts.push(notice(notRunYet('pretrain')));
   if (sae !== undefined) {
-    parts.push(`<p class="note">SAE training: ${sae.epoch} epochs, ${sae.step} steps${sae.samplesPerSec === undefined ? '' : `, ${sae.samplesPerSec.toFixed(0)} samples/s in the last epoch`}.</p>`);
+    parts.push(
+      `<p class="note">SAE training: ${sae.epoch} epochs, ${sae.step} steps${sae.samplesPerSec === undefined ? '' : `, ${sae.samplesPerSec.toFixed(0)} samples/s in the last epoch`}.</p>`,
+    );
   }
   return parts.join('\n');
 }
@@ -169,7 +183,8 @@ export function configBlock(inp: RunInputs): string {
     parts.push(jsonDetails('model and data', { model: cfg.model, data: cfg.data }));
   }
   if (inp.sae.config !== undefined) parts.push(jsonDetails('SAE config (sae/config.json)', inp.sae.config));
-  if (inp.steer !== undefined) parts.push(jsonDetails('steering options', { ks: inp.steer['ks'], topGainAlpha: inp.steer['topGainAlpha'], options: inp.steer['options'] }));
+  if (inp.steer !== undefined)
+    parts.push(jsonDetails('steering options', { ks: inp.steer['ks'], topGainAlpha: inp.steer['topGainAlpha'], options: inp.steer['options'] }));
   return parts.length > 0 ? parts.join('\n') : notice(notRunYet('pretrain'));
 }
 
@@ -211,7 +226,12 @@ export function topGainTable(r: SteerResults): string {
   const c = r.controls;
   const base: Cell[] = ['rank', 'class', `accuracy α = 0 → ${a}`, `usage α = 0 → ${a}`];
   if (c === undefined) {
-    const rows = top.map((t, j): Cell[] => [j + 1, t.name, `${pct(t.accuracyBefore, 1)} → ${pct(t.accuracyAfter, 1)}`, `${fix(t.headUsageBefore)} → ${fix(t.headUsageAfter)}`]);
+    const rows = top.map((t, j): Cell[] => [
+      j + 1,
+      t.name,
+      `${pct(t.accuracyBefore, 1)} → ${pct(t.accuracyAfter, 1)}`,
+      `${fix(t.headUsageBefore)} → ${fix(t.headUsageAfter)}`,
+    ]);
     return `${table(base, rows, `Top-gain classes under per-class steering (α = ${a})`)}\n${notice(CONTROLS_MISSING)}`;
   }
   const nul = c.topGainNull;
@@ -231,8 +251,9 @@ export function topGainTable(r: SteerResults): string {
     ];
   });
   const nullHead = nul === undefined ? 'null 95th percentile' : `null 95th percentile of this rank (α = ${nul.alpha}, ${nul.draws} draws)`;
-  const note = nul === undefined
-    ? notice('the top-gain null was not computed; rerun `headsteer steer` with `steer.nullDraws` above 0 to test the ranks')
-    : `<p class="note">Intervals: paired bootstrap over the class’s test images, one class at a time; they do not account for these classes being chosen as the largest gains. The null does: rank j’s bar is the 95th percentile of the j-th largest gain when every class is steered with ${nul.ks} random latents instead of its own set (${nul.draws} draws). Each rank is a 5% test on its own; a claim about the single best class uses rank 1 alone. Ranks beating their null: ${nul.beats.filter((b) => b).length} of ${nul.beats.length}.</p>`;
+  const note =
+    nul === undefined
+      ? notice('the top-gain null was not computed; rerun `headsteer steer` with `steer.nullDraws` above 0 to test the ranks')
+      : `<p class="note">Intervals: paired bootstrap over the class’s test images, one class at a time; they do not account for these classes being chosen as the largest gains. The null does: rank j’s bar is the 95th percentile of the j-th largest gain when every class is steered with ${nul.ks} random latents instead of its own set (${nul.draws} draws). Each rank is a 5% test on its own; a claim about the single best class uses rank 1 alone. Ranks beating their null: ${nul.beats.filter((b) => b).length} of ${nul.beats.length}.</p>`;
   return `${table([...base, 'Δ accuracy [95% CI]', 'Δ usage [95% CI]', nullHead, 'gain beats null'], rows, `Top-gain classes under per-class steering (α = ${a}) with their controls`)}\n${note}`;
 }

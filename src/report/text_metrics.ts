@@ -103,7 +103,8 @@ export function vegaWidth(regular: FontWidths, bold: FontWidths): (item: TextIte
     const s = String(text ?? item.text ?? '').trim();
     if (size <= 0 || s === '') return 0;
     const weight = item.fontWeight;
-    const isBold = weight === 'bold' || weight === 'bolder' || (typeof weight === 'number' && weight >= 600) || (typeof weight === 'string' && Number(weight) >= 600);
+    const isBold =
+      weight === 'bold' || weight === 'bolder' || (typeof weight === 'number' && weight >= 600) || (typeof weight === 'string' && Number(weight) >= 600);
     const w = textWidthEm(isBold ? bold : regular, s) * size;
     const limit = item.limit ?? 0;
     return limit > 0 ? Math.min(w, limit) : w;

@@ -58,9 +58,21 @@ export interface StageLayout {
 export const STAGES: Readonly<Record<Stage, StageLayout>> = {
   pretrain: { folder: 'dense', verb: 'headsteer pretrain', label: 'dense pretraining', checkpoint: true, done: (dir) => stageStatus(dir).state === 'complete' },
   prune: { folder: 'pruned', verb: 'headsteer prune', label: 'pruning', checkpoint: true, done: (dir) => stageStatus(dir).state === 'complete' },
-  extract: { folder: 'features', verb: 'headsteer extract', label: 'feature extraction', checkpoint: false, done: (dir) => existsSync(join(dir, 'manifest.json')) },
+  extract: {
+    folder: 'features',
+    verb: 'headsteer extract',
+    label: 'feature extraction',
+    checkpoint: false,
+    done: (dir) => existsSync(join(dir, 'manifest.json')),
+  },
   // metrics.json is written once training has finished; the checkpoint alone may be an interrupted one.
-  sae: { folder: 'sae', verb: 'headsteer sae', label: 'SAE training', checkpoint: true, done: (dir) => existsSync(join(dir, 'metrics.json')) && isCheckpoint(dir) },
+  sae: {
+    folder: 'sae',
+    verb: 'headsteer sae',
+    label: 'SAE training',
+    checkpoint: true,
+    done: (dir) => existsSync(join(dir, 'metrics.json')) && isCheckpoint(dir),
+  },
   stats: { folder: 'stats', verb: 'headsteer stats', label: 'latent statistics', checkpoint: false, done: (dir) => existsSync(join(dir, 'stats.json')) },
   steer: { folder: 'steer', verb: 'headsteer steer', label: 'steering', checkpoint: false, done: (dir) => existsSync(join(dir, 'results.json')) },
   // Never done: it is cheap and reflects whatever the stages above now hold, so it is always rebuilt.

@@ -123,7 +123,9 @@ export function loadTrainedSae(dir: string, d: number, at?: { layer: number; fin
     if (sae.dIn !== d) throw new UserError(`${file}: the SAE reads d_in = ${sae.dIn}, but the features have d = ${d}`);
     const trained = at === undefined ? undefined : saeLayer(config, at.finalLayer, file);
     if (at !== undefined && trained !== at.layer) {
-      throw new UserError(`${file}: the SAE was trained on layer ${trained}'s block-input CLS, but it is used at layer ${at.layer}; use that layer's SAE (\`headsteer sae --layer ${at.layer}\`)`);
+      throw new UserError(
+        `${file}: the SAE was trained on layer ${trained}'s block-input CLS, but it is used at layer ${at.layer}; use that layer's SAE (\`headsteer sae --layer ${at.layer}\`)`,
+      );
     }
   } catch (e) {
     sae.dispose();

@@ -65,7 +65,9 @@ export function imageOutcomes(run: FinalLayerRun, labels: ArrayLike<number>, H: 
   const N = labels.length;
   if (!Number.isInteger(H) || H < 1) throw new RangeError(`imageOutcomes: H must be a positive integer, got ${H}`);
   if (run.predictions.length !== N || run.masks.length !== N * H) {
-    throw new RangeError(`imageOutcomes: ${N} labels, but ${run.predictions.length} predictions and ${run.masks.length} mask values (expected N = ${N} and N*H = ${N * H})`);
+    throw new RangeError(
+      `imageOutcomes: ${N} labels, but ${run.predictions.length} predictions and ${run.masks.length} mask values (expected N = ${N} and N*H = ${N * H})`,
+    );
   }
   let n = 0;
   for (let i = 0; i < N; i++) if (cls === undefined || labels[i] === cls) n++;
@@ -94,7 +96,10 @@ function differences(a: ImageOutcomes, b: ImageOutcomes): { dc: Float64Array; du
   if (n === 0) throw new RangeError('pairedBootstrap: no images to compare');
   const dc = new Float64Array(n);
   const du = new Float64Array(n);
-  for (const [name, r] of [['A', a], ['B', b]] as const) {
+  for (const [name, r] of [
+    ['A', a],
+    ['B', b],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       const c = r.correct[i]!;
       const u = r.usage[i]!;

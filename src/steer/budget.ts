@@ -40,7 +40,9 @@ export function classRows(f: SplitFeatures, cls: number, D: number, H: number, T
   for (let i = 0; i < f.count; i++) if (f.labels[i] === cls) rows.push(i);
   const take = (a: Float32Array, width: number): Float32Array => {
     const out = new Float32Array(rows.length * width);
-    rows.forEach((r, j) => out.set(a.subarray(r * width, (r + 1) * width), j * width));
+    rows.forEach((r, j) => {
+      out.set(a.subarray(r * width, (r + 1) * width), j * width);
+    });
     return out;
   };
   const kv = H * T * Dh;
@@ -77,7 +79,8 @@ export function steerToTarget(ctx: SteerContext, knobs: readonly Knob[], target:
   let sub = ctx;
   if (opts.cls !== undefined) {
     const C = manifest.classNames.length;
-    if (!Number.isInteger(opts.cls) || opts.cls < 0 || opts.cls >= C) throw new UserError(`--class must be a class index in 0..${C - 1} (${manifest.classNames.join(', ')}), got ${opts.cls}`);
+    if (!Number.isInteger(opts.cls) || opts.cls < 0 || opts.cls >= C)
+      throw new UserError(`--class must be a class index in 0..${C - 1} (${manifest.classNames.join(', ')}), got ${opts.cls}`);
     const H = manifest.heads;
     sub = { ...ctx, features: classRows(ctx.features, opts.cls, manifest.dim, H, manifest.tokens, manifest.dim / H) };
   }

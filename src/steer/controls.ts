@@ -35,7 +35,11 @@ export function maskProbe(masks: Float32Array, H: number): Probe {
 function matchedMasks(ctx: SteerContext, sweep: Sweep, seed: number, index: number): Float32Array {
   const r = rng(seed, 'matched-random-policy', index);
   if (sweep.strategy === 'per-class' || sweep.strategy === 'predicted-class') {
-    return randomPolicyMasksByClass(ctx.features.labels, sweep.perClass.map((c) => c.heads), r);
+    return randomPolicyMasksByClass(
+      ctx.features.labels,
+      sweep.perClass.map((c) => c.heads),
+      r,
+    );
   }
   return randomPolicyMasks(ctx.features.count, sweep.heads ?? [], r);
 }
@@ -88,7 +92,13 @@ export function runControls(ctx: SteerContext, sweep: SweepForControls, seed: nu
       accuracy: r.accuracy,
       headUsage: r.headUsage,
       heads: r.heads,
-      perClass: r.perClass.map((c, k) => ({ class: k, name: manifest.classNames[k] ?? String(k), accuracy: c.accuracy, headUsage: c.headUsage, heads: c.heads })),
+      perClass: r.perClass.map((c, k) => ({
+        class: k,
+        name: manifest.classNames[k] ?? String(k),
+        accuracy: c.accuracy,
+        headUsage: c.headUsage,
+        heads: c.heads,
+      })),
     };
   });
   const randomPolicy = policyRuns.map((run, i) => {
@@ -109,9 +119,19 @@ export function runControls(ctx: SteerContext, sweep: SweepForControls, seed: nu
     sweep.topGainClasses.map((t) => t.gain),
     top,
   );
-  controls.topGainNull = { alpha: sweep.topGainAlpha, draws: s.nullDraws, ks: sweep.ks, p95: Array.from(nullDist.p95), beats: beatsNull(observed, nullDist.p95) };
+  controls.topGainNull = {
+    alpha: sweep.topGainAlpha,
+    draws: s.nullDraws,
+    ks: sweep.ks,
+    p95: Array.from(nullDist.p95),
+    beats: beatsNull(observed, nullDist.p95),
+  };
   controls.perClassDelta = Array.from({ length: C }, (_, c): ClassDelta => {
-    const d = pairedBootstrap(imageOutcomes(sweep.runs[before]!, f.labels, H, c), imageOutcomes(sweep.runs[after]!, f.labels, H, c), { seed, stream: c, resamples: s.bootstrap });
+    const d = pairedBootstrap(imageOutcomes(sweep.runs[before]!, f.labels, H, c), imageOutcomes(sweep.runs[after]!, f.labels, H, c), {
+      seed,
+      stream: c,
+      resamples: s.bootstrap,
+    });
     return { class: c, deltaAccuracy: d.deltaAccuracy, deltaHeadUsage: d.deltaUsage, ci95: { accuracy: d.ci95.accuracy, headUsage: d.ci95.usage } };
   });
   return controls;

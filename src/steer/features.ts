@@ -84,7 +84,11 @@ export function extractSplit(model: ViT, split: Split, ds: Dataset, o: ExtractSp
   };
   for (let start = 0; start < N; start += o.batchSize) {
     const B = Math.min(o.batchSize, N - start);
-    const batch = makeBatch(split, Array.from({ length: B }, (_, i) => start + i), ds);
+    const batch = makeBatch(
+      split,
+      Array.from({ length: B }, (_, i) => start + i),
+      ds,
+    );
     const out = tf.tidy(() => {
       const fw = model.forward(imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize));
       const kv = o.withCache ? finalBlockKeysValues(model, fw.finalBlockInput) : null;
@@ -193,7 +197,9 @@ export function loadLayerFeatures(dir: string, split: 'train' | 'test', layer: n
   if (layer === manifest.depth - 1) return loaded;
   if (!manifest.layers.includes(layer)) {
     steeredLayers([layer], modelConfigOf(manifest.checkpoint), dir); // a layer without a gate is named as such
-    throw new UserError(`${dir} holds the block-input CLS of layers [${manifest.layers.join(', ')}], not layer ${layer}; run \`headsteer extract --layers ${layer}\` (or --layers all)`);
+    throw new UserError(
+      `${dir} holds the block-input CLS of layers [${manifest.layers.join(', ')}], not layer ${layer}; run \`headsteer extract --layers ${layer}\` (or --layers all)`,
+    );
   }
   const file = layerFeaturesFile(dir, split);
   if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract --layers all\``);
@@ -201,7 +207,9 @@ export function loadLayerFeatures(dir: string, split: 'train' | 'test', layer: n
   const t = readSafetensors(file).tensors.get(name);
   const D = manifest.dim;
   if (t === undefined || t.shape.length !== 2 || t.shape[0] !== features.count || t.shape[1] !== D) {
-    throw new UserError(`${file}: '${name}' is ${t === undefined ? 'missing' : `[${t.shape.join(',')}]`}, expected [${features.count},${D}]; rerun \`headsteer extract\``);
+    throw new UserError(
+      `${file}: '${name}' is ${t === undefined ? 'missing' : `[${t.shape.join(',')}]`}, expected [${features.count},${D}]; rerun \`headsteer extract\``,
+    );
   }
   const { count, labels, predictions, finalMasks } = features;
   return { manifest, features: { count, x: toFloat32(t, name, file), labels, predictions, finalMasks } };

@@ -86,7 +86,9 @@ export function frontierAt(frontier: readonly UsageAccuracy[], u: number): numbe
   if (!Number.isFinite(u)) throw new RangeError(`frontierAt: usage ${u}, expected a finite number`);
   for (let i = 1; i < frontier.length; i++) {
     if (!(frontier[i]!.usage > frontier[i - 1]!.usage)) {
-      throw new RangeError(`frontierAt: the frontier must be sorted by strictly increasing usage, but point ${i} has usage ${frontier[i]!.usage} after ${frontier[i - 1]!.usage} (use paretoFrontier)`);
+      throw new RangeError(
+        `frontierAt: the frontier must be sorted by strictly increasing usage, but point ${i} has usage ${frontier[i]!.usage} after ${frontier[i - 1]!.usage} (use paretoFrontier)`,
+      );
     }
   }
   const first = frontier[0];
@@ -139,7 +141,8 @@ export function oracleGroupFrontier(groups: readonly WeightedCurve[]): UsageAccu
   let usage = 0;
   let accuracy = 0;
   groups.forEach((g, i) => {
-    if (!(g.weight >= 0) || !Number.isFinite(g.weight)) throw new RangeError(`oracleGroupFrontier: group ${i} has weight ${g.weight}, expected a finite number >= 0`);
+    if (!(g.weight >= 0) || !Number.isFinite(g.weight))
+      throw new RangeError(`oracleGroupFrontier: group ${i} has weight ${g.weight}, expected a finite number >= 0`);
     const hull = concaveFrontier(g.points);
     const first = hull[0];
     if (first === undefined) throw new RangeError(`oracleGroupFrontier: group ${i} has no points`);

@@ -61,7 +61,10 @@ export interface LayerSweepOptions {
 function keptPerLayer(model: ViT, state: ForwardState): tf.Tensor2D {
   const B = state.x.shape[0];
   const H = model.config.numHeads;
-  return tf.stack(state.masks.map((m) => (m === null ? tf.fill([B], H) : m.sum(1))), 1) as tf.Tensor2D; // (B, L)
+  return tf.stack(
+    state.masks.map((m) => (m === null ? tf.fill([B], H) : m.sum(1))),
+    1,
+  ) as tf.Tensor2D; // (B, L)
 }
 
 /**
@@ -126,7 +129,11 @@ export function layerSweepRuns(model: ViT, split: Split, ds: Dataset, layers: re
   const runs = layers.map(() => o.configs.map(newRun));
   for (let start = 0; start < N; start += o.batchSize) {
     const B = Math.min(o.batchSize, N - start);
-    const batch = makeBatch(split, Array.from({ length: B }, (_, i) => start + i), ds);
+    const batch = makeBatch(
+      split,
+      Array.from({ length: B }, (_, i) => start + i),
+      ds,
+    );
     tf.tidy(() => {
       const images = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
       // The unsteered pass, stopped at each steered layer: the prefixes of that layer's configurations.

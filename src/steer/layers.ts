@@ -32,7 +32,10 @@ export function steeredLayers(spec: LayerSpec, model: GatedModel, where: string)
   const layers = [...new Set(spec)].sort((a, b) => a - b);
   for (const l of layers) {
     if (!gated.includes(l)) throw new UserError(`${where}: layer ${l} has no decision network (gated layers: [${gated.join(', ')}] of ${model.depth})`);
-    if (l === 0) throw new UserError(`${where}: layer 0's gate reads the CLS token before any attention, the same vector for every image, so there is nothing to steer there (steerable: [${gated.filter((g) => g > 0).join(', ')}])`);
+    if (l === 0)
+      throw new UserError(
+        `${where}: layer 0's gate reads the CLS token before any attention, the same vector for every image, so there is nothing to steer there (steerable: [${gated.filter((g) => g > 0).join(', ')}])`,
+      );
   }
   return layers;
 }

@@ -74,12 +74,19 @@ export const layersResultsSchema = z
       perLayer(c.perLayerUsage, ['baseline', 'perClass', j, 'perLayerUsage']);
     });
     r.layers.forEach((l, i) => {
-      if (!r.gatedLayers.includes(l)) ctx.addIssue({ code: 'custom', path: ['layers', i], message: `layer ${l} has no decision network (gated layers: [${r.gatedLayers.join(', ')}])` });
+      if (!r.gatedLayers.includes(l))
+        ctx.addIssue({ code: 'custom', path: ['layers', i], message: `layer ${l} has no decision network (gated layers: [${r.gatedLayers.join(', ')}])` });
     });
     r.points.forEach((p, i) => {
-      if (!r.layers.includes(p.layer)) ctx.addIssue({ code: 'custom', path: ['points', i, 'layer'], message: `layer ${p.layer} is not among the steered layers [${r.layers.join(', ')}]` });
+      if (!r.layers.includes(p.layer))
+        ctx.addIssue({ code: 'custom', path: ['points', i, 'layer'], message: `layer ${p.layer} is not among the steered layers [${r.layers.join(', ')}]` });
       perLayer(p.perLayerUsage, ['points', i, 'perLayerUsage']);
-      if (p.perLayerUsage[p.layer] !== p.layerUsage) ctx.addIssue({ code: 'custom', path: ['points', i, 'layerUsage'], message: `expected perLayerUsage[${p.layer}] = ${String(p.perLayerUsage[p.layer])}` });
+      if (p.perLayerUsage[p.layer] !== p.layerUsage)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['points', i, 'layerUsage'],
+          message: `expected perLayerUsage[${p.layer}] = ${String(p.perLayerUsage[p.layer])}`,
+        });
       p.perClass.forEach((c, j) => {
         perLayer(c.perLayerUsage, ['points', i, 'perClass', j, 'perLayerUsage']);
       });

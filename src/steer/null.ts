@@ -52,7 +52,8 @@ export function largestGains(gains: ArrayLike<number>, top: number): Float64Arra
   const C = gains.length;
   if (!Number.isInteger(top) || top < 1 || top > C) throw new RangeError(`largestGains: top must be an integer in 1..${C} (the number of classes), got ${top}`);
   const sorted = Float64Array.from(gains);
-  for (let c = 0; c < C; c++) if (!Number.isFinite(sorted[c]!)) throw new RangeError(`largestGains: gain of class ${c} is ${sorted[c]}, expected a finite number`);
+  for (let c = 0; c < C; c++)
+    if (!Number.isFinite(sorted[c]!)) throw new RangeError(`largestGains: gain of class ${c} is ${sorted[c]}, expected a finite number`);
   sorted.sort();
   return sorted.slice(C - top).reverse();
 }
@@ -102,7 +103,9 @@ export function beatsNull(observedSortedGains: ArrayLike<number>, nullP95: Array
   if (n > nullP95.length) throw new RangeError(`beatsNull: ${n} observed gains but the null has only ${nullP95.length} ranks`);
   for (let j = 1; j < n; j++) {
     if (observedSortedGains[j]! > observedSortedGains[j - 1]!) {
-      throw new RangeError(`beatsNull: observed gains must be sorted largest first, but gain ${j} (${observedSortedGains[j]}) exceeds gain ${j - 1} (${observedSortedGains[j - 1]})`);
+      throw new RangeError(
+        `beatsNull: observed gains must be sorted largest first, but gain ${j} (${observedSortedGains[j]}) exceeds gain ${j - 1} (${observedSortedGains[j - 1]})`,
+      );
     }
   }
   return Array.from({ length: n }, (_, j) => observedSortedGains[j]! > nullP95[j]!);

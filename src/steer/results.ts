@@ -126,7 +126,9 @@ export const resultsSchema = z
     };
     r.sweeps.forEach((s, i) => {
       if (s.heads !== undefined) sameH(s.heads, ['sweeps', i, 'heads']);
-      s.perClass.forEach((c, j) => sameH(c.heads, ['sweeps', i, 'perClass', j, 'heads']));
+      s.perClass.forEach((c, j) => {
+        sameH(c.heads, ['sweeps', i, 'perClass', j, 'heads']);
+      });
     });
     r.topGainClasses.forEach((t, i) => {
       sameH(t.headsBefore, ['topGainClasses', i, 'headsBefore']);
@@ -134,7 +136,12 @@ export const resultsSchema = z
     });
     const pairs = r.overlap.classPairs;
     pairs.forEach((row, i) => {
-      if (row.length !== pairs.length) ctx.addIssue({ code: 'custom', path: ['overlap', 'classPairs', i], message: `expected ${pairs.length} values (a square C x C matrix), got ${row.length}` });
+      if (row.length !== pairs.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['overlap', 'classPairs', i],
+          message: `expected ${pairs.length} values (a square C x C matrix), got ${row.length}`,
+        });
     });
   });
 
@@ -174,7 +181,9 @@ export function topGainClasses(sweeps: readonly Sweep[], alpha = PAPER_ALPHA, n 
     const s = sweeps.find((w) => w.strategy === 'per-class' && sameAlpha(w.alpha, a));
     if (s === undefined) {
       const grid = sweeps.filter((w) => w.strategy === 'per-class').map((w) => w.alpha);
-      throw new UserError(`top-gain classes need a per-class sweep at alpha = ${a}; the alpha grid has ${grid.length > 0 ? grid.join(', ') : 'no per-class sweeps'}`);
+      throw new UserError(
+        `top-gain classes need a per-class sweep at alpha = ${a}; the alpha grid has ${grid.length > 0 ? grid.join(', ') : 'no per-class sweeps'}`,
+      );
     }
     return s;
   };

@@ -182,7 +182,11 @@ export interface StatsFile {
  * SAE codes of the train features x (N, D), counted per class; index sets of size k_s (`steer.ks`,
  * default the SAE's k) and their overlaps.
  */
-export function countLatentStats(sae: SparseAutoencoder, train: { manifest: FeaturesManifest; features: SplitFeatures }, cfg: Pick<Config, 'steer' | 'seed'>): StatsFile {
+export function countLatentStats(
+  sae: SparseAutoencoder,
+  train: { manifest: FeaturesManifest; features: SplitFeatures },
+  cfg: Pick<Config, 'steer' | 'seed'>,
+): StatsFile {
   const { manifest, features } = train;
   const C = manifest.classNames.length;
   const F = sae.dSae;

@@ -112,7 +112,8 @@ export function steerLatents(
       case 'add': {
         if (o.meanActive === undefined) throw new RangeError("steering mode 'add' needs options.meanActive (F), the mean active value per latent");
         const mu = o.meanActive instanceof tf.Tensor ? o.meanActive : tf.tensor1d(o.meanActive); // (F)
-        if (mu.shape.length !== 1 || mu.shape[0] !== sae.dSae) throw new RangeError(`steering: meanActive has shape [${mu.shape.join(', ')}], expected [${sae.dSae}]`);
+        if (mu.shape.length !== 1 || mu.shape[0] !== sae.dSae)
+          throw new RangeError(`steering: meanActive has shape [${mu.shape.join(', ')}], expected [${sae.dSae}]`);
         return tf.relu(tf.add(base.z, tf.mul(tf.mul(mask, mu), alpha))) as tf.Tensor2D; // (B,F)
       }
     }
@@ -146,13 +147,7 @@ export function steerFromBase(
  * Paper Eq. 5: x (B,D), S as a 0/1 mask (B,F) (or (1,F), one set for every row), alpha ->
  * { xTilde (B,D), xHat (B,D) }. Both tensors belong to the caller.
  */
-export function steeredCode(
-  sae: SparseAutoencoder,
-  x: tf.Tensor2D,
-  mask: tf.Tensor2D,
-  alpha: number,
-  options: Partial<SteerOptions> = {},
-): SteeredCode {
+export function steeredCode(sae: SparseAutoencoder, x: tf.Tensor2D, mask: tf.Tensor2D, alpha: number, options: Partial<SteerOptions> = {}): SteeredCode {
   return tf.tidy(() => {
     const base = saeBase(sae, x);
     return { xTilde: steerFromBase(sae, x, base, mask, alpha, options), xHat: base.xHat };

@@ -44,11 +44,26 @@ export function spliceBack(sae: SparseAutoencoder, test: { manifest: FeaturesMan
   try {
     const C = manifest.classNames.length;
     const H = manifest.heads;
-    const base = summariseFinalLayer(runFinalLayer(model, features, batchSize, () => ({})), features.labels, C, H);
-    const rec = summariseFinalLayer(runFinalLayer(model, features, batchSize, (x) => ({ gateInput: sae.forward(x).xHat })), features.labels, C, H);
+    const base = summariseFinalLayer(
+      runFinalLayer(model, features, batchSize, () => ({})),
+      features.labels,
+      C,
+      H,
+    );
+    const rec = summariseFinalLayer(
+      runFinalLayer(model, features, batchSize, (x) => ({ gateInput: sae.forward(x).xHat })),
+      features.labels,
+      C,
+      H,
+    );
     return {
       baseline: { accuracy: base.accuracy, headUsage: base.headUsage },
-      spliceBack: { accuracy: rec.accuracy, headUsage: rec.headUsage, deltaAccuracy: rec.accuracy - base.accuracy, deltaHeadUsage: rec.headUsage - base.headUsage },
+      spliceBack: {
+        accuracy: rec.accuracy,
+        headUsage: rec.headUsage,
+        deltaAccuracy: rec.accuracy - base.accuracy,
+        deltaHeadUsage: rec.headUsage - base.headUsage,
+      },
     };
   } finally {
     model.dispose();
@@ -64,7 +79,11 @@ export function toSets(s: StatsFile): IndexSets {
  * Which set each row uses under a strategy: (N) group index into `groups`. `f` gives the rows' true
  * labels and the unsteered model's predictions (N).
  */
-export function rowGroups(strategy: Strategy, f: Pick<SplitFeatures, 'count' | 'labels' | 'predictions'>, sets: IndexSets): { groups: Int32Array[]; rows: Int32Array } {
+export function rowGroups(
+  strategy: Strategy,
+  f: Pick<SplitFeatures, 'count' | 'labels' | 'predictions'>,
+  sets: IndexSets,
+): { groups: Int32Array[]; rows: Int32Array } {
   switch (strategy) {
     case 'per-class':
       return { groups: sets.perClass, rows: f.labels };
@@ -96,9 +115,24 @@ export function loadSteerContext(paths: { features: string; sae: string; stats: 
   const sae = loadTrainedSae(paths.sae, manifest.dim, { layer: finalLayer, finalLayer }); // the fast path steers the final layer only
   try {
     const stats = loadStats(paths.stats);
-    if (stats.global.length !== sae.dSae) throw new UserError(`${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats\``);
+    if (stats.global.length !== sae.dSae)
+      throw new UserError(
+        `${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats\``,
+      );
     const { model } = loadStageViT(manifest.checkpoint);
-    return { model, sae, features, manifest, stats, sets: toSets(stats), steer, dispose: () => { model.dispose(); sae.dispose(); } };
+    return {
+      model,
+      sae,
+      features,
+      manifest,
+      stats,
+      sets: toSets(stats),
+      steer,
+      dispose: () => {
+        model.dispose();
+        sae.dispose();
+      },
+    };
   } catch (e) {
     sae.dispose();
     throw e;
@@ -194,15 +228,28 @@ export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onPr
  * to the unsteered model and the plain SAE reconstruction; the top-gain classes at the paper's alpha
  * when the grid has it (else its largest alpha).
  */
-export function steerSweep(ctx: SteerContext, onProgress?: (done: number, total: number) => void): { results: SteerResults; runs: FinalLayerRun[]; gainAlpha: number } {
+export function steerSweep(
+  ctx: SteerContext,
+  onProgress?: (done: number, total: number) => void,
+): { results: SteerResults; runs: FinalLayerRun[]; gainAlpha: number } {
   const { model, sae, features: f, manifest, stats, steer: s } = ctx;
   const C = manifest.classNames.length;
   const H = manifest.heads;
   const points = s.strategies.flatMap((strategy) => s.alphas.map((alpha) => ({ strategy, alpha })));
   const runs = steerRuns(ctx, points, onProgress);
   const sweeps: Sweep[] = points.map((p, i) => sweepEntry(p.strategy, p.alpha, summariseFinalLayer(runs[i]!, f.labels, C, H), manifest.classNames));
-  const baseline = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, () => ({})), f.labels, C, H);
-  const recon = summariseFinalLayer(runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })), f.labels, C, H);
+  const baseline = summariseFinalLayer(
+    runFinalLayer(model, f, s.batchSize, () => ({})),
+    f.labels,
+    C,
+    H,
+  );
+  const recon = summariseFinalLayer(
+    runFinalLayer(model, f, s.batchSize, (x) => ({ gateInput: saeBase(sae, x).xHat })),
+    f.labels,
+    C,
+    H,
+  );
   const gainAlpha = s.alphas.includes(PAPER_ALPHA) ? PAPER_ALPHA : Math.max(...s.alphas);
   const results: SteerResults = {
     baseline: { accuracy: baseline.accuracy, headUsage: baseline.headUsage, heads: baseline.heads },

@@ -119,13 +119,19 @@ function between(u: number, a: UsagePoint, b: UsagePoint): boolean {
  * target outside [0, 1], a non-finite or empty bracket, or bad options; TargetUnreachableError when
  * the expanded bracket never brackets the target; Error naming the param for a non-finite usage.
  */
-export function solveTargetUsage(usageAt: (param: number) => number, bracket: readonly [number, number], target: number, opts: TargetUsageOptions = {}): TargetUsageResult {
+export function solveTargetUsage(
+  usageAt: (param: number) => number,
+  bracket: readonly [number, number],
+  target: number,
+  opts: TargetUsageOptions = {},
+): TargetUsageResult {
   if (!(Number.isFinite(target) && target >= 0 && target <= 1)) throw new RangeError(`solveTargetUsage: target usage must be in [0, 1], got ${target}`);
   const [lo, hi] = bracket;
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`solveTargetUsage: bracket must be finite, got [${lo}, ${hi}]`);
   if (!(lo < hi)) throw new RangeError(`solveTargetUsage: bracket [${lo}, ${hi}] must have lo < hi`);
   const s = settings(opts);
-  if (lo < s.domain[0] || hi > s.domain[1]) throw new RangeError(`solveTargetUsage: bracket [${lo}, ${hi}] must lie inside the domain [${s.domain[0]}, ${s.domain[1]}]`);
+  if (lo < s.domain[0] || hi > s.domain[1])
+    throw new RangeError(`solveTargetUsage: bracket [${lo}, ${hi}] must lie inside the domain [${s.domain[0]}, ${s.domain[1]}]`);
 
   const evaluated: UsagePoint[] = [];
   const evaluate = (param: number): UsagePoint => {
@@ -200,6 +206,7 @@ export function solveTargetUsage(usageAt: (param: number) => number, bracket: re
   const message =
     (cause === 'jump'
       ? `usage jumps over the target ${target} (tol ${s.tol}) ${where}`
-      : `target ${target} (tol ${s.tol}) not reached after ${s.maxIterations} bisection steps; it lies ${where}`) + `; closest evaluated: param ${closest.param}, usage ${closest.usage}`;
+      : `target ${target} (tol ${s.tol}) not reached after ${s.maxIterations} bisection steps; it lies ${where}`) +
+    `; closest evaluated: param ${closest.param}, usage ${closest.usage}`;
   return { param: closest.param, usage: closest.usage, evaluations: evaluated.length, reached: false, unreached: { lower: a, upper: b, cause, message } };
 }

@@ -59,9 +59,12 @@ export function adamwStep(
     const decay = p.decay && o.weightDecay > 0 ? 1 - lr * o.weightDecay : 1;
     const m = state.m.get(p.name)!;
     const v = state.v.get(p.name)!;
-    const [pNew, mNew, vNew] = adamwUpdate(p.variable, grads[p.name]!, m, v,
-      { scale, beta1: o.beta1, beta2: o.beta2, bc1, bc2, lr, decay, eps: o.eps });
-    for (const [target, value] of [[p.variable, pNew], [m, mNew], [v, vNew]] as const) {
+    const [pNew, mNew, vNew] = adamwUpdate(p.variable, grads[p.name]!, m, v, { scale, beta1: o.beta1, beta2: o.beta2, bc1, bc2, lr, decay, eps: o.eps });
+    for (const [target, value] of [
+      [p.variable, pNew],
+      [m, mNew],
+      [v, vNew],
+    ] as const) {
       target.assign(value!);
       value!.dispose();
     }
@@ -72,7 +75,10 @@ export function adamwStep(
 /** Moments as named tensors (`m.<param>`, `v.<param>`) for `optimizer.safetensors`. */
 export function exportAdamWState(state: AdamWState): Map<string, TensorData> {
   const out = new Map<string, TensorData>();
-  for (const [kind, map] of [['m', state.m], ['v', state.v]] as const) {
+  for (const [kind, map] of [
+    ['m', state.m],
+    ['v', state.v],
+  ] as const) {
     for (const [name, t] of map) out.set(`${kind}.${name}`, { dtype: 'F32', shape: t.shape, data: (t.dataSync() as Float32Array).slice() });
   }
   return out;
@@ -81,7 +87,10 @@ export function exportAdamWState(state: AdamWState): Map<string, TensorData> {
 /** Restore moments saved by `exportAdamWState`; every parameter must be present with its shape. */
 export function importAdamWState(state: AdamWState, saved: Map<string, TensorData>, step: number, file: string): void {
   state.step = step;
-  for (const [kind, map] of [['m', state.m], ['v', state.v]] as const) {
+  for (const [kind, map] of [
+    ['m', state.m],
+    ['v', state.v],
+  ] as const) {
     for (const [name, t] of map) {
       const s = saved.get(`${kind}.${name}`);
       if (s === undefined || !(s.data instanceof Float32Array) || s.data.length !== t.size) {

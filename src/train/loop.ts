@@ -157,23 +157,27 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         const labels = tf.tensor1d(batch.labels, 'int32');
         const y = tf.oneHot(labels, ds.classNames.length); // (Bs, K)
         // Noise is drawn for the whole batch, so an image gets the same noise whatever the sharding.
-        const noiseRows = (l: number): Float32Array => logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale).subarray(shard * Bs * H, (shard + 1) * Bs * H);
+        const noiseRows = (l: number): Float32Array =>
+          logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale).subarray(shard * Bs * H, (shard + 1) * Bs * H);
         const gateNoise = prune === null ? undefined : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(noiseRows(l), [Bs, H])));
         let kept: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });
-          const ce = tf.losses.softmaxCrossEntropy(y, out.logits, undefined, cfg.labelSmoothing);
-          const correct = tf.mean(tf.cast(tf.equal(out.logits.argMax(1), labels), 'float32'));
-          const gated = out.masks.filter((m): m is tf.Tensor2D => m !== null);
-          if (prune === null || gated.length === 0) {
-            kept = [tf.keep(correct), tf.keep(tf.scalar(1))];
-            return ce as tf.Scalar;
-          }
-          const usage = tf.mean(tf.stack(gated)); // over gated layers, batch and heads
-          const loss = tf.add(ce, tf.mul(prune.lambda, tf.abs(tf.sub(usage, prune.rho)))) as tf.Scalar;
-          kept = [tf.keep(correct), tf.keep(usage)];
-          return loss;
-        }, params.map((p) => p.variable));
+        const { value, grads } = tf.variableGrads(
+          () => {
+            const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });
+            const ce = tf.losses.softmaxCrossEntropy(y, out.logits, undefined, cfg.labelSmoothing);
+            const correct = tf.mean(tf.cast(tf.equal(out.logits.argMax(1), labels), 'float32'));
+            const gated = out.masks.filter((m): m is tf.Tensor2D => m !== null);
+            if (prune === null || gated.length === 0) {
+              kept = [tf.keep(correct), tf.keep(tf.scalar(1))];
+              return ce as tf.Scalar;
+            }
+            const usage = tf.mean(tf.stack(gated)); // over gated layers, batch and heads
+            const loss = tf.add(ce, tf.mul(prune.lambda, tf.abs(tf.sub(usage, prune.rho)))) as tf.Scalar;
+            kept = [tf.keep(correct), tf.keep(usage)];
+            return loss;
+          },
+          params.map((p) => p.variable),
+        );
         const statsTensor = tf.stack([value, ...kept]); // [loss, accuracy, usage]
         tf.dispose(kept); // kept out of variableGrads' scope by tf.keep, so not tidied automatically
         const named: Record<string, tf.Tensor> = {};
@@ -195,7 +199,16 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       }
       step += 1;
       const elapsed = (performance.now() - t0) / 1000;
-      const progress: StepProgress = { step, totalSteps, epoch, loss, accuracy, headUsage, lr: lrScale * cfg.lr, imagesPerSec: ((step - startStep) * B) / elapsed };
+      const progress: StepProgress = {
+        step,
+        totalSteps,
+        epoch,
+        loss,
+        accuracy,
+        headUsage,
+        lr: lrScale * cfg.lr,
+        imagesPerSec: ((step - startStep) * B) / elapsed,
+      };
       if (leader) job.onStep?.(progress);
       await yieldToEventLoop(); // lets progress timers render and signals arrive during long runs
       if (leader && (step % 10 === 0 || step === totalSteps)) appendJsonLine(metricsPath, { kind: 'train', ...progress, time: elapsed });
@@ -203,7 +216,14 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       const epochEnd = step % spe === 0 || step === totalSteps;
       if (epochEnd && leader) {
         test = evaluate(model, ds.test, ds, job.evalBatchSize);
-        appendJsonLine(metricsPath, { kind: 'epoch', epoch: epoch + 1, step, testAccuracy: test.accuracy, testHeadUsage: test.headUsage.overall, perLayerUsage: test.headUsage.perLayer });
+        appendJsonLine(metricsPath, {
+          kind: 'epoch',
+          epoch: epoch + 1,
+          step,
+          testAccuracy: test.accuracy,
+          testHeadUsage: test.headUsage.overall,
+          perLayerUsage: test.headUsage.perLayer,
+        });
         job.onEpoch?.({ epoch: epoch + 1, step, test });
       }
       if (step < totalSteps && (epochEnd || step % cfg.checkpointEvery === 0)) save(false);
@@ -216,7 +236,6 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
     disposeAdamWState(opt);
   }
 }
-
 
 /**
  * Mean of every replica's gradients and [loss, accuracy, usage], through one flat vector in parameter

@@ -40,7 +40,8 @@ test('bad input to training verbs: one line, exit 2, no run folder written', () 
         expect: /train-images-idx3-ubyte.*(magic|truncated)|magic/i,
         setup: () => {
           mkdirSync(bad, { recursive: true });
-          for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) writeFileSync(join(bad, f), Buffer.from([0, 0, 9, 9, 0, 0, 0, 1]));
+          for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'])
+            writeFileSync(join(bad, f), Buffer.from([0, 0, 9, 9, 0, 0, 0, 1]));
         },
       },
       { args: ['prune', '--out', out], expect: /checkpoint folder .*dense does not exist; run `headsteer pretrain` to create it/ },

@@ -16,8 +16,16 @@ function tiny(): Dataset {
     count: 3,
   };
   return {
-    name: 'tiny', classNames: ['a', 'b', 'c'], channels: C, height: H, width: W,
-    train: split, test: split, source: '-', mean: [0.1, 0.2], std: [0.5, 0.25],
+    name: 'tiny',
+    classNames: ['a', 'b', 'c'],
+    channels: C,
+    height: H,
+    width: W,
+    train: split,
+    test: split,
+    source: '-',
+    mean: [0.1, 0.2],
+    std: [0.5, 0.25],
   };
 }
 
@@ -56,7 +64,7 @@ describe('makeBatch', () => {
     for (let i = 0; i < a.images.length; i++) {
       const c = Math.floor((i % 24) / 12);
       const v = a.images[i] ?? NaN;
-      const raw = Math.round(((v * (ds.std[c] ?? 1)) + (ds.mean[c] ?? 0)) * 255);
+      const raw = Math.round((v * (ds.std[c] ?? 1) + (ds.mean[c] ?? 0)) * 255);
       assert.ok(close(v, pads[c] ?? NaN) || (raw >= 1 && raw <= 44), `value ${v}`);
     }
   });

@@ -78,7 +78,14 @@ describe('CIFAR-10', () => {
 describe('CIFAR-100', () => {
   it('round-trips a fake folder using the FINE labels', () => {
     const dir = craft({
-      'cifar-100-binary/train.bin': records([[0, 99], [19, 42], [5, 0]], 1),
+      'cifar-100-binary/train.bin': records(
+        [
+          [0, 99],
+          [19, 42],
+          [5, 0],
+        ],
+        1,
+      ),
       'cifar-100-binary/test.bin': records([[3, 7]], 2),
     });
     const ds = loadCifar(CIFAR100, dir);

@@ -36,22 +36,14 @@ describe('readIdxImages / readIdxLabels', () => {
 
   it('rejects a wrong magic, naming expected and got in hex', () => {
     const dir = craft({ 'labels-as-images': idx(0x801, [3], Uint8Array.of(1, 2, 3)) });
-    assertUserError(
-      () => readIdxImages(join(dir, 'labels-as-images')),
-      [/labels-as-images/, /expected magic 0x00000803/, /got 0x00000801/],
-      dir,
-      ['labels-as-images'],
-    );
+    assertUserError(() => readIdxImages(join(dir, 'labels-as-images')), [/labels-as-images/, /expected magic 0x00000803/, /got 0x00000801/], dir, [
+      'labels-as-images',
+    ]);
   });
 
   it('rejects a truncated raw file, giving item count and size', () => {
     const dir = craft({ short: idx(0x803, [3, 2, 4], pixels.subarray(0, 20)) });
-    assertUserError(
-      () => readIdxImages(join(dir, 'short')),
-      [/short: truncated/, /3 images of 8 bytes \(24 bytes\)/, /only 20/],
-      dir,
-      ['short'],
-    );
+    assertUserError(() => readIdxImages(join(dir, 'short')), [/short: truncated/, /3 images of 8 bytes \(24 bytes\)/, /only 20/], dir, ['short']);
   });
 
   it('rejects a truncated gzipped file and a file shorter than its header', () => {

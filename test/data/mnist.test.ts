@@ -14,8 +14,17 @@ after(cleanup);
 /** A tiny IDX dataset: n train / m test images of h x w, labels k % 10; overrides replace files. */
 function tinyIdxFiles(overrides: Record<string, Uint8Array> = {}): Record<string, Uint8Array> {
   const images = (n: number, h: number, w: number): Uint8Array =>
-    idx(0x803, [n, h, w], Uint8Array.from({ length: n * h * w }, (_, i) => (i * 31) % 256));
-  const labels = (n: number): Uint8Array => idx(0x801, [n], Uint8Array.from({ length: n }, (_, i) => i % 10));
+    idx(
+      0x803,
+      [n, h, w],
+      Uint8Array.from({ length: n * h * w }, (_, i) => (i * 31) % 256),
+    );
+  const labels = (n: number): Uint8Array =>
+    idx(
+      0x801,
+      [n],
+      Uint8Array.from({ length: n }, (_, i) => i % 10),
+    );
   return {
     'train-images-idx3-ubyte.gz': gzipSync(images(12, 4, 5)),
     'train-labels-idx1-ubyte.gz': gzipSync(labels(12)),
@@ -41,23 +50,13 @@ describe('IDX datasets from a crafted --data-dir', () => {
   it('rejects an image/label count mismatch, naming both files', () => {
     const files = tinyIdxFiles({ 't10k-labels-idx1-ubyte': idx(0x801, [5], new Uint8Array(5)) });
     const dir = craft(files);
-    assertUserError(
-      () => loadFashionMnist(dir),
-      [/t10k-labels-idx1-ubyte: holds 5 labels/, /t10k-images-idx3-ubyte holds 6 images/],
-      dir,
-      Object.keys(files),
-    );
+    assertUserError(() => loadFashionMnist(dir), [/t10k-labels-idx1-ubyte: holds 5 labels/, /t10k-images-idx3-ubyte holds 6 images/], dir, Object.keys(files));
   });
 
   it('rejects a label out of range, naming the file, index and value', () => {
     const files = tinyIdxFiles({ 't10k-labels-idx1-ubyte': idx(0x801, [6], Uint8Array.of(0, 1, 2, 10, 11, 3)) });
     const dir = craft(files);
-    assertUserError(
-      () => loadMnist(dir),
-      [/t10k-labels-idx1-ubyte: label 10 at index 3 is out of range/, /expected 0\.\.9/],
-      dir,
-      Object.keys(files),
-    );
+    assertUserError(() => loadMnist(dir), [/t10k-labels-idx1-ubyte: label 10 at index 3 is out of range/, /expected 0\.\.9/], dir, Object.keys(files));
   });
 
   it('rejects test images whose size differs from train', () => {

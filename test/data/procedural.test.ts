@@ -47,7 +47,10 @@ describe('makeProcedural', () => {
       [{ noise: -1 }, /'noise' is -1, expected a number in \[0, 1\]/],
     ];
     for (const [opts, pattern] of bad) {
-      assert.throws(() => makeProcedural(0, opts), (err: unknown) => err instanceof UserError && pattern.test(err.message));
+      assert.throws(
+        () => makeProcedural(0, opts),
+        (err: unknown) => err instanceof UserError && pattern.test(err.message),
+      );
     }
   });
 });

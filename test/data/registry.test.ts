@@ -13,15 +13,16 @@ describe('registry', () => {
   it('rejects an unknown name, listing the allowed ones', () => {
     assert.throws(
       () => loadDataset('imagenet'),
-      (err: unknown) =>
-        err instanceof UserError &&
-        err.message === "unknown dataset 'imagenet' (allowed: fashion-mnist, mnist, cifar10, cifar100, procedural)",
+      (err: unknown) => err instanceof UserError && err.message === "unknown dataset 'imagenet' (allowed: fashion-mnist, mnist, cifar10, cifar100, procedural)",
     );
   });
 
   it('lists every dataset; procedural is always available; CIFAR needs a folder', () => {
     const rows = listDatasets();
-    assert.deepEqual(rows.map((r) => r.name), [...DATASET_NAMES]);
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      [...DATASET_NAMES],
+    );
     const byName = new Map(rows.map((r) => [r.name, r]));
     assert.equal(byName.get('procedural')?.available, true);
     assert.equal(byName.get('cifar10')?.available, false);

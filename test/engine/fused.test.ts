@@ -66,7 +66,9 @@ for (const backend of BACKENDS) {
         const w = tf.tensor(values(n, 2), shape);
         const got = valueAndGrads(geluFused, [x], w);
         const want = valueAndGrads(geluComposite, [x], w);
-        got.forEach((g, i) => assertClose(g, want[i]!, 1e-5, `${shape} output ${i}`));
+        got.forEach((g, i) => {
+          assertClose(g, want[i]!, 1e-5, `${shape} output ${i}`);
+        });
         tf.dispose([x, w]);
       }
     });
@@ -85,7 +87,9 @@ for (const backend of BACKENDS) {
         const c = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => layerNormComposite(a, g, b, EPS);
         const got = valueAndGrads(f, [x, gamma, beta], w);
         const want = valueAndGrads(c, [x, gamma, beta], w);
-        ['y', 'dx', 'dgamma', 'dbeta'].forEach((name, i) => assertClose(got[i]!, want[i]!, 1e-5, `${shape} ${name}`));
+        ['y', 'dx', 'dgamma', 'dbeta'].forEach((name, i) => {
+          assertClose(got[i]!, want[i]!, 1e-5, `${shape} ${name}`);
+        });
         tf.dispose([x, gamma, beta, w]);
       }
     });
@@ -112,14 +116,19 @@ test('LayerNorm gradients equal central finite differences of the fused forward'
   const beta = values(D, 10);
   const w = tf.tensor2d(values(R * D, 11), [R, D]);
   /** Per-row losses sum_j w y (rows are independent, so one pass perturbs every row at once). */
-  const rowLoss = (xs: Float32Array, g: Float32Array, b: Float32Array): Float32Array => tf.tidy(() =>
-    tf.sum(tf.mul(layerNormFused(tf.tensor2d(xs, [R, D]), tf.tensor1d(g), tf.tensor1d(b), EPS), w), -1).dataSync() as Float32Array);
+  const rowLoss = (xs: Float32Array, g: Float32Array, b: Float32Array): Float32Array =>
+    tf.tidy(() => tf.sum(tf.mul(layerNormFused(tf.tensor2d(xs, [R, D]), tf.tensor1d(g), tf.tensor1d(b), EPS), w), -1).dataSync() as Float32Array);
   const total = (xs: Float32Array, g: Float32Array, b: Float32Array): number => rowLoss(xs, g, b).reduce((s, v) => s + v, 0);
-  const [dx, dgamma, dbeta] = tf.tidy(() => tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-    tf.sum(tf.mul(layerNormFused(a, g, b, EPS), w)))([tf.tensor2d(x, [R, D]), tf.tensor1d(gamma), tf.tensor1d(beta)])
-    .map((t) => t.dataSync() as Float32Array));
-  const shifted = (a: Float32Array, idx: (i: number) => boolean, by: number): Float32Array =>
-    a.map((v, i) => (idx(i) ? v + by : v));
+  const [dx, dgamma, dbeta] = tf.tidy(() =>
+    tf
+      .grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(layerNormFused(a, g, b, EPS), w)))([
+        tf.tensor2d(x, [R, D]),
+        tf.tensor1d(gamma),
+        tf.tensor1d(beta),
+      ])
+      .map((t) => t.dataSync() as Float32Array),
+  );
+  const shifted = (a: Float32Array, idx: (i: number) => boolean, by: number): Float32Array => a.map((v, i) => (idx(i) ? v + by : v));
   const fdX = new Float32Array(R * D);
   for (let j = 0; j < D; j++) {
     const col = (i: number): boolean => i % D === j;
@@ -127,12 +136,13 @@ test('LayerNorm gradients equal central finite differences of the fused forward'
     const down = rowLoss(shifted(x, col, -h), gamma, beta);
     for (let r = 0; r < R; r++) fdX[r * D + j] = ((up[r] as number) - (down[r] as number)) / (2 * h);
   }
-  const fdParam = (which: 'gamma' | 'beta'): Float32Array => Float32Array.from({ length: D }, (_, j) => {
-    const at = (i: number): boolean => i === j;
-    const [gu, gd] = which === 'gamma' ? [shifted(gamma, at, h), shifted(gamma, at, -h)] : [gamma, gamma];
-    const [bu, bd] = which === 'beta' ? [shifted(beta, at, h), shifted(beta, at, -h)] : [beta, beta];
-    return (total(x, gu, bu) - total(x, gd, bd)) / (2 * h);
-  });
+  const fdParam = (which: 'gamma' | 'beta'): Float32Array =>
+    Float32Array.from({ length: D }, (_, j) => {
+      const at = (i: number): boolean => i === j;
+      const [gu, gd] = which === 'gamma' ? [shifted(gamma, at, h), shifted(gamma, at, -h)] : [gamma, gamma];
+      const [bu, bd] = which === 'beta' ? [shifted(beta, at, h), shifted(beta, at, -h)] : [beta, beta];
+      return (total(x, gu, bu) - total(x, gd, bd)) / (2 * h);
+    });
   assertClose(fdX, dx!, 2e-3, 'dx');
   assertClose(fdParam('gamma'), dgamma!, 2e-3, 'dgamma');
   assertClose(fdParam('beta'), dbeta!, 2e-3, 'dbeta');
@@ -142,9 +152,15 @@ test('LayerNorm gradients equal central finite differences of the fused forward'
 test('Φ of the GELU tables matches reference values to 2e-9 and A&S 7.1.26 to its 1.5e-7 bound', () => {
   // Φ(x) to 16 digits (R pnorm).
   const ref: Array<[number, number]> = [
-    [0, 0.5], [0.5, 0.6914624612740131], [1, 0.8413447460685429], [-1, 0.15865525393145707],
-    [1.96, 0.9750021048517795], [2, 0.9772498680518208], [-3, 0.0013498980316301035],
-    [-5, 2.866515718791939e-7], [7.9, 0.9999999999999986],
+    [0, 0.5],
+    [0.5, 0.6914624612740131],
+    [1, 0.8413447460685429],
+    [-1, 0.15865525393145707],
+    [1.96, 0.9750021048517795],
+    [2, 0.9772498680518208],
+    [-3, 0.0013498980316301035],
+    [-5, 2.866515718791939e-7],
+    [7.9, 0.9999999999999986],
   ];
   for (const [x, p] of ref) assert.ok(Math.abs(normalCdf(x) - p) < 2e-9, `Φ(${x}) = ${normalCdf(x)}, want ${p}`);
   const [P, A] = [0.3275911, [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429]];
@@ -165,7 +181,11 @@ test('HEADSTEER_FUSED=0 forces the composite path; fused kernels run otherwise',
   const g = tf.ones([4]);
   const b = tf.zeros([4]);
   const kernels = async (): Promise<string[]> =>
-    (await tf.profile(() => { tf.dispose([gelu(x), layerNorm(x, g, b, EPS)]); })).kernels.map((k) => k.name);
+    (
+      await tf.profile(() => {
+        tf.dispose([gelu(x), layerNorm(x, g, b, EPS)]);
+      })
+    ).kernels.map((k) => k.name);
   const saved = process.env['HEADSTEER_FUSED'];
   try {
     process.env['HEADSTEER_FUSED'] = '0';

@@ -44,11 +44,19 @@ const CASES: Array<{ shape: number[]; axis: number | number[]; keepDims?: boolea
 
 /** Run every case; returns the sums as plain arrays with their shapes. */
 function sums(): Array<{ shape: number[]; data: Float32Array }> {
-  return CASES.map(({ shape, axis, keepDims }, i) => tf.tidy(() => {
-    const x = tf.tensor(values(shape.reduce((p, d) => p * d, 1), i + 1), shape);
-    const s = tf.sum(x, axis, keepDims ?? false);
-    return { shape: s.shape, data: s.dataSync() as Float32Array };
-  }));
+  return CASES.map(({ shape, axis, keepDims }, i) =>
+    tf.tidy(() => {
+      const x = tf.tensor(
+        values(
+          shape.reduce((p, d) => p * d, 1),
+          i + 1,
+        ),
+        shape,
+      );
+      const s = tf.sum(x, axis, keepDims ?? false);
+      return { shape: s.shape, data: s.dataSync() as Float32Array };
+    }),
+  );
 }
 
 test('Sum over leading axes equals tfjs-wasm; other axes pass through', () => {
@@ -76,11 +84,19 @@ const SLICES: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
 ];
 
 function slices(): Array<{ shape: number[]; data: Float32Array }> {
-  return SLICES.map(({ shape, begin, size }, i) => tf.tidy(() => {
-    const x = tf.tensor(values(shape.reduce((p, d) => p * d, 1), 100 + i), shape);
-    const s = tf.slice(x, begin, size);
-    return { shape: s.shape, data: s.dataSync() as Float32Array };
-  }));
+  return SLICES.map(({ shape, begin, size }, i) =>
+    tf.tidy(() => {
+      const x = tf.tensor(
+        values(
+          shape.reduce((p, d) => p * d, 1),
+          100 + i,
+        ),
+        shape,
+      );
+      const s = tf.slice(x, begin, size);
+      return { shape: s.shape, data: s.dataSync() as Float32Array };
+    }),
+  );
 }
 
 test('Slice by heap views equals tfjs-wasm for every rank, contiguous or strided', () => {
@@ -126,17 +142,20 @@ test('gradients of a Linear + LayerNorm-like graph are unchanged and nothing lea
     const { mean, variance } = tf.moments(y, -1, true);
     return tf.sum(tf.square(tf.div(tf.sub(y, mean), tf.sqrt(tf.add(variance, 1e-6)))).mul(y));
   };
-  const grads = (): Float32Array[] => tf.tidy(() => {
-    const { grads: g } = tf.variableGrads(loss, [w, b]);
-    return [g[w.name]!, g[b.name]!].map((t) => t.dataSync() as Float32Array);
-  });
+  const grads = (): Float32Array[] =>
+    tf.tidy(() => {
+      const { grads: g } = tf.variableGrads(loss, [w, b]);
+      return [g[w.name]!, g[b.name]!].map((t) => t.dataSync() as Float32Array);
+    });
   const want = grads();
   const restore = registerWasmKernels();
   try {
     const before = tf.memory().numTensors;
     const got = grads();
     assert.equal(tf.memory().numTensors, before);
-    got.forEach((g, i) => assertClose(g, want[i]!, `grad ${i}`));
+    got.forEach((g, i) => {
+      assertClose(g, want[i]!, `grad ${i}`);
+    });
   } finally {
     restore();
     tf.dispose([x, w, b]);

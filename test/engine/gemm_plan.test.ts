@@ -32,7 +32,14 @@ test('broadcast batches index the repeated operand at 0, numpy style', () => {
   const q = planBatchMatMul([2, 1, 4, 3], [1, 3, 3, 2], false, false);
   const pairs = [];
   for (let o = 0; o < 6; o++) pairs.push([(q.offsets[3 * o] ?? 0) / 12, (q.offsets[3 * o + 1] ?? 0) / 6]);
-  assert.deepEqual(pairs, [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]);
+  assert.deepEqual(pairs, [
+    [0, 0],
+    [0, 1],
+    [0, 2],
+    [1, 0],
+    [1, 1],
+    [1, 2],
+  ]);
   assert.throws(() => planBatchMatMul([4, 3], [4, 2], false, false), /inner dims/);
 });
 
@@ -51,13 +58,32 @@ test('dispatch: single and batched gemms go to sgemm, tiny batched ones stay on 
       tf.tidy(() => f().dataSync());
       return calls.length;
     };
-    assert.equal(count(() => tf.matMul(tf.ones([8, 65, 192]), tf.ones([192, 64]))), 1, 'folded');
+    assert.equal(
+      count(() => tf.matMul(tf.ones([8, 65, 192]), tf.ones([192, 64]))),
+      1,
+      'folded',
+    );
     assert.deepEqual(calls[0], [8 * 65, 64, 192]);
-    assert.equal(count(() => tf.matMul(tf.ones([24, 65, 32]), tf.ones([24, 65, 32]), false, true)), 24, 'attention');
-    assert.equal(count(() => tf.matMul(tf.ones([4, 4]), tf.ones([4, 4]))), 1, 'single tiny gemm -> native');
-    assert.equal(count(() => tf.matMul(tf.ones([8, 4, 4]), tf.ones([8, 4, 4]))), 0, 'tiny batched -> XNNPACK');
-    assert.equal(count(() => tf.fused.matMul({ a: tf.ones([4, 4]), b: tf.ones([4, 4]), bias: tf.ones([4]) })), 1,
-      'fused always native');
+    assert.equal(
+      count(() => tf.matMul(tf.ones([24, 65, 32]), tf.ones([24, 65, 32]), false, true)),
+      24,
+      'attention',
+    );
+    assert.equal(
+      count(() => tf.matMul(tf.ones([4, 4]), tf.ones([4, 4]))),
+      1,
+      'single tiny gemm -> native',
+    );
+    assert.equal(
+      count(() => tf.matMul(tf.ones([8, 4, 4]), tf.ones([8, 4, 4]))),
+      0,
+      'tiny batched -> XNNPACK',
+    );
+    assert.equal(
+      count(() => tf.fused.matMul({ a: tf.ones([4, 4]), b: tf.ones([4, 4]), bias: tf.ones([4]) })),
+      1,
+      'fused always native',
+    );
   } finally {
     restore();
   }

@@ -49,14 +49,27 @@ function assertClose(got: { shape: number[]; data: Float32Array }, ref: { shape:
 
 /** Compare `f` on the wasm backend (engine kernels) with the cpu backend. */
 async function check(what: string, shapes: number[][], f: Compute, ref: Compute = f): Promise<void> {
-  const inputs = shapes.map((shape, i) => ({ shape, data: values(shape.reduce((p, d) => p * d, 1), i + 1) }));
+  const inputs = shapes.map((shape, i) => ({
+    shape,
+    data: values(
+      shape.reduce((p, d) => p * d, 1),
+      i + 1,
+    ),
+  }));
   const got = await runOn('wasm', inputs, f);
   const want = await runOn('cpu', inputs, ref);
   assert.equal(got.length, want.length);
-  got.forEach((g, i) => assertClose(g, want[i] ?? g, `${what} [output ${i}]`));
+  got.forEach((g, i) => {
+    assertClose(g, want[i] ?? g, `${what} [output ${i}]`);
+  });
 }
 
-const TRANSPOSES: Array<[boolean, boolean]> = [[false, false], [false, true], [true, false], [true, true]];
+const TRANSPOSES: Array<[boolean, boolean]> = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
 
 /** Stored shape of an (rows, cols) operand, swapped when it is transposed. */
 function stored(batch: number[], rows: number, cols: number, t: boolean): number[] {
@@ -70,20 +83,25 @@ test('engine reports its matmul path and honours HEADSTEER_NATIVE=0', () => {
 });
 
 test('2-D, all four transpose combinations', async () => {
-  for (const [m, k, n] of [[37, 53, 29], [130, 96, 70], [4, 5, 3]] as const) {
+  for (const [m, k, n] of [
+    [37, 53, 29],
+    [130, 96, 70],
+    [4, 5, 3],
+  ] as const) {
     for (const [ta, tb] of TRANSPOSES) {
-      await check(`2-D ${m}x${k}x${n} tA=${ta} tB=${tb}`, [stored([], m, k, ta), stored([], k, n, tb)],
-        ([a, b]) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb));
+      await check(`2-D ${m}x${k}x${n} tA=${ta} tB=${tb}`, [stored([], m, k, ta), stored([], k, n, tb)], ([a, b]) =>
+        tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb),
+      );
     }
   }
 });
 
 test('batched 3-D with transposes, above and below the dispatch threshold', async () => {
   for (const [ta, tb] of TRANSPOSES) {
-    await check(`3-D tiny tA=${ta} tB=${tb}`, [stored([6], 4, 5, ta), stored([6], 5, 3, tb)],
-      ([a, b]) => tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb));
-    await check(`3-D tA=${ta} tB=${tb}`, [stored([6], 33, 17, ta), stored([6], 17, 21, tb)],
-      ([a, b]) => tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb));
+    await check(`3-D tiny tA=${ta} tB=${tb}`, [stored([6], 4, 5, ta), stored([6], 5, 3, tb)], ([a, b]) =>
+      tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb),
+    );
+    await check(`3-D tA=${ta} tB=${tb}`, [stored([6], 33, 17, ta), stored([6], 17, 21, tb)], ([a, b]) => tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb));
   }
 });
 
@@ -98,17 +116,29 @@ test('broadcast batch: 1 vs B, B vs 1, rank 3 vs rank 2 and rank 2 vs rank 3', a
     await check(what, [as, bs], ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor));
   }
   for (const [ta, tb] of TRANSPOSES) {
-    await check(`1 vs 5 tA=${ta} tB=${tb}`, [stored([1], 33, 17, ta), stored([5], 17, 21, tb)],
-      ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor, ta, tb));
-    await check(`folded tA=${ta} tB=${tb}`, [stored([5], 33, 17, ta), stored([], 17, 21, tb)],
-      ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor, ta, tb));
+    await check(`1 vs 5 tA=${ta} tB=${tb}`, [stored([1], 33, 17, ta), stored([5], 17, 21, tb)], ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor, ta, tb));
+    await check(`folded tA=${ta} tB=${tb}`, [stored([5], 33, 17, ta), stored([], 17, 21, tb)], ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor, ta, tb));
   }
 });
 
 test('rank 4: equal batches, attention-shaped', async () => {
-  await check('rank 4', [[2, 3, 20, 16], [2, 3, 16, 24]], ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor));
+  await check(
+    'rank 4',
+    [
+      [2, 3, 20, 16],
+      [2, 3, 16, 24],
+    ],
+    ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor),
+  );
   // (B, H, N, Dh) @ (B, H, N, Dh)^T: the attention-score product
-  await check('rank 4 q@k^T', [[2, 3, 65, 32], [2, 3, 65, 32]], ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor, false, true));
+  await check(
+    'rank 4 q@k^T',
+    [
+      [2, 3, 65, 32],
+      [2, 3, 65, 32],
+    ],
+    ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor, false, true),
+  );
 });
 
 // tfjs-wasm flattens batch dims and allocates max(Ba, Bb) matrices: [2,1] vs [1,3] gives a
@@ -116,17 +146,30 @@ test('rank 4: equal batches, attention-shaped', async () => {
 test('rank 4 two-sided broadcast [2,1] vs [1,3]', { skip: skipTfjsBug }, async () => {
   // [2,1] vs [1,3] batches: the cpu kernel indexes batches modulo their count, which is not
   // numpy broadcasting, so the reference tiles both operands to [2,3] first.
-  await check('rank 4 [2,1] vs [1,3]', [[2, 1, 20, 16], [1, 3, 16, 24]],
+  await check(
+    'rank 4 [2,1] vs [1,3]',
+    [
+      [2, 1, 20, 16],
+      [1, 3, 16, 24],
+    ],
     ([a, b]) => tf.matMul(a as tf.Tensor, b as tf.Tensor),
-    ([a, b]) => tf.matMul(tf.tile(a as tf.Tensor, [1, 3, 1, 1]), tf.tile(b as tf.Tensor, [2, 1, 1, 1])));
+    ([a, b]) => tf.matMul(tf.tile(a as tf.Tensor, [1, 3, 1, 1]), tf.tile(b as tf.Tensor, [2, 1, 1, 1])),
+  );
 });
 
 test('degenerate shapes: 1 x n, n x 1, outer product, empty', async () => {
-  const cases: Array<[number, number, number]> = [[1, 300, 200], [200, 300, 1], [1, 300, 1], [300, 1, 200], [64, 1, 1]];
+  const cases: Array<[number, number, number]> = [
+    [1, 300, 200],
+    [200, 300, 1],
+    [1, 300, 1],
+    [300, 1, 200],
+    [64, 1, 1],
+  ];
   for (const [m, k, n] of cases) {
     for (const [ta, tb] of TRANSPOSES) {
-      await check(`${m}x${k}x${n} tA=${ta} tB=${tb}`, [stored([], m, k, ta), stored([], k, n, tb)],
-        ([a, b]) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb));
+      await check(`${m}x${k}x${n} tA=${ta} tB=${tb}`, [stored([], m, k, ta), stored([], k, n, tb)], ([a, b]) =>
+        tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb),
+      );
     }
   }
   const empty = tf.tidy(() => tf.matMul(tf.zeros([0, 8]), tf.ones([8, 5])));
@@ -138,7 +181,10 @@ test('degenerate shapes: 1 x n, n x 1, outer product, empty', async () => {
 test('K = 0 gives zeros', { skip: skipTfjsBug }, () => {
   const noK = tf.tidy(() => tf.matMul(tf.zeros([300, 0]), tf.ones([0, 200])));
   assert.deepEqual(noK.shape, [300, 200]);
-  assert.ok((noK.dataSync() as Float32Array).every((v) => v === 0), 'K = 0 gives zeros');
+  assert.ok(
+    (noK.dataSync() as Float32Array).every((v) => v === 0),
+    'K = 0 gives zeros',
+  );
   noK.dispose();
 });
 
@@ -147,29 +193,37 @@ test('fused matMul with bias and every non-prelu activation', async () => {
     for (const [ta, tb] of TRANSPOSES) {
       // tfjs-wasm 4.22's own _FusedMatMul is wrong with a transpose and a bias (errors ~1).
       if ((ta || tb) && skipTfjsBug !== false) continue;
-      await check(`fused ${activation} tA=${ta} tB=${tb}`, [stored([], 70, 48, ta), stored([], 48, 36, tb), [36]],
-        ([a, b, bias]) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb,
-          bias: bias as tf.Tensor1D, activation }));
+      await check(`fused ${activation} tA=${ta} tB=${tb}`, [stored([], 70, 48, ta), stored([], 48, 36, tb), [36]], ([a, b, bias]) =>
+        tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: bias as tf.Tensor1D, activation }),
+      );
     }
   }
-  await check('fused batched, no bias', [[4, 70, 48], [4, 48, 36]],
-    ([a, b]) => tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, activation: 'relu' }));
+  await check(
+    'fused batched, no bias',
+    [
+      [4, 70, 48],
+      [4, 48, 36],
+    ],
+    ([a, b]) => tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, activation: 'relu' }),
+  );
 });
 
 test('gradients of matMul (transposed matmuls in the backward pass)', async () => {
   for (const [ta, tb] of TRANSPOSES) {
     for (const batch of [[], [3]]) {
-      await check(`grad batch=[${batch.join(',')}] tA=${ta} tB=${tb}`,
+      await check(
+        `grad batch=[${batch.join(',')}] tA=${ta} tB=${tb}`,
         [stored(batch, 40, 24, ta), stored(batch, 24, 30, tb), [...batch, 40, 30]],
-        ([a, b, w]) => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), w as tf.Tensor)))(
-          [a as tf.Tensor, b as tf.Tensor]));
+        ([a, b, w]) => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), w as tf.Tensor)))([a as tf.Tensor, b as tf.Tensor]),
+      );
     }
   }
   // A Linear layer as the model writes it: (B*N, D) @ (D, E) + bias, through tf.fused.matMul.
-  await check('grad fused linear', [[130, 48], [48, 36], [36], [130, 36]],
-    ([x, wt, bias, w]) => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-      tf.sum(tf.mul(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c }), w as tf.Tensor)))(
-      [x as tf.Tensor, wt as tf.Tensor, bias as tf.Tensor]));
+  await check('grad fused linear', [[130, 48], [48, 36], [36], [130, 36]], ([x, wt, bias, w]) =>
+    tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.mul(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c }), w as tf.Tensor)),
+    )([x as tf.Tensor, wt as tf.Tensor, bias as tf.Tensor]),
+  );
 });
 
 test('correct after the wasm heap grows during output allocation', () => {
@@ -182,7 +236,12 @@ test('correct after the wasm heap grows during output allocation', () => {
   const out = tf.tidy(() => tf.matMul(tf.tensor2d(a, [m, k]), tf.tensor2d(b, [k, n])));
   const c = out.dataSync() as Float32Array;
   out.dispose();
-  for (const [i, j] of [[0, 0], [m - 1, n - 1], [1234, 3210], [m - 1, 0]] as const) {
+  for (const [i, j] of [
+    [0, 0],
+    [m - 1, n - 1],
+    [1234, 3210],
+    [m - 1, 0],
+  ] as const) {
     let s = 0;
     for (let p = 0; p < k; p++) s += (a[i * k + p] ?? 0) * (b[p * n + j] ?? 0);
     assert.ok(Math.abs((c[i * n + j] ?? NaN) - s) <= TOL * Math.max(1, Math.abs(s)), `c[${i},${j}]`);

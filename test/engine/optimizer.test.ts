@@ -32,7 +32,11 @@ function threeSteps(shape: number[], h: AdamWHyper, update: typeof adamwUpdate):
   });
 }
 
-for (const [label, backend, simdEnv] of [['wasm SIMD', 'wasm', undefined], ['wasm JS loop', 'wasm', '0'], ['cpu', 'cpu', undefined]] as const) {
+for (const [label, backend, simdEnv] of [
+  ['wasm SIMD', 'wasm', undefined],
+  ['wasm JS loop', 'wasm', '0'],
+  ['cpu', 'cpu', undefined],
+] as const) {
   test(`fused AdamW (${label}) is bitwise equal to the tf-op composite`, async () => {
     await tf.setBackend(backend);
     try {
@@ -41,8 +45,9 @@ for (const [label, backend, simdEnv] of [['wasm SIMD', 'wasm', undefined], ['was
           for (const h of HYPERS) {
             const got = threeSteps(shape, h, adamwUpdate);
             const want = threeSteps(shape, h, adamwComposite);
-            ['p', 'm', 'v'].forEach((name, k) =>
-              assert.deepEqual(got[k], want[k], `${label} ${shape} scale ${h.scale}: ${name}`));
+            ['p', 'm', 'v'].forEach((name, k) => {
+              assert.deepEqual(got[k], want[k], `${label} ${shape} scale ${h.scale}: ${name}`);
+            });
           }
         }
       });

@@ -27,8 +27,7 @@ const withSimdEnv = <T>(value: string | undefined, f: () => T): T => withEnv('HE
 
 /** GELU and its gradient (upstream 1) of `x` as plain arrays. */
 function geluAndGrad(x: tf.Tensor): [Float32Array, Float32Array] {
-  return tf.tidy(() => [geluFused(x).dataSync() as Float32Array,
-    tf.grad(geluFused)(x).dataSync() as Float32Array]);
+  return tf.tidy(() => [geluFused(x).dataSync() as Float32Array, tf.grad(geluFused)(x).dataSync() as Float32Array]);
 }
 
 test('the SIMD kernels are loaded on the wasm backend, and HEADSTEER_SIMD=0 turns them off', () => {
@@ -43,7 +42,7 @@ test('the SIMD kernels are loaded on the wasm backend, and HEADSTEER_SIMD=0 turn
   assert.equal(simdDisabledByEnv({}), false);
 });
 
-test('SIMD GELU: |y - x Φ(x)| <= 3e-7 max(1, |x|) and |GELU\' - (Φ + x φ)| <= 3e-7 max(1, |x|)', () => {
+test("SIMD GELU: |y - x Φ(x)| <= 3e-7 max(1, |x|) and |GELU' - (Φ + x φ)| <= 3e-7 max(1, |x|)", () => {
   withSimdEnv(undefined, () => {
     // A dense grid over [-14, 14] (Φ saturates well inside), plus values straddling 0 and the clamp at 12.
     const n = 28001;
@@ -82,16 +81,27 @@ test('SIMD GELU: every partial-quad length and an unaligned input equal the JS k
 });
 
 test('SIMD LayerNorm equals the JS kernels, forward and all gradients, for any width', () => {
-  for (const [rows, d] of [[5, 1], [4, 2], [3, 3], [6, 4], [2, 5], [7, 9], [3, 33], [0, 8], [130, 192]] as const) {
-    const run = (): Float32Array[] => tf.tidy(() => {
-      const x = tf.tensor2d(values(rows * d, d, -2, 4), [rows, d]);
-      const gamma = tf.tensor1d(values(d, 2, 0.5, 1.5));
-      const beta = tf.tensor1d(values(d, 3));
-      const w = tf.tensor2d(values(rows * d, 4), [rows, d]);
-      const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => layerNormFused(a, g, b, EPS);
-      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), w)))([x, gamma, beta]);
-      return [f(x, gamma, beta), ...grads].map((t) => t.dataSync() as Float32Array);
-    });
+  for (const [rows, d] of [
+    [5, 1],
+    [4, 2],
+    [3, 3],
+    [6, 4],
+    [2, 5],
+    [7, 9],
+    [3, 33],
+    [0, 8],
+    [130, 192],
+  ] as const) {
+    const run = (): Float32Array[] =>
+      tf.tidy(() => {
+        const x = tf.tensor2d(values(rows * d, d, -2, 4), [rows, d]);
+        const gamma = tf.tensor1d(values(d, 2, 0.5, 1.5));
+        const beta = tf.tensor1d(values(d, 3));
+        const w = tf.tensor2d(values(rows * d, 4), [rows, d]);
+        const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => layerNormFused(a, g, b, EPS);
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, g, b), w)))([x, gamma, beta]);
+        return [f(x, gamma, beta), ...grads].map((t) => t.dataSync() as Float32Array);
+      });
     const got = withSimdEnv(undefined, run);
     const want = withSimdEnv('0', run);
     ['y', 'dx', 'dgamma', 'dbeta'].forEach((name, k) => {
@@ -99,8 +109,10 @@ test('SIMD LayerNorm equals the JS kernels, forward and all gradients, for any w
       const b = want[k]!;
       assert.equal(a.length, b.length);
       for (let i = 0; i < b.length; i++) {
-        assert.ok(Math.abs((a[i] as number) - (b[i] as number)) <= 2e-6 * Math.max(1, Math.abs(b[i] as number)),
-          `(${rows}, ${d}) ${name}[${i}]: simd ${a[i]}, js ${b[i]}`);
+        assert.ok(
+          Math.abs((a[i] as number) - (b[i] as number)) <= 2e-6 * Math.max(1, Math.abs(b[i] as number)),
+          `(${rows}, ${d}) ${name}[${i}]: simd ${a[i]}, js ${b[i]}`,
+        );
       }
     });
   }
@@ -110,9 +122,13 @@ test('a broken simd_kernels.wasm is one clear error naming the file, not a crash
   const memory = new WebAssembly.Memory({ initial: 1 });
   const module = { asm: { memory }, _malloc: () => 0, _free: () => undefined };
   const garbage = new Uint8Array([0x67, 0x61, 0x72, 0x62]);
-  await assert.rejects(instantiateSimdKernels(garbage, module, memory, '/x/simd_kernels.wasm'),
-    (e: unknown) => e instanceof UserError && /^\/x\/simd_kernels\.wasm: not a usable WebAssembly module/.test(e.message) && /npm run build/.test(e.message));
+  await assert.rejects(
+    instantiateSimdKernels(garbage, module, memory, '/x/simd_kernels.wasm'),
+    (e: unknown) => e instanceof UserError && /^\/x\/simd_kernels\.wasm: not a usable WebAssembly module/.test(e.message) && /npm run build/.test(e.message),
+  );
   const empty = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]); // a valid module with no exports
-  await assert.rejects(instantiateSimdKernels(empty, module, memory, '/x/simd_kernels.wasm'),
-    (e: unknown) => e instanceof UserError && /missing the kernels gelu, gelu_grad, .*sum_leading/.test(e.message));
+  await assert.rejects(
+    instantiateSimdKernels(empty, module, memory, '/x/simd_kernels.wasm'),
+    (e: unknown) => e instanceof UserError && /missing the kernels gelu, gelu_grad, .*sum_leading/.test(e.message),
+  );
 });

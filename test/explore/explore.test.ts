@@ -84,7 +84,10 @@ test('binds to 127.0.0.1 on a free port', () => {
 test('API: grid points come from results.json, off-grid points from the fast path', async () => {
   const meta = await api<Meta>('/api/meta');
   assert.equal(meta.heads, results.baseline.heads!.length);
-  assert.deepEqual(meta.alphas, [...new Set(results.sweeps.map((s) => s.alpha))].sort((a, b) => a - b));
+  assert.deepEqual(
+    meta.alphas,
+    [...new Set(results.sweeps.map((s) => s.alpha))].sort((a, b) => a - b),
+  );
   assert.equal(meta.unsteered.accuracy, results.baseline.accuracy);
 
   const all = await api<PointView>('/api/point?strategy=per-class&alpha=1.2&class=all');
@@ -120,7 +123,10 @@ test('API: the controls as the frontier view draws them, and each point’s marg
   assert.equal(meta.controls.randomPolicy.length, c.randomPolicy.length);
   assert.match(meta.controls.statement, /threshold frontier/);
 
-  for (const [cls, q] of [['all', ''], [2, '&class=2']] as const) {
+  for (const [cls, q] of [
+    ['all', ''],
+    [2, '&class=2'],
+  ] as const) {
     const p = await api<PointView>(`/api/point?strategy=per-class&alpha=1.2${q}`);
     const bar = cls === 'all' ? thresholdFrontier(c) : concaveFrontier(thresholdPoints(c, cls));
     const at = frontierAt(bar, p.steered.headUsage);
@@ -137,7 +143,10 @@ test('API /api/target: every knob at a usage, overall and for a class; the found
   assert.equal(t.usage, u);
   assert.equal(t.class, 'all');
   assert.deepEqual(t.pending, [], 'the smoke run is searched well within one request');
-  assert.deepEqual(t.knobs.map((k) => k.knob), [...TARGET_KNOBS]);
+  assert.deepEqual(
+    t.knobs.map((k) => k.knob),
+    [...TARGET_KNOBS],
+  );
   assert.equal(t.unsteered, results.baseline.headUsage);
   for (const k of t.knobs) {
     assert.deepEqual(Object.keys(k).sort(), ['accuracy', 'evaluations', 'knob', 'param', 'reached', 'usage', ...(k.note === undefined ? [] : ['note'])].sort());
@@ -175,7 +184,11 @@ test('a run without controls: meta says null, points have no margin, the page sa
   try {
     assert.equal((await api<Meta>('/api/meta', other)).controls, null);
     assert.equal((await api<PointView>('/api/point?strategy=global&alpha=0.5', other)).margin, null);
-    assert.equal((await api<TargetView>(`/api/target?usage=${reachableUsage()}`, other)).knobs.length, TARGET_KNOBS.length, 'the target needs the model, not the controls');
+    assert.equal(
+      (await api<TargetView>(`/api/target?usage=${reachableUsage()}`, other)).knobs.length,
+      TARGET_KNOBS.length,
+      'the target needs the model, not the controls',
+    );
     if (chromiumSkip !== false) return;
     const browser = await launchChromium();
     try {
@@ -194,16 +207,53 @@ test('a run without controls: meta says null, points have no margin, the page sa
 });
 
 test('routes: traversal and unknown paths 404, bad parameters 400, foreign Host 403', async () => {
-  for (const p of ['/../etc/passwd', '/%2e%2e/etc/passwd', '/%2E%2E%2Fetc', '/api/%252e%252e/meta', '/..%5cwin.ini', '/api/../api/meta', '/nope', '/api/meta/', '/api', '/index.php']) {
+  for (const p of [
+    '/../etc/passwd',
+    '/%2e%2e/etc/passwd',
+    '/%2E%2E%2Fetc',
+    '/api/%252e%252e/meta',
+    '/..%5cwin.ini',
+    '/api/../api/meta',
+    '/nope',
+    '/api/meta/',
+    '/api',
+    '/index.php',
+  ]) {
     const r = await rawGet(explorer.url, p);
     assert.equal(r.status, 404, `${p} -> ${r.status}`);
   }
-  for (const p of ['/api/point?strategy=bogus&alpha=1', '/api/point?strategy=global&alpha=2', '/api/point?strategy=global&alpha=-1.01', '/api/point?strategy=global&alpha=1e400',
-    '/api/point?strategy=global&alpha=abc', '/api/point?strategy=global&alpha=1&class=4', '/api/point?strategy=global&alpha=1&class=-1', '/api/point?alpha=1',
-    '/api/point?strategy=global&alpha=1&alpha=2', '/api/point?strategy=global&alpha=1&extra=1', '/api/images?strategy=global&alpha=1&count=0', '/api/images?strategy=global&alpha=1&count=999',
-    '/api/target', '/api/target?usage=', '/api/target?class=1', '/api/target?usage=abc', '/api/target?usage=1.01', '/api/target?usage=-0.01', '/api/target?usage=-1e-9',
-    '/api/target?usage=1e400', '/api/target?usage=0x1', '/api/target?usage=NaN', '/api/target?usage=Infinity', '/api/target?usage=%200.5', '/api/target?usage=0.5&class=4',
-    '/api/target?usage=0.5&class=-1', '/api/target?usage=0.5&class=1.5', '/api/target?usage=0.5&class=all2', '/api/target?usage=0.5&usage=0.4', '/api/target?usage=0.5&alpha=1']) {
+  for (const p of [
+    '/api/point?strategy=bogus&alpha=1',
+    '/api/point?strategy=global&alpha=2',
+    '/api/point?strategy=global&alpha=-1.01',
+    '/api/point?strategy=global&alpha=1e400',
+    '/api/point?strategy=global&alpha=abc',
+    '/api/point?strategy=global&alpha=1&class=4',
+    '/api/point?strategy=global&alpha=1&class=-1',
+    '/api/point?alpha=1',
+    '/api/point?strategy=global&alpha=1&alpha=2',
+    '/api/point?strategy=global&alpha=1&extra=1',
+    '/api/images?strategy=global&alpha=1&count=0',
+    '/api/images?strategy=global&alpha=1&count=999',
+    '/api/target',
+    '/api/target?usage=',
+    '/api/target?class=1',
+    '/api/target?usage=abc',
+    '/api/target?usage=1.01',
+    '/api/target?usage=-0.01',
+    '/api/target?usage=-1e-9',
+    '/api/target?usage=1e400',
+    '/api/target?usage=0x1',
+    '/api/target?usage=NaN',
+    '/api/target?usage=Infinity',
+    '/api/target?usage=%200.5',
+    '/api/target?usage=0.5&class=4',
+    '/api/target?usage=0.5&class=-1',
+    '/api/target?usage=0.5&class=1.5',
+    '/api/target?usage=0.5&class=all2',
+    '/api/target?usage=0.5&usage=0.4',
+    '/api/target?usage=0.5&alpha=1',
+  ]) {
     const r = await rawGet(explorer.url, p);
     assert.equal(r.status, 400, `${p} -> ${r.status} ${r.body}`);
     const error = (JSON.parse(r.body) as { error: string }).error;
@@ -218,7 +268,17 @@ test('routes: traversal and unknown paths 404, bad parameters 400, foreign Host 
 
 test('the page holds the frontier view and the target form', async () => {
   const r = await rawGet(explorer.url, '/');
-  for (const id of ['frontier-card', 'frontier', 'frontier-zoom', 'frontier-note', 'target-form', 'target-usage', 'target-class', 'target-go', 'target-table']) {
+  for (const id of [
+    'frontier-card',
+    'frontier',
+    'frontier-zoom',
+    'frontier-note',
+    'target-form',
+    'target-usage',
+    'target-class',
+    'target-go',
+    'target-table',
+  ]) {
     assert.match(r.body, new RegExp(`id="${id}"`), `#${id}`);
   }
   assert.ok(r.body.includes(JSON.stringify(CONTROLS_MISSING)), 'the missing-controls sentence is handed to the script');
@@ -244,7 +304,10 @@ test('browser: the page follows the slider, class and strategy', { skip: chromiu
     assert.equal(await page.textContent('#acc'), pct(sweep('per-class', 1.2).accuracy));
     assert.equal(await page.textContent('#acc-base'), pct(results.baseline.accuracy));
     assert.equal((await page.textContent('#source'))?.includes('results.json'), true);
-    assert.deepEqual(await heads(), sweep('per-class', 1.2).heads!.map((r) => Number(r.toFixed(4))));
+    assert.deepEqual(
+      await heads(),
+      sweep('per-class', 1.2).heads!.map((r) => Number(r.toFixed(4))),
+    );
 
     // Strategy, class and the slider, each through the page's own controls.
     await page.click('#strategy label:has(input[value="global"])');
@@ -257,7 +320,10 @@ test('browser: the page follows the slider, class and strategy', { skip: chromiu
     assert.equal(await page.textContent('#acc'), pct(row.accuracy));
     assert.equal(await page.textContent('#usage'), row.headUsage.toFixed(3));
     assert.equal(await page.inputValue('#alpha-input'), '0.5');
-    assert.deepEqual(await heads(), row.heads.map((r) => Number(r.toFixed(4))));
+    assert.deepEqual(
+      await heads(),
+      row.heads.map((r) => Number(r.toFixed(4))),
+    );
     assert.equal(await page.locator('#grid-chips button.active').textContent(), '0.5');
 
     // Head indicators follow the alpha: -1 vs 1.5 per-class on class 1 differ in results.json.
@@ -268,8 +334,14 @@ test('browser: the page follows the slider, class and strategy', { skip: chromiu
     await page.fill('#alpha-range', '1.5');
     await ready('per-class|1.5|1');
     const high = await heads();
-    assert.deepEqual(low, sweep('per-class', -1).perClass[1]!.heads.map((r) => Number(r.toFixed(4))));
-    assert.deepEqual(high, sweep('per-class', 1.5).perClass[1]!.heads.map((r) => Number(r.toFixed(4))));
+    assert.deepEqual(
+      low,
+      sweep('per-class', -1).perClass[1]!.heads.map((r) => Number(r.toFixed(4))),
+    );
+    assert.deepEqual(
+      high,
+      sweep('per-class', 1.5).perClass[1]!.heads.map((r) => Number(r.toFixed(4))),
+    );
     assert.equal(await page.locator('#heads .head').count(), results.baseline.heads!.length);
 
     // Off the grid: the keyboard moves the slider one 0.05 step; the page shows the live point.
@@ -287,12 +359,23 @@ test('browser: the page follows the slider, class and strategy', { skip: chromiu
     const expected = await api<{ images: SampleView[] }>('/api/images?strategy=per-class&alpha=1.2&class=1');
     assert.equal(expected.images.length, 12);
     assert.equal(await page.locator('#samples .sample').count(), 12);
-    const sizes = await page.$$eval('#samples img', (imgs) => imgs.map((i) => ({ w: (i as HTMLImageElement).naturalWidth, ok: (i as HTMLImageElement).complete })));
-    assert.ok(sizes.every((s) => s.ok && s.w === 16), JSON.stringify(sizes));
+    const sizes = await page.$$eval('#samples img', (imgs) =>
+      imgs.map((i) => ({ w: (i as HTMLImageElement).naturalWidth, ok: (i as HTMLImageElement).complete })),
+    );
+    assert.ok(
+      sizes.every((s) => s.ok && s.w === 16),
+      JSON.stringify(sizes),
+    );
     const after = await page.$$eval('#samples .pred.after .v', (v) => v.map((e) => e.textContent));
-    assert.deepEqual(after, expected.images.map((s) => s.after.name));
+    assert.deepEqual(
+      after,
+      expected.images.map((s) => s.after.name),
+    );
     const before = await page.$$eval('#samples .pred.before .v', (v) => v.map((e) => e.textContent));
-    assert.deepEqual(before, expected.images.map((s) => s.before.name));
+    assert.deepEqual(
+      before,
+      expected.images.map((s) => s.before.name),
+    );
     const wrong = await page.locator('#samples .sample.wrong').count();
     assert.equal(wrong, expected.images.filter((s) => !s.after.correct).length);
 

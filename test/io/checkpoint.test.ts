@@ -54,7 +54,7 @@ test('training state round trip; withTraining errors when it is absent', () => {
     assert.ok(hasTrainingState(dir));
     const ck = loadCheckpoint(dir, { withTraining: true });
     assert.deepEqual(ck.training?.state, { step: 120, epoch: 2 });
-    assert.equal((ck.training?.optimizer.get('m.head.bias')?.data as Float32Array)[0], 0.25);
+    assert.equal((ck.training!.optimizer.get('m.head.bias')!.data as Float32Array)[0], 0.25);
 
     // Saving again without training removes the stale optimizer state.
     saveCheckpoint(dir, { config: { kind: 'sae' }, weights });
@@ -95,7 +95,14 @@ test('each load error is one UserError naming the folder or file', () => {
 
 test('checkShapes names the file and every missing, unexpected and mis-shaped tensor', () => {
   const actual = new Map(Object.entries(weights));
-  checkShapes(new Map([['blocks.0.attn.qkv.weight', [288, 96]], ['head.bias', [10]]]), actual, 'w.safetensors');
+  checkShapes(
+    new Map([
+      ['blocks.0.attn.qkv.weight', [288, 96]],
+      ['head.bias', [10]],
+    ]),
+    actual,
+    'w.safetensors',
+  );
   const expected = new Map([
     ['blocks.0.attn.qkv.weight', [192, 96]],
     ['pos_embed', [1, 65, 96]],

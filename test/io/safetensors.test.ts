@@ -5,14 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  toFloat32,
-  writeSafetensors,
-  type TensorData,
-} from '../../src/io/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, toFloat32, writeSafetensors, type TensorData } from '../../src/io/safetensors.js';
 import { fixtureDir } from '../fixtures.js';
 
 const FIXTURES = fixtureDir('timm');
@@ -57,7 +50,10 @@ test('round trip of every dtype plus metadata; header 8-aligned, every tensor al
   assert.deepEqual(Array.from(toFloat32(back.get('bf16')!, 'bf16', 'mem')), [1, -2]);
   assert.deepEqual(Array.from(toFloat32(back.get('f64')!, 'f64', 'mem')), [Math.fround(Math.PI), -Infinity]);
   assert.equal(toFloat32(back.get('f32')!, 'f32', 'mem'), back.get('f32')!.data);
-  assert.throws(() => toFloat32(back.get('i32')!, 'i32', 'mem.safetensors'), (e: unknown) => e instanceof UserError && /mem\.safetensors.*i32.*I32/.test(e.message));
+  assert.throws(
+    () => toFloat32(back.get('i32')!, 'i32', 'mem.safetensors'),
+    (e: unknown) => e instanceof UserError && /mem\.safetensors.*i32.*I32/.test(e.message),
+  );
 });
 
 test('decoding an unaligned subarray copies, and never aliases the source bytes', () => {
@@ -138,7 +134,10 @@ test('each corrupt file gives a UserError naming the file', () => {
         label,
       );
     }
-    assert.throws(() => readSafetensors(join(dir, 'missing.safetensors')), (e: unknown) => e instanceof UserError && /missing\.safetensors does not exist/.test(e.message));
+    assert.throws(
+      () => readSafetensors(join(dir, 'missing.safetensors')),
+      (e: unknown) => e instanceof UserError && /missing\.safetensors does not exist/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

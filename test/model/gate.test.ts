@@ -16,15 +16,33 @@ before(async () => {
   await initEngine();
 });
 
-const tiny: ViTConfig = { imgSize: 8, patchSize: 4, inChans: 1, numClasses: 3, embedDim: 12, depth: 2, numHeads: 3, mlpRatio: 2, qkvBias: true, gatedLayers: [0, 1] };
+const tiny: ViTConfig = {
+  imgSize: 8,
+  patchSize: 4,
+  inChans: 1,
+  numClasses: 3,
+  embedDim: 12,
+  depth: 2,
+  numHeads: 3,
+  mlpRatio: 2,
+  qkvBias: true,
+  gatedLayers: [0, 1],
+};
 
 test('gumbel-sigmoid: hard forward, straight-through gradient equals the finite-difference slope of s', () => {
   const tau = 5;
   const a = [-1.5, 0.2, 3.0, -0.1];
   const g = [0.3, -0.7, 0.1, 0.25];
   const value = tf.tidy(() => gumbelSigmoidMask(tf.tensor2d(a, [1, 4]), tf.tensor2d(g, [1, 4]), tau).dataSync());
-  assert.deepEqual(Array.from(value), a.map((ai, i) => (ai + g[i]! > 0 ? 1 : 0)));
-  const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(gumbelSigmoidMask(x as tf.Tensor2D, tf.tensor2d(g, [1, 4]), tau)))(tf.tensor2d(a, [1, 4])).dataSync());
+  assert.deepEqual(
+    Array.from(value),
+    a.map((ai, i) => (ai + g[i]! > 0 ? 1 : 0)),
+  );
+  const grad = tf.tidy(() =>
+    tf
+      .grad((x: tf.Tensor) => tf.sum(gumbelSigmoidMask(x as tf.Tensor2D, tf.tensor2d(g, [1, 4]), tau)))(tf.tensor2d(a, [1, 4]))
+      .dataSync(),
+  );
   const s = (x: number, i: number): number => 1 / (1 + Math.exp(-(x + g[i]!) / tau));
   const h = 1e-3;
   a.forEach((ai, i) => {
@@ -56,11 +74,7 @@ test('all-ones head masks reproduce the ungated model exactly; zero masks change
   const [ones, plain, zeros] = tf.tidy(() => {
     const m = tf.ones([2, 3]) as tf.Tensor2D;
     const z = tf.zeros([2, 3]) as tf.Tensor2D;
-    return [
-      gated.forward(x, { headMasks: [m, m] }).logits,
-      dense.forward(x).logits,
-      gated.forward(x, { headMasks: [z, z] }).logits,
-    ];
+    return [gated.forward(x, { headMasks: [m, m] }).logits, dense.forward(x).logits, gated.forward(x, { headMasks: [z, z] }).logits];
   });
   const d = tf.tidy(() => tf.max(tf.abs(tf.sub(ones!, plain!))).dataSync()[0]!);
   const dz = tf.tidy(() => tf.max(tf.abs(tf.sub(zeros!, plain!))).dataSync()[0]!);

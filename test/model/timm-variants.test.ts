@@ -65,7 +65,17 @@ for (const name of VARIANTS) {
     const config = timmKwargsToConfig(kwargs, wf);
     assert.deepEqual(
       [config.imgSize, config.patchSize, config.inChans, config.numClasses, config.embedDim, config.depth, config.numHeads, config.mlpRatio, config.qkvBias],
-      [kwargs['img_size'], kwargs['patch_size'], kwargs['in_chans'], kwargs['num_classes'], kwargs['embed_dim'], kwargs['depth'], kwargs['num_heads'], kwargs['mlp_ratio'], kwargs['qkv_bias']],
+      [
+        kwargs['img_size'],
+        kwargs['patch_size'],
+        kwargs['in_chans'],
+        kwargs['num_classes'],
+        kwargs['embed_dim'],
+        kwargs['depth'],
+        kwargs['num_heads'],
+        kwargs['mlp_ratio'],
+        kwargs['qkv_bias'],
+      ],
     );
     const model = vitFromTimm(config, weights.tensors, wf);
     try {

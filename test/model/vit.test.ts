@@ -17,7 +17,18 @@ before(async () => {
   await initEngine();
 });
 
-const config: ViTConfig = { imgSize: 12, patchSize: 4, inChans: 2, numClasses: 5, embedDim: 24, depth: 4, numHeads: 4, mlpRatio: 2, qkvBias: true, gatedLayers: [0, 1, 2, 3] };
+const config: ViTConfig = {
+  imgSize: 12,
+  patchSize: 4,
+  inChans: 2,
+  numClasses: 5,
+  embedDim: 24,
+  depth: 4,
+  numHeads: 4,
+  mlpRatio: 2,
+  qkvBias: true,
+  gatedLayers: [0, 1, 2, 3],
+};
 const B = 16;
 const L = config.depth;
 
@@ -59,11 +70,20 @@ test('start + advance in pieces == forward bit for bit; blockInputCls[l] is the 
 });
 
 test('an ungated layer keeps no input CLS (except the final one) and runs all heads', () => {
-  withModel((model, x) => {
-    const out = model.forward(x);
-    assert.deepEqual(out.blockInputCls.map((c) => c !== null), [false, true, false, true]);
-    assert.deepEqual(out.masks.map((m) => m !== null), [false, true, false, true]);
-  }, [1, 3]);
+  withModel(
+    (model, x) => {
+      const out = model.forward(x);
+      assert.deepEqual(
+        out.blockInputCls.map((c) => c !== null),
+        [false, true, false, true],
+      );
+      assert.deepEqual(
+        out.masks.map((m) => m !== null),
+        [false, true, false, true],
+      );
+    },
+    [1, 3],
+  );
 });
 
 test('identity gateInputEdit and gateShift 0 at each gated layer == the plain forward bit for bit', () => {
@@ -92,21 +112,41 @@ test('an edit at layer 1 keeps layer 0 and block 1 input as they were, and chang
 test('a huge gateShift keeps or drops every head of its layer, and only there', () => {
   withModel((model, x) => {
     const plain = model.forward(x);
-    for (const [shift, value] of [[100, 1], [-100, 0]] as const) {
+    for (const [shift, value] of [
+      [100, 1],
+      [-100, 0],
+    ] as const) {
       const out = model.forward(x, { gateShift: { layer: 3, shift: tf.scalar(shift) } });
-      assert.ok(Array.from(out.masks[3]!.dataSync()).every((m) => m === value), `shift ${shift}`);
+      assert.ok(
+        Array.from(out.masks[3]!.dataSync()).every((m) => m === value),
+        `shift ${shift}`,
+      );
       for (let l = 0; l < 3; l++) assert.deepEqual(out.masks[l]!.dataSync(), plain.masks[l]!.dataSync(), `layer ${l} untouched`);
     }
   });
 });
 
 test('misuse throws: an edit at an ungated layer, a shift in training or with an explicit mask, two final gate inputs', () => {
-  withModel((model, x) => {
-    const cls = model.forward(x).finalBlockInputCls;
-    assert.throws(() => model.forward(x, { gateInputEdit: { layer: 0, edit: (c) => c } }), /layer 0 has no decision network/);
-    assert.throws(() => model.forward(x, { gateShift: { layer: 1, shift: tf.scalar(1) }, headMasks: [null, tf.ones([B, 4]) as tf.Tensor2D, null, null] }), /gateShift at layer 1/);
-    assert.throws(() => model.forward(x, { training: true, gateNoise: [null, tf.zeros([B, 4]) as tf.Tensor2D, null, tf.zeros([B, 4]) as tf.Tensor2D], gateShift: { layer: 1, shift: tf.scalar(1) } }), /gateShift at layer 1/);
-    assert.throws(() => model.forward(x, { finalGateInput: cls, gateInputEdit: { layer: 3, edit: (c) => c } }), /pass one/);
-    assert.throws(() => model.advance(model.start(x), L + 1), RangeError);
-  }, [1, 3]);
+  withModel(
+    (model, x) => {
+      const cls = model.forward(x).finalBlockInputCls;
+      assert.throws(() => model.forward(x, { gateInputEdit: { layer: 0, edit: (c) => c } }), /layer 0 has no decision network/);
+      assert.throws(
+        () => model.forward(x, { gateShift: { layer: 1, shift: tf.scalar(1) }, headMasks: [null, tf.ones([B, 4]) as tf.Tensor2D, null, null] }),
+        /gateShift at layer 1/,
+      );
+      assert.throws(
+        () =>
+          model.forward(x, {
+            training: true,
+            gateNoise: [null, tf.zeros([B, 4]) as tf.Tensor2D, null, tf.zeros([B, 4]) as tf.Tensor2D],
+            gateShift: { layer: 1, shift: tf.scalar(1) },
+          }),
+        /gateShift at layer 1/,
+      );
+      assert.throws(() => model.forward(x, { finalGateInput: cls, gateInputEdit: { layer: 3, edit: (c) => c } }), /pass one/);
+      assert.throws(() => model.advance(model.start(x), L + 1), RangeError);
+    },
+    [1, 3],
+  );
 });

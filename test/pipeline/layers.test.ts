@@ -63,7 +63,11 @@ function cycles(graph: Map<string, string[]>): string[][] {
 }
 
 const graph = importGraph();
-const importers = (prefix: string): string[] => [...graph].filter(([f, deps]) => !f.startsWith(prefix) && deps.some((d) => d.startsWith(prefix))).map(([f]) => f).sort();
+const importers = (prefix: string): string[] =>
+  [...graph]
+    .filter(([f, deps]) => !f.startsWith(prefix) && deps.some((d) => d.startsWith(prefix)))
+    .map(([f]) => f)
+    .sort();
 
 test('no import cycle between source files', () => {
   assert.ok(graph.size > 50, `read ${graph.size} files under ${SRC}`);
@@ -80,10 +84,16 @@ test('only the CLI imports pipeline/: explore/ and report/ read a run through th
 
 test('train/ imports neither pipeline/ nor cli/, and io/ names no CLI verb', () => {
   const train = [...graph].filter(([f]) => f.startsWith('train/'));
-  assert.deepEqual(train.flatMap(([f, deps]) => deps.filter((d) => d.startsWith('pipeline/') || d.startsWith('cli/')).map((d) => `${f} -> ${d}`)), []);
+  assert.deepEqual(
+    train.flatMap(([f, deps]) => deps.filter((d) => d.startsWith('pipeline/') || d.startsWith('cli/')).map((d) => `${f} -> ${d}`)),
+    [],
+  );
   const code = (f: string): string => readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, ''); // doc comments may give examples
   const io = [...sources(join(SRC, 'io'))].filter((f) => /headsteer (pretrain|prune|extract|sae|stats|steer|report)\b/.test(code(f)));
-  assert.deepEqual(io.map((f) => relative(SRC, f)), []);
+  assert.deepEqual(
+    io.map((f) => relative(SRC, f)),
+    [],
+  );
 });
 
 test('the cycle finder finds a cycle', () => {

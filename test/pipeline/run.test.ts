@@ -74,14 +74,19 @@ test('steer results validate; alpha 0 reproduces the splice-back exactly; CSV ha
   const raw = json(join(run, 'steer', 'results.json'));
   const results = validateResults(raw, 'results.json');
   const sae = json(join(run, 'sae', 'metrics.json')) as { spliceBack: { accuracy: number; headUsage: number } };
-  assert.deepEqual(results.sweeps.map((s) => s.strategy).filter((s, i, a) => a.indexOf(s) === i), ['per-class', 'global', 'random', 'predicted-class']);
+  assert.deepEqual(
+    results.sweeps.map((s) => s.strategy).filter((s, i, a) => a.indexOf(s) === i),
+    ['per-class', 'global', 'random', 'predicted-class'],
+  );
   for (const s of results.sweeps.filter((x) => x.alpha === 0)) {
     assert.equal(s.accuracy, sae.spliceBack.accuracy, `${s.strategy} at alpha 0: accuracy`);
     assert.equal(s.headUsage, sae.spliceBack.headUsage, `${s.strategy} at alpha 0: head usage`);
   }
   assert.equal(results.reconstruction.accuracy, sae.spliceBack.accuracy);
   const classes = results.sweeps[0]!.perClass.length;
-  const csv = readFileSync(join(run, 'steer', 'results.csv'), 'utf8').trim().split('\n');
+  const csv = readFileSync(join(run, 'steer', 'results.csv'), 'utf8')
+    .trim()
+    .split('\n');
   assert.equal(csv.length, 1 + results.sweeps.length * (1 + classes));
 });
 
@@ -90,7 +95,11 @@ test('controls: beta = 0 is the reconstruction point exactly; every sweep point 
   const c = results.controls!;
   assert.ok(c !== undefined, 'results carry the controls');
   const betas = c.threshold.map((t) => t.beta);
-  assert.deepEqual(betas, [...betas].sort((a, b) => a - b), 'threshold points sorted by beta');
+  assert.deepEqual(
+    betas,
+    [...betas].sort((a, b) => a - b),
+    'threshold points sorted by beta',
+  );
   const zero = c.threshold.find((t) => t.beta === 0)!;
   assert.equal(zero.accuracy, results.reconstruction.accuracy);
   assert.equal(zero.headUsage, results.reconstruction.headUsage);
@@ -101,7 +110,11 @@ test('controls: beta = 0 is the reconstruction point exactly; every sweep point 
     c.randomPolicy.map((p) => [p.strategy, p.alpha]),
     results.sweeps.map((s) => [s.strategy, s.alpha]),
   );
-  assert.equal(c.classSizes.reduce((a, b) => a + b, 0), 256, 'the smoke test split');
+  assert.equal(
+    c.classSizes.reduce((a, b) => a + b, 0),
+    256,
+    'the smoke test split',
+  );
   assert.equal(c.perClassDelta.length, c.classSizes.length);
   for (const d of c.perClassDelta) {
     assert.ok(d.ci95.accuracy[0] <= d.deltaAccuracy && d.deltaAccuracy <= d.ci95.accuracy[1], `class ${d.class} accuracy CI holds its estimate`);
@@ -133,14 +146,17 @@ test('per-class threshold: shifting only class c rows changes only them, and the
       for (let h = 0; h < H; h++) assert.equal(shifted!.masks[i * H + h], want.masks[i * H + h], `row ${i} head ${h}`);
       if (labels[i] === c) for (let h = 0; h < H; h++) changed += Number(everyRow!.masks[i * H + h] !== none!.masks[i * H + h]);
     }
-    assert.ok(changed > 0, 'the shift moved some of class c\'s decisions (else the test is vacuous)');
+    assert.ok(changed > 0, "the shift moved some of class c's decisions (else the test is vacuous)");
   } finally {
     ctx.dispose();
   }
 });
 
 test('steer --target-usage: the threshold shift reaches the target within 0.01, on all images and on one class', () => {
-  for (const args of [['--target-usage', '0.5'], ['--target-usage', '0.5', '--class', '2']]) {
+  for (const args of [
+    ['--target-usage', '0.5'],
+    ['--target-usage', '0.5', '--class', '2'],
+  ]) {
     const r = cli(['steer', '--run', run, ...args]);
     assert.equal(r.status, 0, r.stderr);
     const line = r.stdout.split('\n').find((l) => l.trimStart().startsWith('threshold'));
@@ -186,7 +202,15 @@ test('steer.layers=all end to end (smoke at depth 3): layer 1 gets features, SAE
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /layers\.json: steering at layers 1, 2/);
   const layers = validateLayersResults(json(join(deep, 'steer', 'layers.json')), 'layers.json');
-  assert.deepEqual([layers.layers, layers.gatedLayers, layers.alphas, layers.betas], [[1, 2], [0, 1, 2], [-1, 0, 1.5], [-1, -0.5, 0, 0.5, 1]]);
+  assert.deepEqual(
+    [layers.layers, layers.gatedLayers, layers.alphas, layers.betas],
+    [
+      [1, 2],
+      [0, 1, 2],
+      [-1, 0, 1.5],
+      [-1, -0.5, 0, 0.5, 1],
+    ],
+  );
   assert.equal(layers.points.length, 2 * (4 * 3 + 5), 'per layer: 4 strategies x 3 alphas + 5 betas');
   assert.deepEqual((json(join(deep, 'features', 'manifest.json')) as { layers: number[] }).layers, [1, 2]);
   assert.ok(existsSync(join(deep, 'features', 'train.layers.safetensors')) && existsSync(join(deep, 'features', 'test.layers.safetensors')));
@@ -196,14 +220,20 @@ test('steer.layers=all end to end (smoke at depth 3): layer 1 gets features, SAE
   // alpha = beta = 0 is one point per layer, whatever the knob.
   for (const l of [1, 2]) {
     const origin = layers.points.filter((p) => p.layer === l && p.param === 0);
-    assert.ok(origin.every((p) => p.accuracy === origin[0]!.accuracy && p.layerUsage === origin[0]!.layerUsage), `layer ${l} origin`);
+    assert.ok(
+      origin.every((p) => p.accuracy === origin[0]!.accuracy && p.layerUsage === origin[0]!.layerUsage),
+      `layer ${l} origin`,
+    );
   }
   // The final layer through full forwards == the fast path's sweep and threshold: same masks, hence the
   // same usage exactly; predictions too, unless a logit tie within the fast path's 1e-5 flips one image.
   const results = validateResults(json(join(deep, 'steer', 'results.json')), 'results.json');
   const final = layers.points.filter((p) => p.layer === 2);
   for (const p of final) {
-    const fast = p.knob === 'threshold' ? results.controls!.threshold.find((t) => t.beta === p.param) : results.sweeps.find((s) => s.strategy === p.knob && s.alpha === p.param);
+    const fast =
+      p.knob === 'threshold'
+        ? results.controls!.threshold.find((t) => t.beta === p.param)
+        : results.sweeps.find((s) => s.strategy === p.knob && s.alpha === p.param);
     if (fast === undefined) continue;
     assert.equal(p.layerUsage, fast.headUsage, `${p.knob} ${p.param}: final-layer usage`);
     assert.ok(Math.abs(p.accuracy - fast.accuracy) <= 1 / 256, `${p.knob} ${p.param}: accuracy ${p.accuracy} vs ${fast.accuracy}`);
@@ -213,7 +243,7 @@ test('steer.layers=all end to end (smoke at depth 3): layer 1 gets features, SAE
   assert.ok(html.includes('<figure id="layers-steering">'), 'the report shows the every-layer figure');
 });
 
-test('rerun of a final-only run with steer.layers=all: only layers.json is new; the final layer\'s files are untouched', () => {
+test("rerun of a final-only run with steer.layers=all: only layers.json is new; the final layer's files are untouched", () => {
   const before = ['steer/results.json', 'sae/config.json', 'stats/stats.json', 'features/manifest.json'].map((f) => readFileSync(join(run, f)));
   const r = cli(['run', '--preset', 'smoke', '--set', 'steer.layers=all', '--out', run]);
   assert.equal(r.status, 0, r.stderr);
@@ -231,8 +261,14 @@ test('every-layer bad input: a layer without a gate, layer 0, an SAE of another 
     [['extract', '--run', deep, '--layers', '0', '--out', join(bad, 'f')], /layer 0's gate reads the CLS token before any attention/],
     [['sae', '--run', deep, '--layer', '7', '--out', join(bad, 's')], /layer 7 has no decision network/],
     [['steer', '--run', deep, '--layers', '4', '--out', join(bad, 'o')], /steer\.layers: layer 4 has no decision network/],
-    [['stats', '--run', deep, '--layer', '1', '--sae', join(deep, 'sae'), '--out', join(bad, 'st')], /sae\/config\.json: the SAE was trained on layer 2's block-input CLS, but it is used at layer 1/],
-    [['steer', '--run', deep, '--sae', join(deep, 'layers', '1', 'sae'), '--out', join(bad, 'o')], /the SAE was trained on layer 1's block-input CLS, but it is used at layer 2/],
+    [
+      ['stats', '--run', deep, '--layer', '1', '--sae', join(deep, 'sae'), '--out', join(bad, 'st')],
+      /sae\/config\.json: the SAE was trained on layer 2's block-input CLS, but it is used at layer 1/,
+    ],
+    [
+      ['steer', '--run', deep, '--sae', join(deep, 'layers', '1', 'sae'), '--out', join(bad, 'o')],
+      /the SAE was trained on layer 1's block-input CLS, but it is used at layer 2/,
+    ],
     [['steer', '--run', deep, '--layers', 'all', '--set', 'steer.layerAlphas=[1]', '--out', join(bad, 'o')], /steer\.layerAlphas: must include 0/],
   ];
   for (const [args, expect] of cases) {

@@ -21,7 +21,12 @@ const here = dirname(fileURLToPath(import.meta.url)); // dist/test/report
 const FIXTURE = join(here, '../../../test/fixtures/run-smoke');
 const CLI = join(here, '../../src/cli/main.js');
 
-interface Sweep { strategy: string; alpha: number; accuracy: number; headUsage: number }
+interface Sweep {
+  strategy: string;
+  alpha: number;
+  accuracy: number;
+  headUsage: number;
+}
 
 /** Two copies of the fixture run; in the second, per-class usage at alpha a is moved by -0.1 a and alpha 1.5 is dropped. */
 function twoRuns(): { dir: string; a: string; b: string } {
@@ -38,8 +43,7 @@ function twoRuns(): { dir: string; a: string; b: string } {
 }
 
 const sweepOf = (run: string, strategy: string, alpha: number): Sweep =>
-  (JSON.parse(readFileSync(join(run, 'steer/results.json'), 'utf8')) as { sweeps: Sweep[] }).sweeps
-    .find((s) => s.strategy === strategy && s.alpha === alpha)!;
+  (JSON.parse(readFileSync(join(run, 'steer/results.json'), 'utf8')) as { sweeps: Sweep[] }).sweeps.find((s) => s.strategy === strategy && s.alpha === alpha)!;
 
 test('compare: deltas against each run’s alpha 0 over the common alphas, and the paper-sign count', () => {
   const { dir, a, b } = twoRuns();
@@ -85,14 +89,26 @@ test('compare writes the page, comparison.json and the figure as SVG and PNG', a
 test('compare: bad run lists are one clear error (library and CLI), nothing written', () => {
   const { dir, a, b } = twoRuns();
   try {
-    assert.throws(() => loadComparison([a]), (e: unknown) => e instanceof UserError && /at least two run folders, got 1/.test(e.message));
-    assert.throws(() => loadComparison([a, `${a}/`]), (e: unknown) => e instanceof UserError && /given twice/.test(e.message));
+    assert.throws(
+      () => loadComparison([a]),
+      (e: unknown) => e instanceof UserError && /at least two run folders, got 1/.test(e.message),
+    );
+    assert.throws(
+      () => loadComparison([a, `${a}/`]),
+      (e: unknown) => e instanceof UserError && /given twice/.test(e.message),
+    );
     rmSync(join(b, 'steer'), { recursive: true });
-    assert.throws(() => loadComparison([a, b]), (e: unknown) => e instanceof UserError && e.message.includes(b) && /headsteer steer/.test(e.message));
+    assert.throws(
+      () => loadComparison([a, b]),
+      (e: unknown) => e instanceof UserError && e.message.includes(b) && /headsteer steer/.test(e.message),
+    );
     const out = join(dir, 'cmp');
     const r = spawnSync(process.execPath, [CLI, 'compare', a, join(dir, 'nope'), '--out', out], { encoding: 'utf8' });
     assert.equal(r.status, 2);
-    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('headsteer:'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('headsteer:'));
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0]!, /nope/);
     assert.equal(existsSync(out), false);
@@ -125,9 +141,20 @@ test('compare: each run’s largest margin is the one its own report shows; the 
         }
       }
     }
-    assert.deepEqual(c.margins.filter((m) => m.bar === 'oracle').map((m) => m.strategy), ['per-class', 'predicted-class']);
+    assert.deepEqual(
+      c.margins.filter((m) => m.bar === 'oracle').map((m) => m.strategy),
+      ['per-class', 'predicted-class'],
+    );
     // The synthetic null: rank 1 beats in both runs (gain 3.1 pt > 2.5 pt), the other ranks in neither.
-    assert.deepEqual(c.nullBeats.map((r) => [r.rank, r.beats, r.of]), [[1, 2, 2], [2, 0, 2], [3, 0, 2], [4, 0, 2]]);
+    assert.deepEqual(
+      c.nullBeats.map((r) => [r.rank, r.beats, r.of]),
+      [
+        [1, 2, 2],
+        [2, 0, 2],
+        [3, 0, 2],
+        [4, 0, 2],
+      ],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

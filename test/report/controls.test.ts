@@ -47,9 +47,15 @@ test('margins: per-class sits `shift` above the threshold frontier, global 0.05 
   const gl = sum.threshold.find((m) => m.strategy === 'global')!;
   close(gl.best?.margin, -0.05, 'global margin');
   assert.deepEqual([gl.points, gl.above], [2, 0]);
-  assert.deepEqual(gl.unreachable.map((p) => p.alpha), [-1]);
+  assert.deepEqual(
+    gl.unreachable.map((p) => p.alpha),
+    [-1],
+  );
   // Both classes share every row, so the oracle is the threshold frontier itself: the same margin.
-  assert.deepEqual(sum.oracle.map((m) => m.strategy), ['per-class']);
+  assert.deepEqual(
+    sum.oracle.map((m) => m.strategy),
+    ['per-class'],
+  );
   close(sum.oracle[0]!.best?.margin, 0.02, 'oracle margin');
 });
 
@@ -60,19 +66,31 @@ test('statement follows the numbers: above (with the seed-band caveat), on, belo
   assert.match(above, /one run has no seed band.*`headsteer compare`/);
   assert.doesNotMatch(above, /beats the threshold frontier/, 'one run never claims that steering beats the threshold');
   assert.match(above, /per-class: largest margin \+2\.00 points at α = 1/);
-  assert.match(above, /1 steering point uses fewer heads than any threshold shift reaches \(lowest usage 0\.200\): global at α = −1, usage 0\.100; the threshold cannot get there/);
+  assert.match(
+    above,
+    /1 steering point uses fewer heads than any threshold shift reaches \(lowest usage 0\.200\): global at α = −1, usage 0\.100; the threshold cannot get there/,
+  );
 
   const below = frontierStatement(summaryOf(-0.03).sum);
   assert.match(below, /^No steering point lies above the threshold frontier: the closest, per-class at α = 1 \(usage 0\.500\), lies 3\.00 points below it\./);
   assert.doesNotMatch(below, /points above the threshold frontier/);
   assert.doesNotMatch(below, /seed band/);
 
-  assert.match(frontierStatement(summaryOf(0).sum), /^No steering point lies above the threshold frontier: the closest, per-class at α = 1 \(usage 0\.500\), lies on it\./);
+  assert.match(
+    frontierStatement(summaryOf(0).sum),
+    /^No steering point lies above the threshold frontier: the closest, per-class at α = 1 \(usage 0\.500\), lies on it\./,
+  );
 });
 
 test('class shares: proportional to the test class sizes the controls record', () => {
   const c = { ...tinyResults(0).controls!, classSizes: [30, 10] };
-  assert.deepEqual([...classShares(c).shares], [[0, 0.75], [1, 0.25]]);
+  assert.deepEqual(
+    [...classShares(c).shares],
+    [
+      [0, 0.75],
+      [1, 0.25],
+    ],
+  );
 });
 
 test('frontier figure: both panels draw the strategies, the beta sweep, its frontier, the oracle, the random policy and the origin', async () => {
@@ -83,10 +101,17 @@ test('frontier figure: both panels draw the strategies, the beta sweep, its fron
   const panels = (f.spec as unknown as { hconcat: Panel[] }).hconcat;
   assert.equal(panels.length, 2);
   for (const p of panels) {
-    assert.deepEqual(p.layer.map((l) => l.mark.type), ['rect', 'text', 'line', 'point', 'point', 'point']);
+    assert.deepEqual(
+      p.layer.map((l) => l.mark.type),
+      ['rect', 'text', 'line', 'point', 'point', 'point'],
+    );
     const lines = new Set(p.data.values.filter((v) => v['layer'] === 'line').map((v) => v['series']));
-    for (const s of ['per-class', 'global', 'threshold shift (β sweep)', 'threshold frontier (concave)', 'per-class-threshold oracle']) assert.ok(lines.has(s), `line ${s}`);
-    assert.ok(p.data.values.some((v) => v['layer'] === 'origin' && v['usage'] === 0.6 && v['accuracy'] === 80), 'origin at alpha = beta = 0');
+    for (const s of ['per-class', 'global', 'threshold shift (β sweep)', 'threshold frontier (concave)', 'per-class-threshold oracle'])
+      assert.ok(lines.has(s), `line ${s}`);
+    assert.ok(
+      p.data.values.some((v) => v['layer'] === 'origin' && v['usage'] === 0.6 && v['accuracy'] === 80),
+      'origin at alpha = beta = 0',
+    );
   }
   // The whole view holds every random-policy point; the zoom only those inside its window.
   const [all, zoom] = panels as [Panel, Panel];
@@ -95,7 +120,10 @@ test('frontier figure: both panels draw the strategies, the beta sweep, its fron
   const [x0, x1] = enc.x.scale.domain;
   const [y0, y1] = enc.y.scale.domain;
   // The zoom shades usages below the threshold's reach (0.2), where global at alpha -1 sits.
-  assert.deepEqual(zoom.data.values.filter((v) => v['layer'] === 'reach').map((v) => v['x1']), [0.2]);
+  assert.deepEqual(
+    zoom.data.values.filter((v) => v['layer'] === 'reach').map((v) => v['x1']),
+    [0.2],
+  );
   assert.ok(!all.data.values.some((v) => v['layer'] === 'reach'));
   for (const v of zoom.data.values.filter((v) => v['layer'] !== 'reach')) {
     const u = v['usage'] as number;
@@ -140,11 +168,25 @@ test('top-gain table: bootstrap intervals and the null per rank; without control
 
 test('clipping: a segment is cut at the window edges; a line leaving and re-entering gives two pieces', () => {
   const box = { x: [0, 1], y: [0, 1] } as const;
-  assert.deepEqual(clipSegment({ x: -1, y: 0.5 }, { x: 2, y: 0.5 }, box), [{ x: 0, y: 0.5 }, { x: 1, y: 0.5 }]);
+  assert.deepEqual(clipSegment({ x: -1, y: 0.5 }, { x: 2, y: 0.5 }, box), [
+    { x: 0, y: 0.5 },
+    { x: 1, y: 0.5 },
+  ]);
   assert.equal(clipSegment({ x: 2, y: 2 }, { x: 3, y: 3 }, box), undefined);
-  const pieces = clipPolyline([{ x: 0.5, y: 0.5 }, { x: 0.5, y: 2 }, { x: 0.7, y: 0.5 }, { x: 0.9, y: 0.5 }], box);
+  const pieces = clipPolyline(
+    [
+      { x: 0.5, y: 0.5 },
+      { x: 0.5, y: 2 },
+      { x: 0.7, y: 0.5 },
+      { x: 0.9, y: 0.5 },
+    ],
+    box,
+  );
   assert.equal(pieces.length, 2);
-  assert.deepEqual(pieces[0], [{ x: 0.5, y: 0.5 }, { x: 0.5, y: 1 }]);
+  assert.deepEqual(pieces[0], [
+    { x: 0.5, y: 0.5 },
+    { x: 0.5, y: 1 },
+  ]);
   assert.equal(pieces[1]!.length, 3, 'the second piece runs on through the inside points');
   assert.deepEqual(clipPolyline([{ x: 5, y: 5 }], box), []);
 });

@@ -162,7 +162,14 @@ test('a missing run folder is a UserError naming it', async () => {
 });
 
 test('helpers: most related class pair, durations, glyph widths', () => {
-  assert.deepEqual(maxOffDiagonal([[1, 0.2, 0.5], [0.2, 1, 0.1], [0.5, 0.1, 1]]), { a: 0, b: 2, value: 0.5 });
+  assert.deepEqual(
+    maxOffDiagonal([
+      [1, 0.2, 0.5],
+      [0.2, 1, 0.1],
+      [0.5, 0.1, 1],
+    ]),
+    { a: 0, b: 2, value: 0.5 },
+  );
   assert.equal(maxOffDiagonal([[1]]), undefined);
   assert.equal(formatDuration(12.34), '12.3 s');
   assert.equal(formatDuration(635.4), '10 min 35 s');

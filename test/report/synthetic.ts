@@ -38,7 +38,13 @@ export const TINY_THRESHOLD: ReadonlyArray<{ beta: number; usage: number; accura
  * heads, below the threshold's reach (0.2). alpha 0 is the beta = 0 point for both.
  */
 export function tinyResults(shift: number): SteerResults {
-  const point = (strategy: Sweep['strategy'], alpha: number, usage: number, accuracy: number): Sweep => ({ strategy, alpha, accuracy, headUsage: usage, perClass: twoClassRows(usage, accuracy) });
+  const point = (strategy: Sweep['strategy'], alpha: number, usage: number, accuracy: number): Sweep => ({
+    strategy,
+    alpha,
+    accuracy,
+    headUsage: usage,
+    perClass: twoClassRows(usage, accuracy),
+  });
   const sweeps = [
     point('per-class', 0, 0.6, 0.8),
     point('per-class', 1, 0.5, 0.75 + shift),
@@ -46,12 +52,23 @@ export function tinyResults(shift: number): SteerResults {
     point('global', 0, 0.6, 0.8),
     point('global', 1, 0.7, 0.825 - 0.05),
   ];
-  const threshold: ThresholdPoint[] = TINY_THRESHOLD.map((t) => ({ beta: t.beta, accuracy: t.accuracy, headUsage: t.usage, heads: [t.usage, t.usage], perClass: twoClassRows(t.usage, t.accuracy) }));
+  const threshold: ThresholdPoint[] = TINY_THRESHOLD.map((t) => ({
+    beta: t.beta,
+    accuracy: t.accuracy,
+    headUsage: t.usage,
+    heads: [t.usage, t.usage],
+    perClass: twoClassRows(t.usage, t.accuracy),
+  }));
   const controls: Controls = {
     threshold,
     randomPolicy: sweeps.map((s) => ({ strategy: s.strategy, alpha: s.alpha, accuracy: s.accuracy - 0.1, headUsage: s.headUsage })),
     topGainNull: { alpha: 1, draws: 50, ks: 3, p95: [0.04, 0.01], beats: [true, false] },
-    perClassDelta: CLASSES.map((_, c) => ({ class: c, deltaAccuracy: -0.05 + shift, deltaHeadUsage: -0.1, ci95: { accuracy: [-0.08 + shift, -0.02 + shift], headUsage: [-0.12, -0.08] } })),
+    perClassDelta: CLASSES.map((_, c) => ({
+      class: c,
+      deltaAccuracy: -0.05 + shift,
+      deltaHeadUsage: -0.1,
+      ci95: { accuracy: [-0.08 + shift, -0.02 + shift], headUsage: [-0.12, -0.08] },
+    })),
     classSizes: CLASSES.map(() => 100),
   };
   const top = (c: number, gain: number): SteerResults['topGainClasses'][number] => ({
@@ -70,7 +87,13 @@ export function tinyResults(shift: number): SteerResults {
       baseline: { accuracy: 0.8, headUsage: 0.6 },
       reconstruction: { accuracy: 0.8, headUsage: 0.6 },
       sweeps,
-      overlap: { globalVsPerClass: 0.5, classPairs: [[1, 0.2], [0.2, 1]] },
+      overlap: {
+        globalVsPerClass: 0.5,
+        classPairs: [
+          [1, 0.2],
+          [0.2, 1],
+        ],
+      },
       topGainClasses: [top(0, 0.05), top(1, 0.005)],
       topGainAlpha: 1,
       controls,
@@ -99,7 +122,13 @@ export function withControls(r: SteerResults, betas: readonly number[] = [-4, -2
       return { ...c, heads, headUsage: usage, accuracy };
     });
     const mean = (f: (c: ClassRow) => number): number => perClass.reduce((s, c) => s + f(c), 0) / perClass.length;
-    return { beta, accuracy: mean((c) => c.accuracy), headUsage: mean((c) => c.headUsage), heads: perClass[0]!.heads.map((_, h) => mean((c) => c.heads[h]!)), perClass };
+    return {
+      beta,
+      accuracy: mean((c) => c.accuracy),
+      headUsage: mean((c) => c.headUsage),
+      heads: perClass[0]!.heads.map((_, h) => mean((c) => c.heads[h]!)),
+      perClass,
+    };
   });
   const perClassDelta = zero.perClass.map((c): ClassDelta => {
     const a = after.perClass.find((x) => x.class === c.class)!;
@@ -111,7 +140,12 @@ export function withControls(r: SteerResults, betas: readonly number[] = [-4, -2
   const p95 = [0.025, 0.012, 0.008, 0.004].slice(0, gains.length);
   const controls: Controls = {
     threshold,
-    randomPolicy: r.sweeps.map((s) => ({ strategy: s.strategy, alpha: s.alpha, accuracy: clamp01(s.accuracy - 0.04 - 0.02 * Math.abs(s.alpha)), headUsage: s.headUsage })),
+    randomPolicy: r.sweeps.map((s) => ({
+      strategy: s.strategy,
+      alpha: s.alpha,
+      accuracy: clamp01(s.accuracy - 0.04 - 0.02 * Math.abs(s.alpha)),
+      headUsage: s.headUsage,
+    })),
     topGainNull: { alpha: 1.2, draws: 100, ks: 5, p95, beats: gains.map((g, j) => g > p95[j]!) },
     perClassDelta,
     classSizes: r.sweeps[0]!.perClass.map(() => 500),
@@ -129,7 +163,16 @@ export function layersSample(): LayersResults {
   const point = (layer: number, knob: 'per-class' | 'threshold', param: number) => {
     const usage = [1, 0.5, 0.75];
     usage[layer] = usage[layer]! + 0.1 * param;
-    return { layer, knob, param, accuracy: 0.9 + 0.01 * param, layerUsage: usage[layer]!, totalUsage: (usage[1]! + usage[2]!) / 2, perLayerUsage: usage, perClass: [row(0, usage), row(1, usage)] };
+    return {
+      layer,
+      knob,
+      param,
+      accuracy: 0.9 + 0.01 * param,
+      layerUsage: usage[layer]!,
+      totalUsage: (usage[1]! + usage[2]!) / 2,
+      perLayerUsage: usage,
+      perClass: [row(0, usage), row(1, usage)],
+    };
   };
   return {
     depth: 3,

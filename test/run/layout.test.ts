@@ -10,7 +10,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
 import { saveCheckpoint } from '../../src/io/checkpoint.js';
-import { checkpointWriter, layersResultsPath, layerStageDir, layerStageDone, layerStageVerb, loadStageViT, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, STAGES } from '../../src/run/layout.js';
+import {
+  checkpointWriter,
+  layersResultsPath,
+  layerStageDir,
+  layerStageDone,
+  layerStageVerb,
+  loadStageViT,
+  runConfigOf,
+  stageDir,
+  stageDone,
+  stageStatus,
+  STAGE_ORDER,
+  STAGES,
+} from '../../src/run/layout.js';
 
 function withRun(fn: (run: string) => void): void {
   const run = mkdtempSync(join(tmpdir(), 'headsteer-layout-'));
@@ -21,7 +34,10 @@ function withRun(fn: (run: string) => void): void {
   }
 }
 
-const userError = (re: RegExp) => (e: unknown): boolean => e instanceof UserError && re.test(e.message);
+const userError =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    e instanceof UserError && re.test(e.message);
 
 test('stages in pipeline order, each with its own folder under the run', () => {
   assert.deepEqual(STAGE_ORDER, ['pretrain', 'prune', 'extract', 'sae', 'stats', 'steer', 'report']);
@@ -35,17 +51,31 @@ test('stages in pipeline order, each with its own folder under the run', () => {
 
 test('done-tests look at what each stage writes last; the report is never done', () => {
   withRun((run) => {
-    assert.deepEqual(STAGE_ORDER.filter((s) => stageDone(run, s)), []);
-    for (const [stage, file] of [['extract', 'manifest.json'], ['stats', 'stats.json'], ['steer', 'results.json']] as const) {
+    assert.deepEqual(
+      STAGE_ORDER.filter((s) => stageDone(run, s)),
+      [],
+    );
+    for (const [stage, file] of [
+      ['extract', 'manifest.json'],
+      ['stats', 'stats.json'],
+      ['steer', 'results.json'],
+    ] as const) {
       mkdirSync(stageDir(run, stage), { recursive: true });
       writeFileSync(join(stageDir(run, stage), file), '{}');
     }
     saveCheckpoint(stageDir(run, 'pretrain'), { config: { kind: 'vit', complete: true }, weights: {} });
-    saveCheckpoint(stageDir(run, 'prune'), { config: { kind: 'vit', complete: false }, weights: {}, training: { optimizer: {}, state: { step: 3, totalSteps: 10 } } });
+    saveCheckpoint(stageDir(run, 'prune'), {
+      config: { kind: 'vit', complete: false },
+      weights: {},
+      training: { optimizer: {}, state: { step: 3, totalSteps: 10 } },
+    });
     saveCheckpoint(stageDir(run, 'sae'), { config: { kind: 'sae' }, weights: {} });
     mkdirSync(stageDir(run, 'report'), { recursive: true });
     writeFileSync(join(stageDir(run, 'report'), 'index.html'), '');
-    assert.deepEqual(STAGE_ORDER.filter((s) => stageDone(run, s)), ['pretrain', 'extract', 'stats', 'steer']);
+    assert.deepEqual(
+      STAGE_ORDER.filter((s) => stageDone(run, s)),
+      ['pretrain', 'extract', 'stats', 'steer'],
+    );
     writeFileSync(join(stageDir(run, 'sae'), 'metrics.json'), '{}'); // the SAE stage writes it after training
     assert.ok(stageDone(run, 'sae'));
   });

@@ -104,11 +104,17 @@ test('imageOutcomes: correctness and usage per image, all images or one class', 
 test('errors: length mismatch names the lengths; bad values, no images and bad R are RangeErrors', () => {
   const a = randomRun(10, 1);
   const b = randomRun(9, 2);
-  assert.throws(() => pairedBootstrap(a, b, { seed: 1 }), (e: unknown) => e instanceof RangeError && /run A has 10 correct \/ 10 usage values and run B 9 \/ 9/.test(e.message));
+  assert.throws(
+    () => pairedBootstrap(a, b, { seed: 1 }),
+    (e: unknown) => e instanceof RangeError && /run A has 10 correct \/ 10 usage values and run B 9 \/ 9/.test(e.message),
+  );
   assert.throws(() => pairedBootstrap({ correct: a.correct, usage: a.usage.subarray(0, 8) }, a, { seed: 1 }), /run A has 10 correct \/ 8 usage/);
   assert.throws(() => pairedBootstrap({ correct: [], usage: [] }, { correct: [], usage: [] }, { seed: 1 }), /no images/);
   assert.throws(() => pairedBootstrap({ correct: [2], usage: [0] }, { correct: [1], usage: [0] }, { seed: 1 }), /run A image 0: correct must be 0 or 1, got 2/);
-  assert.throws(() => pairedBootstrap({ correct: [1], usage: [0] }, { correct: [1], usage: [1.5] }, { seed: 1 }), /run B image 0: usage must be in \[0, 1\], got 1.5/);
+  assert.throws(
+    () => pairedBootstrap({ correct: [1], usage: [0] }, { correct: [1], usage: [1.5] }, { seed: 1 }),
+    /run B image 0: usage must be in \[0, 1\], got 1.5/,
+  );
   assert.throws(() => pairedBootstrap(a, a, { seed: 1, resamples: 0 }), /resamples must be a positive integer, got 0/);
 });
 

@@ -14,7 +14,18 @@ before(async () => {
   await initEngine();
 });
 
-const config: ViTConfig = { imgSize: 12, patchSize: 4, inChans: 2, numClasses: 5, embedDim: 24, depth: 3, numHeads: 4, mlpRatio: 2, qkvBias: true, gatedLayers: [0, 1, 2] };
+const config: ViTConfig = {
+  imgSize: 12,
+  patchSize: 4,
+  inChans: 2,
+  numClasses: 5,
+  embedDim: 24,
+  depth: 3,
+  numHeads: 4,
+  mlpRatio: 2,
+  qkvBias: true,
+  gatedLayers: [0, 1, 2],
+};
 const TOL = 1e-5;
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -38,7 +49,10 @@ test('fast path == full forward: unsteered, steered gate input, explicit mask', 
     assert.ok(maxDiff(fastSteered.logits, fullSteered.logits) < TOL, 'steered logits');
     assert.deepEqual(fastSteered.mask.dataSync(), fullSteered.masks[2]!.dataSync());
 
-    const m = tf.tensor2d(Array.from({ length: 24 }, (_, i) => (i * 7) % 3 === 0 ? 0 : 1), [6, 4]);
+    const m = tf.tensor2d(
+      Array.from({ length: 24 }, (_, i) => ((i * 7) % 3 === 0 ? 0 : 1)),
+      [6, 4],
+    );
     const fullMasked = model.forward(x, { headMasks: [null, null, m] });
     const fastMasked = finalLayer(model, cache, { mask: m });
     assert.ok(maxDiff(fastMasked.logits, fullMasked.logits) < TOL, 'explicit mask');

@@ -14,23 +14,42 @@ const pairs = (f: readonly UsageAccuracy[]): Array<[number, number]> => f.map((p
 test('paretoFrontier: drops dominated points, sorts by usage, keeps the input objects', () => {
   const points = [pt(0.9, 0.95, 'a'), pt(0.5, 0.8, 'b'), pt(0.6, 0.7, 'dominated by b'), pt(0.2, 0.5, 'c'), pt(1, 0.9, 'dominated by a')];
   const f = paretoFrontier(points);
-  assert.deepEqual(f.map((p) => p.label), ['c', 'b', 'a']);
+  assert.deepEqual(
+    f.map((p) => p.label),
+    ['c', 'b', 'a'],
+  );
   assert.equal(f[0], points[3], 'same objects');
   assert.deepEqual(paretoFrontier([]), []);
   assert.deepEqual(pairs(paretoFrontier([pt(0.4, 0.6)])), [[0.4, 0.6]]);
 });
 
 test('paretoFrontier: ties in usage keep the best accuracy, ties in accuracy the lowest usage, duplicates once', () => {
-  const f = paretoFrontier([pt(0.5, 0.7, 'low'), pt(0.5, 0.8, 'high'), pt(0.3, 0.6, 'x'), pt(0.4, 0.6, 'same acc, more usage'), pt(0.3, 0.6, 'duplicate of x')]);
-  assert.deepEqual(f.map((p) => p.label), ['x', 'high']);
+  const f = paretoFrontier([
+    pt(0.5, 0.7, 'low'),
+    pt(0.5, 0.8, 'high'),
+    pt(0.3, 0.6, 'x'),
+    pt(0.4, 0.6, 'same acc, more usage'),
+    pt(0.3, 0.6, 'duplicate of x'),
+  ]);
+  assert.deepEqual(
+    f.map((p) => p.label),
+    ['x', 'high'],
+  );
   // Strictly increasing in both coordinates.
   const g = paretoFrontier([pt(0.1, 0.2), pt(0.1, 0.2), pt(0.2, 0.2), pt(0.2, 0.3), pt(0.3, 0.3), pt(0.3, 0.25)]);
-  assert.deepEqual(pairs(g), [[0.1, 0.2], [0.2, 0.3]]);
+  assert.deepEqual(pairs(g), [
+    [0.1, 0.2],
+    [0.2, 0.3],
+  ]);
 });
 
 test('frontierAt: interpolates between neighbours, plateaus above, undefined below', () => {
   const f = paretoFrontier([pt(0.2, 0.5), pt(0.6, 0.9), pt(0.4, 0.8), pt(0.7, 0.6)]);
-  assert.deepEqual(pairs(f), [[0.2, 0.5], [0.4, 0.8], [0.6, 0.9]]);
+  assert.deepEqual(pairs(f), [
+    [0.2, 0.5],
+    [0.4, 0.8],
+    [0.6, 0.9],
+  ]);
   assert.equal(frontierAt(f, 0.2), 0.5, 'at the first point');
   assert.equal(frontierAt(f, 0.4), 0.8, 'at a middle point');
   assert.ok(Math.abs(frontierAt(f, 0.3)! - 0.65) < 1e-12, 'halfway between 0.2 and 0.4');
@@ -62,7 +81,11 @@ test('concaveFrontier: drops Pareto points under a chord (and collinear ones); n
   assert.deepEqual(pairs(paretoFrontier(points)), pairs(points));
   const hull = concaveFrontier(points);
   // (0.75, 0.9375) lies exactly on the chord from (0.5, 0.875) to (1, 1) and is dropped too.
-  assert.deepEqual(pairs(hull), [[0.25, 0.5], [0.5, 0.875], [1, 1]]);
+  assert.deepEqual(pairs(hull), [
+    [0.25, 0.5],
+    [0.5, 0.875],
+    [1, 1],
+  ]);
   assert.equal(frontierAt(hull, 0.375), 0.6875);
   assert.equal(frontierAt(hull, 0.75), 0.9375, 'dropping a collinear point leaves frontierAt unchanged');
   for (const u of [0.25, 0.3, 0.375, 0.45, 0.6, 0.9, 1]) assert.ok(frontierAt(hull, u)! >= frontierAt(paretoFrontier(points), u)!, `u = ${u}`);
@@ -77,7 +100,7 @@ test('argument errors name the bad value', () => {
   assert.throws(() => marginOverFrontier([pt(-Infinity, 0.5)], []), /marginOverFrontier: point 0 has usage -Infinity/);
 });
 
-test('oracleGroupFrontier: one group of weight 1 is that group\'s concave frontier', () => {
+test("oracleGroupFrontier: one group of weight 1 is that group's concave frontier", () => {
   const points = [
     { usage: 0.2, accuracy: 0.5 },
     { usage: 0.5, accuracy: 0.6 },
@@ -93,8 +116,20 @@ test('oracleGroupFrontier: one group of weight 1 is that group\'s concave fronti
 
 test('oracleGroupFrontier: two groups spend usage where accuracy rises fastest first', () => {
   // Group a gains 0.4 accuracy for 0.5 usage (slope 0.8); group b gains 0.1 for 0.5 (slope 0.2).
-  const a = { weight: 0.5, points: [{ usage: 0.5, accuracy: 0.5 }, { usage: 1, accuracy: 0.9 }] };
-  const b = { weight: 0.5, points: [{ usage: 0.5, accuracy: 0.8 }, { usage: 1, accuracy: 0.9 }] };
+  const a = {
+    weight: 0.5,
+    points: [
+      { usage: 0.5, accuracy: 0.5 },
+      { usage: 1, accuracy: 0.9 },
+    ],
+  };
+  const b = {
+    weight: 0.5,
+    points: [
+      { usage: 0.5, accuracy: 0.8 },
+      { usage: 1, accuracy: 0.9 },
+    ],
+  };
   const f = oracleGroupFrontier([b, a]);
   const close = (x: number, y: number): boolean => Math.abs(x - y) < 1e-12;
   assert.equal(f.length, 3);

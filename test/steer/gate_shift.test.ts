@@ -16,7 +16,18 @@ before(async () => {
   await initEngine();
 });
 
-const config: ViTConfig = { imgSize: 12, patchSize: 4, inChans: 2, numClasses: 5, embedDim: 24, depth: 3, numHeads: 4, mlpRatio: 2, qkvBias: true, gatedLayers: [0, 1, 2] };
+const config: ViTConfig = {
+  imgSize: 12,
+  patchSize: 4,
+  inChans: 2,
+  numClasses: 5,
+  embedDim: 24,
+  depth: 3,
+  numHeads: 4,
+  mlpRatio: 2,
+  qkvBias: true,
+  gatedLayers: [0, 1, 2],
+};
 const B = 6;
 const H = config.numHeads;
 

@@ -32,7 +32,18 @@ before(async () => {
 });
 
 const ds = makeProcedural(3, { classes: 3, size: 12, channels: 1, train: 10, test: 30 });
-const config: ViTConfig = { imgSize: 12, patchSize: 4, inChans: 1, numClasses: 3, embedDim: 24, depth: 3, numHeads: 4, mlpRatio: 2, qkvBias: true, gatedLayers: [0, 1, 2] };
+const config: ViTConfig = {
+  imgSize: 12,
+  patchSize: 4,
+  inChans: 1,
+  numClasses: 3,
+  embedDim: 24,
+  depth: 3,
+  numHeads: 4,
+  mlpRatio: 2,
+  qkvBias: true,
+  gatedLayers: [0, 1, 2],
+};
 const L = config.depth;
 const H = config.numHeads;
 const N = ds.test.count;
@@ -58,7 +69,7 @@ function keptOfMasks(masks: Float32Array): number[] {
   return Array.from({ length: N }, (_, i) => masks.subarray(i * H, (i + 1) * H).reduce((a, b) => a + b, 0));
 }
 
-test('extraction keeps each requested layer\'s block-input CLS: the forward\'s, bit for bit in the same batches', () => {
+test("extraction keeps each requested layer's block-input CLS: the forward's, bit for bit in the same batches", () => {
   const model = new ViT(config, 5, 0);
   try {
     const before = tf.memory().numTensors;
@@ -68,16 +79,24 @@ test('extraction keeps each requested layer\'s block-input CLS: the forward\'s, 
     const D = config.embedDim;
     for (let start = 0; start < N; start += BS) {
       const B = Math.min(BS, N - start);
-      const batch = makeBatch(ds.test, Array.from({ length: B }, (_, i) => start + i), ds);
+      const batch = makeBatch(
+        ds.test,
+        Array.from({ length: B }, (_, i) => start + i),
+        ds,
+      );
       tf.tidy(() => {
         const out = model.forward(imagesToTensor(batch.images, B, ds.channels, ds.height, config.imgSize));
-        for (const l of [0, 1]) assert.deepEqual(f.layerX!.get(l)!.subarray(start * D, (start + B) * D), out.blockInputCls[l]!.dataSync(), `layer ${l}, rows from ${start}`);
-        assert.deepEqual(f.x.subarray(start * D, (start + B) * D), out.blockInputCls[L - 1]!.dataSync(), 'x is the final layer\'s');
+        for (const l of [0, 1])
+          assert.deepEqual(f.layerX!.get(l)!.subarray(start * D, (start + B) * D), out.blockInputCls[l]!.dataSync(), `layer ${l}, rows from ${start}`);
+        assert.deepEqual(f.x.subarray(start * D, (start + B) * D), out.blockInputCls[L - 1]!.dataSync(), "x is the final layer's");
       });
     }
     const a = f.layerX!.get(1)!;
     const b = g.layerX!.get(1)!;
-    assert.ok(a.every((v, i) => Math.abs(v - b[i]!) <= 1e-6 * Math.max(1, Math.abs(v))), 'batch size does not matter beyond float noise (1e-6)');
+    assert.ok(
+      a.every((v, i) => Math.abs(v - b[i]!) <= 1e-6 * Math.max(1, Math.abs(v))),
+      'batch size does not matter beyond float noise (1e-6)',
+    );
     assert.deepEqual([...f.layerX!.keys()], [0, 1]);
   } finally {
     model.dispose();
@@ -116,7 +135,10 @@ test('every-layer sweep: baseline = plain forward, beta 0 = reconstruction, fina
       const mask = tf.tensor2d(setMask(SETS.perClass, test.labels.subarray(start, start + x.shape[0]), 64), [x.shape[0], 64]);
       return { gateInput: steerFromBase(final, x, saeBase(final, x), mask, 1.5) };
     });
-    for (const [j, fast] of [[0, fastRecon], [1, fastSteer]] as const) {
+    for (const [j, fast] of [
+      [0, fastRecon],
+      [1, fastSteer],
+    ] as const) {
       assert.deepEqual(runs[1]![j]!.predictions, fast.predictions, `config ${j}: predictions`);
       assert.deepEqual(keptAt(runs[1]![j]!, 2), keptOfMasks(fast.masks), `config ${j}: final-layer heads kept`);
       for (const l of [0, 1]) assert.deepEqual(keptAt(runs[1]![j]!, l), keptAt(baseline, l), `config ${j}: layer ${l} as unsteered`);
@@ -128,7 +150,10 @@ test('every-layer sweep: baseline = plain forward, beta 0 = reconstruction, fina
     for (const j of configs.keys()) assert.deepEqual(keptAt(early[j]!, 0), keptAt(baseline, 0), `config ${j}: layer 0 as unsteered`);
     const moved = [1, 2, 4].filter((j) => keptAt(early[j]!, 1).some((v, n) => v !== keptAt(early[0]!, 1)[n]));
     assert.ok(moved.length > 0, 'some configuration moved layer 1 (else vacuous)');
-    assert.ok(moved.some((j) => keptAt(early[j]!, 2).some((v, n) => v !== keptAt(early[0]!, 2)[n])), 'and with it layer 2, which runs normally on what follows');
+    assert.ok(
+      moved.some((j) => keptAt(early[j]!, 2).some((v, n) => v !== keptAt(early[0]!, 2)[n])),
+      'and with it layer 2, which runs normally on what follows',
+    );
   } finally {
     for (const s of saes) s.dispose();
     model.dispose();
@@ -140,7 +165,10 @@ test('layers must ascend', () => {
   const s = sae(1);
   try {
     const layers = [2, 1].map((layer): LayerSteering => ({ layer, sae: s, sets: SETS, meanActive: new Float32Array(64) }));
-    assert.throws(() => layerSweepRuns(model, ds.test, ds, layers, { configs: [{ kind: 'reconstruction' }], steer: { mode: 'pre', keepError: false }, batchSize: BS }), /must ascend/);
+    assert.throws(
+      () => layerSweepRuns(model, ds.test, ds, layers, { configs: [{ kind: 'reconstruction' }], steer: { mode: 'pre', keepError: false }, batchSize: BS }),
+      /must ascend/,
+    );
   } finally {
     s.dispose();
     model.dispose();

@@ -9,7 +9,10 @@ import { UserError } from '../../src/errors.js';
 import { extraLayers, parseLayer, parseLayerSpec, steeredLayers } from '../../src/steer/layers.js';
 
 const model = { depth: 4, gatedLayers: [3, 0, 1, 2] };
-const userError = (re: RegExp) => (e: unknown): boolean => e instanceof UserError && re.test(e.message) && !e.message.includes('\n');
+const userError =
+  (re: RegExp) =>
+  (e: unknown): boolean =>
+    e instanceof UserError && re.test(e.message) && !e.message.includes('\n');
 
 test("'final' steers no extra layer, 'all' every gated layer but 0, explicit ones sorted and distinct", () => {
   assert.deepEqual(steeredLayers('final', model, 'x'), []);
@@ -21,7 +24,10 @@ test("'final' steers no extra layer, 'all' every gated layer but 0, explicit one
 });
 
 test('a layer without a gate, and layer 0, are one-line UserErrors naming where', () => {
-  assert.throws(() => steeredLayers([7], model, 'steer.layers'), userError(/^steer\.layers: layer 7 has no decision network \(gated layers: \[0, 1, 2, 3\] of 4\)$/));
+  assert.throws(
+    () => steeredLayers([7], model, 'steer.layers'),
+    userError(/^steer\.layers: layer 7 has no decision network \(gated layers: \[0, 1, 2, 3\] of 4\)$/),
+  );
   assert.throws(() => steeredLayers([2], { depth: 4, gatedLayers: [1, 3] }, 'ckpt'), userError(/ckpt: layer 2 has no decision network/));
   assert.throws(() => steeredLayers([0, 2], model, 'x'), userError(/layer 0's gate reads the CLS token before any attention, the same vector for every image/));
 });

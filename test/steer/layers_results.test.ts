@@ -12,7 +12,11 @@ import { layersSample } from '../report/synthetic.js';
 const fails = (mutate: (r: Record<string, unknown> & LayersResults) => void, re: RegExp): void => {
   const r = layersSample() as Record<string, unknown> & LayersResults;
   mutate(r);
-  assert.throws(() => validateLayersResults(r, 'layers.json'), (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'), re.source);
+  assert.throws(
+    () => validateLayersResults(r, 'layers.json'),
+    (e: unknown) => e instanceof UserError && re.test(e.message) && !e.message.includes('\n'),
+    re.source,
+  );
 };
 
 test('a well-formed file validates', () => {

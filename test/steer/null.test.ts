@@ -21,7 +21,12 @@ test('randomClassSets: C sets of ks distinct latents in 0..F-1, deterministic pe
   assert.notDeepEqual(randomClassSets(50, 8, 6, rng(1, 'null-sets', 1)), sets, 'next null sample, fresh sets');
   assert.notDeepEqual(sets[0], sets[1], 'a fresh draw per class');
   const all = randomClassSets(7, 7, 2, rng(2, 's'));
-  for (const s of all) assert.deepEqual(Array.from(s).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6], 'ks = F: a permutation');
+  for (const s of all)
+    assert.deepEqual(
+      Array.from(s).sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6],
+      'ks = F: a permutation',
+    );
 });
 
 test('randomClassSets: every latent is included with probability ks/F, and sets of two classes are independent', () => {

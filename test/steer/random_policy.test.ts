@@ -60,13 +60,26 @@ test('class-matched masks: each row uses its class rates', () => {
     const rows = Float32Array.from(Array.from(labels).flatMap((y, i) => (y === c ? [m[2 * i]!, m[2 * i + 1]!] : [])));
     const got = rates(rows, 2);
     const n = rows.length / 2;
-    byClass[c]!.forEach((p, h) => assert.ok(Math.abs(got[h]! - p) <= 5 * Math.sqrt((p * (1 - p)) / n), `class ${c} head ${h}: ${got[h]} vs ${p}`));
+    byClass[c]!.forEach((p, h) => {
+      assert.ok(Math.abs(got[h]! - p) <= 5 * Math.sqrt((p * (1 - p)) / n), `class ${c} head ${h}: ${got[h]} vs ${p}`);
+    });
   }
   assert.deepEqual(randomPolicyMasksByClass(labels, byClass, rng(4, 'random-policy-class')), m, 'deterministic');
 });
 
 test('fed to finalLayer via `mask`: the returned mask is the drawn one and logits equal the full forward', () => {
-  const config: ViTConfig = { imgSize: 12, patchSize: 4, inChans: 2, numClasses: 5, embedDim: 24, depth: 3, numHeads: 4, mlpRatio: 2, qkvBias: true, gatedLayers: [0, 1, 2] };
+  const config: ViTConfig = {
+    imgSize: 12,
+    patchSize: 4,
+    inChans: 2,
+    numClasses: 5,
+    embedDim: 24,
+    depth: 3,
+    numHeads: 4,
+    mlpRatio: 2,
+    qkvBias: true,
+    gatedLayers: [0, 1, 2],
+  };
   const model = new ViT(config, 13, 0);
   const N = 6;
   const x = tf.randomNormal([N, 2, 12, 12], 0, 1, 'float32', 6) as tf.Tensor4D;

@@ -22,25 +22,40 @@ function sweep(strategy: Strategy, alpha: number, accs: number[]): Sweep {
 }
 
 function validFile(): SteerResults & { meta: { dataset: string } } {
-  const sweeps = [sweep('per-class', 0, [0.76, 0.8, 0.9]), sweep('per-class', 1.2, [0.82, 0.8, 0.85]), sweep('global', 0, [0.7, 0.7, 0.7]), sweep('global', 1.2, [0.6, 0.6, 0.6])];
+  const sweeps = [
+    sweep('per-class', 0, [0.76, 0.8, 0.9]),
+    sweep('per-class', 1.2, [0.82, 0.8, 0.85]),
+    sweep('global', 0, [0.7, 0.7, 0.7]),
+    sweep('global', 1.2, [0.6, 0.6, 0.6]),
+  ];
   return {
     baseline: { accuracy: 0.9, headUsage: 0.7 },
     reconstruction: { accuracy: 0.89, headUsage: 0.72 },
     sweeps,
-    overlap: { globalVsPerClass: 0.1641, classPairs: [[1, 0.38, 0], [0.38, 1, 0], [0, 0, 1]] },
+    overlap: {
+      globalVsPerClass: 0.1641,
+      classPairs: [
+        [1, 0.38, 0],
+        [0.38, 1, 0],
+        [0, 0, 1],
+      ],
+    },
     topGainClasses: topGainClasses(sweeps),
     meta: { dataset: 'fashion-mnist' }, // extra keys welcome at the top level
   };
 }
 
 function rejects(raw: unknown, pattern: RegExp): void {
-  assert.throws(() => validateResults(raw, 'run/steer/results.json'), (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
-    assert.match(e.message, /^run\/steer\/results\.json: /);
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes('\n'), 'one line');
-    return true;
-  });
+  assert.throws(
+    () => validateResults(raw, 'run/steer/results.json'),
+    (e: unknown) => {
+      assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
+      assert.match(e.message, /^run\/steer\/results\.json: /);
+      assert.match(e.message, pattern);
+      assert.ok(!e.message.includes('\n'), 'one line');
+      return true;
+    },
+  );
 }
 
 test('validateResults accepts a valid file (extra top-level keys kept)', () => {
@@ -58,27 +73,54 @@ test('validateResults rejects bad files, naming the first bad path', () => {
     return f;
   };
   const loose = (o: object): Record<string, unknown> => o as Record<string, unknown>;
-  rejects(bad((f) => (f.sweeps[1]!.perClass[2]!.accuracy = 1.5)), /sweeps\.1\.perClass\.2\.accuracy: /);
-  rejects(bad((f) => (loose(f.sweeps[0]!)['strategy'] = 'oracle')), /sweeps\.0\.strategy: /);
-  rejects(bad((f) => (loose(f.sweeps[0]!)['acuracy'] = 0.5)), /sweeps\.0: unknown key\(s\) 'acuracy'/);
-  rejects(bad((f) => delete loose(f.baseline)['headUsage']), /baseline\.headUsage: /);
-  rejects(bad((f) => (f.sweeps[3]!.perClass[1]!.heads = [0.1, 0.2])), /sweeps\.3\.perClass\.1\.heads: expected 4 per-head rates/);
-  rejects(bad((f) => (f.overlap.classPairs[2] = [0, 1])), /overlap\.classPairs\.2: expected 3 values/);
-  rejects(bad((f) => (loose(f.topGainClasses[0]!)['gain'] = 'big')), /topGainClasses\.0\.gain: /);
+  rejects(
+    bad((f) => (f.sweeps[1]!.perClass[2]!.accuracy = 1.5)),
+    /sweeps\.1\.perClass\.2\.accuracy: /,
+  );
+  rejects(
+    bad((f) => (loose(f.sweeps[0]!)['strategy'] = 'oracle')),
+    /sweeps\.0\.strategy: /,
+  );
+  rejects(
+    bad((f) => (loose(f.sweeps[0]!)['acuracy'] = 0.5)),
+    /sweeps\.0: unknown key\(s\) 'acuracy'/,
+  );
+  rejects(
+    bad((f) => delete loose(f.baseline)['headUsage']),
+    /baseline\.headUsage: /,
+  );
+  rejects(
+    bad((f) => (f.sweeps[3]!.perClass[1]!.heads = [0.1, 0.2])),
+    /sweeps\.3\.perClass\.1\.heads: expected 4 per-head rates/,
+  );
+  rejects(
+    bad((f) => (f.overlap.classPairs[2] = [0, 1])),
+    /overlap\.classPairs\.2: expected 3 values/,
+  );
+  rejects(
+    bad((f) => (loose(f.topGainClasses[0]!)['gain'] = 'big')),
+    /topGainClasses\.0\.gain: /,
+  );
   rejects([], /\(root\): /);
 });
 
 test('topGainClasses: largest per-class gain at alpha 1.2 vs 0 first, ties to the lower class; missing sweep is a UserError', () => {
   const sweeps = [sweep('per-class', 0, [0.76, 0.5, 0.9]), sweep('per-class', 1.2, [0.82, 0.56, 0.85]), sweep('global', 1.2, [1, 1, 1])];
   const top = topGainClasses(sweeps, 1.2, 2);
-  assert.deepEqual(top.map((t) => t.class), [0, 1]);
+  assert.deepEqual(
+    top.map((t) => t.class),
+    [0, 1],
+  );
   assert.ok(Math.abs(top[0]!.gain - 0.06) < 1e-12);
   assert.equal(top[0]!.accuracyBefore, 0.76);
   assert.equal(top[0]!.accuracyAfter, 0.82);
   assert.deepEqual(top[0]!.headsBefore, [1, 0.5, 0.5, 0.5]);
   assert.deepEqual(top[0]!.headsAfter, [0, 0.5, 0.5, 0.5]);
   assert.equal(topGainClasses(sweeps).length, 3);
-  assert.throws(() => topGainClasses(sweeps, 1.5), (e: unknown) => e instanceof UserError && /alpha = 1\.5; the alpha grid has 0, 1\.2/.test(e.message));
+  assert.throws(
+    () => topGainClasses(sweeps, 1.5),
+    (e: unknown) => e instanceof UserError && /alpha = 1\.5; the alpha grid has 0, 1\.2/.test(e.message),
+  );
 });
 
 test('resultsToCsv: header + one row per (strategy, alpha, class or all), head columns, quoted names', () => {
@@ -110,7 +152,10 @@ test('parseAlphaGrid: range inclusive of both ends with clean decimals, lists, 0
 
 test('parseAlphaGrid: UserError for empty or non-numeric grids, naming the bad token', () => {
   const bad = (spec: string, pattern: RegExp): void => {
-    assert.throws(() => parseAlphaGrid(spec), (e: unknown) => e instanceof UserError && pattern.test(e.message));
+    assert.throws(
+      () => parseAlphaGrid(spec),
+      (e: unknown) => e instanceof UserError && pattern.test(e.message),
+    );
   };
   bad('', /alpha grid is empty/);
   bad('   ', /alpha grid is empty/);

@@ -5,22 +5,30 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  activationCounter,
-  activationCounts,
-  classPairOverlaps,
-  globalVsPerClass,
-  indexSets,
-  overlap,
-  topFrequent,
-} from '../../src/steer/stats.js';
+import { activationCounter, activationCounts, classPairOverlaps, globalVsPerClass, indexSets, overlap, topFrequent } from '../../src/steer/stats.js';
 
 // 4 samples x 5 latents, classes [0, 1, 0, 1]. Negative and zero entries are not active.
 const Z = Float32Array.from([
-  1, 0, 2, 0, -1, //
-  0, 3, 0, 0, 0, //
-  2, 0, 4, 0, 0, //
-  0, 1, 1, 0, 5, //
+  1,
+  0,
+  2,
+  0,
+  -1, //
+  0,
+  3,
+  0,
+  0,
+  0, //
+  2,
+  0,
+  4,
+  0,
+  0, //
+  0,
+  1,
+  1,
+  0,
+  5, //
 ]);
 const LABELS = [0, 1, 0, 1];
 
@@ -58,7 +66,13 @@ test('indexSets: per-class and global from counts; random set seeded, distinct, 
   const s = activationCounts([{ z: Z, labels: LABELS }], 2, 5);
   const sets = indexSets(s, 2, 7);
   assert.deepEqual(Array.from(sets.global), [2, 0]);
-  assert.deepEqual(sets.perClass.map((p) => Array.from(p)), [[0, 2], [1, 2]]);
+  assert.deepEqual(
+    sets.perClass.map((p) => Array.from(p)),
+    [
+      [0, 2],
+      [1, 2],
+    ],
+  );
   assert.equal(sets.random.length, 2);
   assert.equal(new Set(sets.random).size, 2);
   for (const i of sets.random) assert.ok(i >= 0 && i < 5);

@@ -42,15 +42,15 @@ test('alpha = 0, mode pre: x~ == x_hat exactly (== sae.forward x_hat too); keepE
   for (const impl of ['kernel', 'tfjs'] as const) {
     sae.topkImpl = impl;
     tf.tidy(() => {
-    const mask = maskTensor();
-    const { xTilde, xHat } = steeredCode(sae, x, mask, 0);
-    assert.deepEqual(xTilde.dataSync(), xHat.dataSync());
-    assert.deepEqual(xHat.dataSync(), sae.forward(x).xHat.dataSync());
-    const kept = steeredCode(sae, x, mask, 0, { keepError: true });
-    assert.deepEqual(kept.xTilde.dataSync(), x.dataSync());
-    // post mode at alpha 0 is also the identity on z.
-    const post = steeredCode(sae, x, mask, 0, { mode: 'post' });
-    assert.deepEqual(post.xTilde.dataSync(), xHat.dataSync());
+      const mask = maskTensor();
+      const { xTilde, xHat } = steeredCode(sae, x, mask, 0);
+      assert.deepEqual(xTilde.dataSync(), xHat.dataSync());
+      assert.deepEqual(xHat.dataSync(), sae.forward(x).xHat.dataSync());
+      const kept = steeredCode(sae, x, mask, 0, { keepError: true });
+      assert.deepEqual(kept.xTilde.dataSync(), x.dataSync());
+      // post mode at alpha 0 is also the identity on z.
+      const post = steeredCode(sae, x, mask, 0, { mode: 'post' });
+      assert.deepEqual(post.xTilde.dataSync(), xHat.dataSync());
     });
   }
   x.dispose();
@@ -122,7 +122,7 @@ test("omitted options steer as mode 'pre' without keepError (paper Eq. 5)", () =
   sae.dispose();
 });
 
-test("mode post: z~ = z (1 + alpha) on S; mode add: z~ = ReLU(z + alpha mu m) (1e-6)", () => {
+test('mode post: z~ = z (1 + alpha) on S; mode add: z~ = ReLU(z + alpha mu m) (1e-6)', () => {
   const { sae, x } = setup(4);
   const mu = Float32Array.from({ length: F }, (_, i) => 0.1 + 0.05 * i);
   tf.tidy(() => {

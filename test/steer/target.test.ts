@@ -16,7 +16,13 @@ const stepped = (v: number, step = 0.01): number => clamp01(Math.floor(v / step)
 /** usageAt wrapped to count and record calls. */
 function counted(f: (p: number) => number): { f: (p: number) => number; params: number[] } {
   const params: number[] = [];
-  return { f: (p) => (params.push(p), f(p)), params };
+  return {
+    f: (p) => {
+      params.push(p);
+      return f(p);
+    },
+    params,
+  };
 }
 
 /** `f` is the uncounted usage function (checking must not add calls). */
@@ -42,7 +48,10 @@ test('monotone decreasing: expands hi (the side the trend points to) until brack
   const c = counted(f);
   const r = solveTargetUsage(c.f, [0, 0.5], 0.2);
   assertReached(r, f, 0.2, c.params.length);
-  assert.ok(c.params.every((p) => p >= 0), 'lo side never expanded');
+  assert.ok(
+    c.params.every((p) => p >= 0),
+    'lo side never expanded',
+  );
   assert.ok(c.params.includes(1), 'hi expanded to 0.5 + 0.5');
 });
 
@@ -51,7 +60,10 @@ test('the target below usage(lo) of an increasing function: expands lo first', (
   const c = counted(f);
   const r = solveTargetUsage(c.f, [0.6, 0.8], 0.1);
   assertReached(r, f, 0.1, c.params.length);
-  assert.ok(c.params.every((p) => p <= 0.8), 'hi side never expanded');
+  assert.ok(
+    c.params.every((p) => p <= 0.8),
+    'hi side never expanded',
+  );
 });
 
 test('flat ends: hi is expanded first, then lo', () => {
@@ -139,7 +151,10 @@ test('evaluation count stays within 2 + 2 maxExpansions + maxIterations', () => 
 
 test('argument errors name the value', () => {
   const f = (p: number): number => clamp01(p);
-  assert.throws(() => solveTargetUsage(f, [0, 1], 1.5), (e: unknown) => e instanceof RangeError && /target usage must be in \[0, 1\], got 1\.5/.test(e.message));
+  assert.throws(
+    () => solveTargetUsage(f, [0, 1], 1.5),
+    (e: unknown) => e instanceof RangeError && /target usage must be in \[0, 1\], got 1\.5/.test(e.message),
+  );
   assert.throws(() => solveTargetUsage(f, [0, 1], Number.NaN), /got NaN/);
   assert.throws(() => solveTargetUsage(f, [0, Infinity], 0.5), /bracket must be finite, got \[0, Infinity\]/);
   assert.throws(() => solveTargetUsage(f, [Number.NaN, 1], 0.5), /bracket must be finite, got \[NaN, 1\]/);

@@ -38,7 +38,14 @@ test('gated training on smoke data: usage moves toward rho, files written, no le
       cfg: cfg.prune,
       seed: 0,
       dir: join(dir, 'pruned'),
-      checkpointConfig: (complete) => ({ kind: 'vit', stage: 'prune', complete, model: model.config, run: cfg as unknown as Record<string, unknown>, data: dataInfo(ds) }),
+      checkpointConfig: (complete) => ({
+        kind: 'vit',
+        stage: 'prune',
+        complete,
+        model: model.config,
+        run: cfg as unknown as Record<string, unknown>,
+        data: dataInfo(ds),
+      }),
       evalBatchSize: 64,
       augment: cfg.data.augment,
       onStep: (p) => usage.push(p.headUsage),
@@ -48,7 +55,9 @@ test('gated training on smoke data: usage moves toward rho, files written, no le
     assert.ok(usage[0]! > 0.55, `initial training usage ~sigmoid(0.5) = 0.62, got ${usage[0]}`);
     assert.ok(result.test!.headUsage.overall < 0.8, `evaluation usage moved toward rho 0.5: ${result.test!.headUsage.overall}`);
     assert.ok(existsSync(join(dir, 'pruned', 'weights.safetensors')));
-    const lines = readFileSync(join(dir, 'pruned', 'metrics.jsonl'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(dir, 'pruned', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     assert.ok(lines.some((l) => (JSON.parse(l) as { kind: string }).kind === 'epoch'));
   } finally {
     model.dispose();
@@ -63,7 +72,11 @@ test('two data-parallel replicas train the dense smoke model to the same weights
     const weights: Float32Array[] = [];
     for (const workers of [1, 2]) {
       const out = join(root, `w${workers}`);
-      const r = spawnSync(process.execPath, [cli, 'pretrain', '--preset', 'smoke', '--out', out, '--set', 'pretrain.epochs=1', '--set', `pretrain.workers=${workers}`], { encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [cli, 'pretrain', '--preset', 'smoke', '--out', out, '--set', 'pretrain.epochs=1', '--set', `pretrain.workers=${workers}`],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       weights.push(toFloat32(readSafetensors(join(out, 'dense', 'weights.safetensors')).tensors.get('head.weight')!, 'head.weight', out));
     }

@@ -39,7 +39,9 @@ function summary(ds: Dataset): string {
   const train = classCounts(ds.train, ds.classNames.length);
   const test = classCounts(ds.test, ds.classNames.length);
   const rows = [['label', 'class', 'train', 'test']];
-  ds.classNames.forEach((name, k) => rows.push([String(k), name, String(train[k]), String(test[k])]));
+  ds.classNames.forEach((name, k) => {
+    rows.push([String(k), name, String(train[k]), String(test[k])]);
+  });
   return (
     `dataset  ${ds.name}\n` +
     `source   ${ds.source}\n` +
@@ -56,7 +58,11 @@ function summary(ds: Dataset): string {
 /** Left-aligned columns separated by two spaces, with a rule under the header. */
 function table(rows: string[][]): string {
   const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]): string => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c] ?? 0))
+      .join('  ')
+      .trimEnd();
   const [head = [], ...body] = rows;
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n';
+  return `${[line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n')}\n`;
 }

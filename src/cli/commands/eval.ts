@@ -24,7 +24,10 @@ export function register(program: Command): void {
         const report = evaluateReport(model, loadRunData(cfg), cfg.eval.batchSize, cfg.seed);
         const out = join(flags.checkpoint, 'eval.json');
         writeJsonAtomic(out, report);
-        const random = report.randomPolicy === undefined ? '' : `; random policy ${(100 * report.randomPolicy.accuracy).toFixed(2)}% at usage ${report.randomPolicy.headUsage.overall.toFixed(3)}`;
+        const random =
+          report.randomPolicy === undefined
+            ? ''
+            : `; random policy ${(100 * report.randomPolicy.accuracy).toFixed(2)}% at usage ${report.randomPolicy.headUsage.overall.toFixed(3)}`;
         process.stdout.write(`accuracy ${(100 * report.accuracy).toFixed(2)}%, head usage ${report.headUsage.overall.toFixed(3)}${random} -> ${out}\n`);
       } finally {
         model.dispose();

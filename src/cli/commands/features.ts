@@ -31,7 +31,10 @@ export function register(program: Command): void {
     .option('--out <dir>', 'features folder (default: <run>/features)')
     .option('--run <dir>', 'run folder', 'runs/default')
     .option('--data-dir <folder>', 'folder holding the dataset files')
-    .option('--layers <spec>', "steered layers whose block-input CLS to store too: 'final' (only x), 'all' gated layers, or indices like 0,2 (default: the config's steer.layers)")
+    .option(
+      '--layers <spec>',
+      "steered layers whose block-input CLS to store too: 'final' (only x), 'all' gated layers, or indices like 0,2 (default: the config's steer.layers)",
+    )
     .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string; layers?: string }) => {
       await startEngine();
       const checkpoint = flags.checkpoint ?? stageDir(flags.run, 'prune');
@@ -53,7 +56,9 @@ export function register(program: Command): void {
         },
       });
       (bar as Progress | null)?.stop();
-      process.stdout.write(`${out}: ${manifest.train.count} train + ${manifest.test.count} test features (d = ${manifest.dim}${manifest.layers.length > 1 ? `; block-input CLS of layers ${manifest.layers.join(', ')}` : ''}); unsteered test accuracy ${(100 * manifest.test.accuracy).toFixed(2)}%, final-layer head usage ${manifest.test.finalHeadUsage.toFixed(3)}\n`);
+      process.stdout.write(
+        `${out}: ${manifest.train.count} train + ${manifest.test.count} test features (d = ${manifest.dim}${manifest.layers.length > 1 ? `; block-input CLS of layers ${manifest.layers.join(', ')}` : ''}); unsteered test accuracy ${(100 * manifest.test.accuracy).toFixed(2)}%, final-layer head usage ${manifest.test.finalHeadUsage.toFixed(3)}\n`,
+      );
     });
 
   program

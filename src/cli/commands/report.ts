@@ -21,7 +21,10 @@ export function register(program: Command): void {
     .description('compare the steering effect across finished runs (e.g. seeds): <out>/index.html and comparison.json')
     .argument('<runs...>', 'two or more run folders that have steer/results.json')
     .option('--out <dir>', 'output folder', 'runs/compare')
-    .addHelpText('after', '\nExample:\n  headsteer run --set seed=1 --set sae.seed=1 --out runs/seed1\n  headsteer compare runs/default runs/seed1 --out runs/compare')
+    .addHelpText(
+      'after',
+      '\nExample:\n  headsteer run --set seed=1 --set sae.seed=1 --out runs/seed1\n  headsteer compare runs/default runs/seed1 --out runs/compare',
+    )
     .action(async (runs: string[], flags: { out: string }) => {
       const { writeComparison } = await import('../../report/compare.js');
       const { index, json } = await writeComparison(runs, flags.out);

@@ -18,7 +18,20 @@ import { layersStage } from '../../pipeline/layers.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage } from '../../pipeline/train.js';
-import { layersResultsPath, layerStageDir, layerStageDone, loadRunData, modelConfigOf, runConfigOf, stageDir, stageDone, stageStatus, STAGE_ORDER, type Stage, type TrainStage } from '../../run/layout.js';
+import {
+  layersResultsPath,
+  layerStageDir,
+  layerStageDone,
+  loadRunData,
+  modelConfigOf,
+  runConfigOf,
+  stageDir,
+  stageDone,
+  stageStatus,
+  STAGE_ORDER,
+  type Stage,
+  type TrainStage,
+} from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { steeredLayers } from '../../steer/layers.js';
 import type { SteerResults } from '../../steer/results.js';
@@ -43,7 +56,9 @@ interface Step {
 function trainStage(stage: TrainStage, run: string, cfg: Config): Promise<void> {
   const resume = stageStatus(stageDir(run, stage)).state === 'interrupted';
   return trainWithProgress((hooks) =>
-    stage === 'pretrain' ? pretrainStage({ run, cfg, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }) : pruneStage({ run, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }),
+    stage === 'pretrain'
+      ? pretrainStage({ run, cfg, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY })
+      : pruneStage({ run, resume, force: false, hooks, replicaEntry: REPLICA_ENTRY }),
   );
 }
 
@@ -93,7 +108,12 @@ export function register(program: Command): void {
         prune: () => trainStage('prune', run, cfg),
         extract: async () => {
           const bar = progressBar('extract ', 2, []);
-          extractStage({ checkpoint: dir('prune'), out: dir('extract'), layers: laterConfig().steer.layers, onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}) });
+          extractStage({
+            checkpoint: dir('prune'),
+            out: dir('extract'),
+            layers: laterConfig().steer.layers,
+            onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}),
+          });
           bar.stop();
         },
         sae: async () => {
@@ -103,13 +123,26 @@ export function register(program: Command): void {
         stats: async () => {
           for (const l of [finalLayer(), ...extra()]) {
             if (layerStageDone(run, 'stats', l, finalLayer())) continue;
-            statsStage({ features: dir('extract'), sae: layerStageDir(run, 'sae', l, finalLayer()), out: layerStageDir(run, 'stats', l, finalLayer()), cfg: laterConfig(), layer: l });
+            statsStage({
+              features: dir('extract'),
+              sae: layerStageDir(run, 'sae', l, finalLayer()),
+              out: layerStageDir(run, 'stats', l, finalLayer()),
+              cfg: laterConfig(),
+              layer: l,
+            });
           }
         },
         steer: async () => {
           if (!stageDone(run, 'steer')) {
             const bar = progressBar('steer   ', 1, []);
-            const r = steerStage({ features: dir('extract'), sae: dir('sae'), stats: dir('stats'), out: dir('steer'), cfg: laterConfig(), onProgress: (n, total) => bar.update(n / total, {}) });
+            const r = steerStage({
+              features: dir('extract'),
+              sae: dir('sae'),
+              stats: dir('stats'),
+              out: dir('steer'),
+              cfg: laterConfig(),
+              onProgress: (n, total) => bar.update(n / total, {}),
+            });
             bar.stop();
             printSteerSummary(dir('steer'), r);
           }
@@ -170,7 +203,11 @@ export function register(program: Command): void {
           `  dense ViT:   accuracy ${pct(dense.accuracy)}`,
           `  pruned ViT:  accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)}` +
             (pruned.randomPolicy === undefined ? '' : ` (random policy at the same usage: ${pct(pruned.randomPolicy.accuracy)})`),
-          ...(perClass === undefined ? [] : [`  per-class steering at alpha ${PAPER_ALPHA}: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`]),
+          ...(perClass === undefined
+            ? []
+            : [
+                `  per-class steering at alpha ${PAPER_ALPHA}: accuracy ${pct(perClass.accuracy)}, final-layer head usage ${perClass.headUsage.toFixed(3)} (unsteered ${pct(steer.baseline.accuracy)}, ${steer.baseline.headUsage.toFixed(3)})`,
+              ]),
           `  report: ${reportPath}`,
           '',
         ].join('\n'),

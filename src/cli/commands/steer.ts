@@ -43,13 +43,20 @@ function stageConfig(features: string, overrides: string[]): Config {
 
 /** Headline rows of a sweep: each strategy at the given alphas. */
 export function printSteerSummary(dir: string, r: SteerResults, alphas: number[] = [-0.5, 0, PAPER_ALPHA]): void {
-  const lines = [`${dir}: baseline accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, usage ${r.baseline.headUsage.toFixed(3)}; SAE reconstruction ${(100 * r.reconstruction.accuracy).toFixed(2)}%, ${r.reconstruction.headUsage.toFixed(3)}`];
+  const lines = [
+    `${dir}: baseline accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, usage ${r.baseline.headUsage.toFixed(3)}; SAE reconstruction ${(100 * r.reconstruction.accuracy).toFixed(2)}%, ${r.reconstruction.headUsage.toFixed(3)}`,
+  ];
   for (const s of r.sweeps) {
-    if (alphas.includes(s.alpha)) lines.push(`  ${s.strategy.padEnd(15)} alpha ${s.alpha.toFixed(1).padStart(4)}: accuracy ${(100 * s.accuracy).toFixed(2)}%, final-layer head usage ${s.headUsage.toFixed(3)}`);
+    if (alphas.includes(s.alpha))
+      lines.push(
+        `  ${s.strategy.padEnd(15)} alpha ${s.alpha.toFixed(1).padStart(4)}: accuracy ${(100 * s.accuracy).toFixed(2)}%, final-layer head usage ${s.headUsage.toFixed(3)}`,
+      );
   }
   lines.push(`  overlap global vs per-class ${r.overlap.globalVsPerClass.toFixed(4)}`);
   if (r.topGainClasses.length > 0) {
-    lines.push(`  top-gain classes: ${r.topGainClasses.map((c) => `${c.name} ${(100 * c.accuracyBefore).toFixed(0)}->${(100 * c.accuracyAfter).toFixed(0)}% (usage ${c.headUsageBefore.toFixed(2)}->${c.headUsageAfter.toFixed(2)})`).join(', ')}`);
+    lines.push(
+      `  top-gain classes: ${r.topGainClasses.map((c) => `${c.name} ${(100 * c.accuracyBefore).toFixed(0)}->${(100 * c.accuracyAfter).toFixed(0)}% (usage ${c.headUsageBefore.toFixed(2)}->${c.headUsageAfter.toFixed(2)})`).join(', ')}`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -59,18 +66,25 @@ export function printSteerSummary(dir: string, r: SteerResults, alphas: number[]
  * point (alpha = beta = 0): that layer's usage, total usage and accuracy.
  */
 export function printLayersSummary(file: string, r: LayersResults): void {
-  const lines = [`${file}: steering at layers ${r.layers.join(', ')} (unsteered: accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, total usage ${r.baseline.totalUsage.toFixed(3)})`];
+  const lines = [
+    `${file}: steering at layers ${r.layers.join(', ')} (unsteered: accuracy ${(100 * r.baseline.accuracy).toFixed(2)}%, total usage ${r.baseline.totalUsage.toFixed(3)})`,
+  ];
   const signed = (v: number, digits: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
   for (const layer of r.layers) {
     const at = r.points.filter((p) => p.layer === layer);
     const origin = at.find((p) => p.param === 0);
     if (origin === undefined) continue;
-    lines.push(`  layer ${layer}: reconstruction ${(100 * origin.accuracy).toFixed(2)}%, layer usage ${origin.layerUsage.toFixed(3)}, total usage ${origin.totalUsage.toFixed(3)}; change in layer usage / total usage / accuracy:`);
+    lines.push(
+      `  layer ${layer}: reconstruction ${(100 * origin.accuracy).toFixed(2)}%, layer usage ${origin.layerUsage.toFixed(3)}, total usage ${origin.totalUsage.toFixed(3)}; change in layer usage / total usage / accuracy:`,
+    );
     for (const knob of [...new Set(at.map((p) => p.knob))]) {
       const name = knob === 'threshold' ? 'beta' : 'alpha';
       const cells = at
         .filter((p) => p.knob === knob && p.param !== 0)
-        .map((p) => `${name} ${p.param}: ${signed(p.layerUsage - origin.layerUsage, 3)} / ${signed(p.totalUsage - origin.totalUsage, 3)} / ${signed(100 * (p.accuracy - origin.accuracy), 2)} pt`);
+        .map(
+          (p) =>
+            `${name} ${p.param}: ${signed(p.layerUsage - origin.layerUsage, 3)} / ${signed(p.totalUsage - origin.totalUsage, 3)} / ${signed(100 * (p.accuracy - origin.accuracy), 2)} pt`,
+        );
       lines.push(`    ${knob.padEnd(15)} ${cells.join('; ')}`);
     }
   }
@@ -91,7 +105,9 @@ function printBudget(r: BudgetResult): void {
   for (const p of r.points) {
     const name = p.knob === 'threshold' ? 'beta' : 'alpha';
     const status = p.reached ? '' : ` — not reached: ${p.note ?? ''}`;
-    lines.push(`  ${p.knob.padEnd(15)} ${name} ${p.param.toFixed(3).padStart(8)}: usage ${p.usage.toFixed(3)}, accuracy ${(100 * p.accuracy).toFixed(2)}% (${p.evaluations} evaluations)${status}`);
+    lines.push(
+      `  ${p.knob.padEnd(15)} ${name} ${p.param.toFixed(3).padStart(8)}: usage ${p.usage.toFixed(3)}, accuracy ${(100 * p.accuracy).toFixed(2)}% (${p.evaluations} evaluations)${status}`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -131,44 +147,70 @@ export function register(program: Command): void {
     .option('--target <target>', "'gate' (x~ feeds the final decision network only) or 'residual' (x~ also replaces the CLS residual)")
     .option('--keep-error', 'feed x + x~ - x_hat (keep the SAE error term)')
     .option('--set <key=value>', 'override a config value (repeatable)', collect, [])
-    .option('--target-usage <U>', 'instead of the sweep: find, per strategy and for the threshold shift, the alpha or beta at which final-layer head usage is U, and the accuracy there')
+    .option(
+      '--target-usage <U>',
+      'instead of the sweep: find, per strategy and for the threshold shift, the alpha or beta at which final-layer head usage is U, and the accuracy there',
+    )
     .option('--class <index>', 'with --target-usage: match the usage of this class, on its test images only')
-    .option('--layers <spec>', "instead of the final-layer sweep: steer at 'all' gated layers or at indices like 1,3, a forward per configuration, with each layer's SAE and statistics from the run folder -> steer/layers.json")
-    .action(async (flags: PathFlags & { alphas?: string; strategies?: string; mode?: string; target?: string; keepError?: boolean; targetUsage?: string; class?: string; layers?: string }) => {
-      await startEngine();
-      const p = paths(flags);
-      const sets = [...flags.set];
-      if (flags.alphas !== undefined) sets.push(`steer.alphas=${JSON.stringify(parseAlphaGrid(flags.alphas))}`);
-      if (flags.strategies !== undefined) sets.push(`steer.strategies=${JSON.stringify(flags.strategies.split(',').map((x) => x.trim()))}`);
-      if (flags.mode !== undefined) sets.push(`steer.mode=${JSON.stringify(flags.mode)}`);
-      if (flags.target !== undefined) sets.push(`steer.target=${JSON.stringify(flags.target)}`);
-      if (flags.keepError === true) sets.push('steer.keepError=true');
-      const out = flags.out ?? stageDir(flags.run, 'steer');
-      const cfg = stageConfig(p.features, sets);
-      if (flags.targetUsage !== undefined) {
-        printBudget(targetStage({ ...p, cfg, targetUsage: numberFlag('--target-usage', flags.targetUsage), ...(flags.class === undefined ? {} : { cls: numberFlag('--class', flags.class) }) }));
-        return;
-      }
-      if (flags.class !== undefined) throw new UserError('--class goes with --target-usage (the sweep always reports every class)');
-      if (flags.layers !== undefined) {
-        const layers = parseLayerSpec(flags.layers);
-        const bar = progressBar('layers  ', 1, []);
-        let r: LayersResults;
+    .option(
+      '--layers <spec>',
+      "instead of the final-layer sweep: steer at 'all' gated layers or at indices like 1,3, a forward per configuration, with each layer's SAE and statistics from the run folder -> steer/layers.json",
+    )
+    .action(
+      async (
+        flags: PathFlags & {
+          alphas?: string;
+          strategies?: string;
+          mode?: string;
+          target?: string;
+          keepError?: boolean;
+          targetUsage?: string;
+          class?: string;
+          layers?: string;
+        },
+      ) => {
+        await startEngine();
+        const p = paths(flags);
+        const sets = [...flags.set];
+        if (flags.alphas !== undefined) sets.push(`steer.alphas=${JSON.stringify(parseAlphaGrid(flags.alphas))}`);
+        if (flags.strategies !== undefined) sets.push(`steer.strategies=${JSON.stringify(flags.strategies.split(',').map((x) => x.trim()))}`);
+        if (flags.mode !== undefined) sets.push(`steer.mode=${JSON.stringify(flags.mode)}`);
+        if (flags.target !== undefined) sets.push(`steer.target=${JSON.stringify(flags.target)}`);
+        if (flags.keepError === true) sets.push('steer.keepError=true');
+        const out = flags.out ?? stageDir(flags.run, 'steer');
+        const cfg = stageConfig(p.features, sets);
+        if (flags.targetUsage !== undefined) {
+          printBudget(
+            targetStage({
+              ...p,
+              cfg,
+              targetUsage: numberFlag('--target-usage', flags.targetUsage),
+              ...(flags.class === undefined ? {} : { cls: numberFlag('--class', flags.class) }),
+            }),
+          );
+          return;
+        }
+        if (flags.class !== undefined) throw new UserError('--class goes with --target-usage (the sweep always reports every class)');
+        if (flags.layers !== undefined) {
+          const layers = parseLayerSpec(flags.layers);
+          const bar = progressBar('layers  ', 1, []);
+          let r: LayersResults;
+          try {
+            r = layersStage({ run: flags.run, out, cfg, layers, onProgress: (done, total) => bar.update(done / total, {}) });
+          } finally {
+            bar.stop();
+          }
+          printLayersSummary(join(out, 'layers.json'), r);
+          return;
+        }
+        const bar = progressBar('steer   ', 1, []);
+        let results: SteerResults;
         try {
-          r = layersStage({ run: flags.run, out, cfg, layers, onProgress: (done, total) => bar.update(done / total, {}) });
+          results = steerStage({ ...p, out, cfg, onProgress: (done, total) => bar.update(done / total, {}) });
         } finally {
           bar.stop();
         }
-        printLayersSummary(join(out, 'layers.json'), r);
-        return;
-      }
-      const bar = progressBar('steer   ', 1, []);
-      let results: SteerResults;
-      try {
-        results = steerStage({ ...p, out, cfg, onProgress: (done, total) => bar.update(done / total, {}) });
-      } finally {
-        bar.stop();
-      }
-      printSteerSummary(out, results);
-    });
+        printSteerSummary(out, results);
+      },
+    );
 }

@@ -61,7 +61,9 @@ export function register(program: Command): void {
     const ckptConfig: ViTCheckpointConfig = { kind: 'vit', stage: 'import-timm', complete: true, model: config, source: weightsPath };
     saveCheckpoint(flags.out, { config: ckptConfig, weights: model.stateDict() });
     model.dispose();
-    process.stdout.write(`imported ${weightsPath} (depth ${config.depth}, width ${config.embedDim}, ${config.numHeads} heads, ${config.imgSize}px/${config.patchSize}) -> ${flags.out}\n`);
+    process.stdout.write(
+      `imported ${weightsPath} (depth ${config.depth}, width ${config.embedDim}, ${config.numHeads} heads, ${config.imgSize}px/${config.patchSize}) -> ${flags.out}\n`,
+    );
   });
 
   program
@@ -86,7 +88,10 @@ export function register(program: Command): void {
         const images = toFloat32(t, flags.key, flags.input);
         const out = tf.tidy(() => {
           const o = model.forward(tf.tensor4d(images, [B!, C, H, W]));
-          const masks = tf.stack(o.masks.map((m) => m ?? tf.ones([B!, c.numHeads])), 1); // (B, L, H), ungated layers keep all heads
+          const masks = tf.stack(
+            o.masks.map((m) => m ?? tf.ones([B!, c.numHeads])),
+            1,
+          ); // (B, L, H), ungated layers keep all heads
           return { logits: o.logits, cls: o.finalBlockInputCls, masks };
         });
         const tensors = new Map<string, TensorData>([

@@ -51,7 +51,9 @@ function printResult(r: TrainStageResult): void {
     `${r.dir}: test accuracy ${(100 * e.accuracy).toFixed(2)}%, head usage ${e.headUsage.overall.toFixed(3)} (per layer ${e.headUsage.perLayer.map((u) => u.toFixed(2)).join(' ')}), ${formatDuration(r.seconds)}`,
   ];
   if (e.randomPolicy !== undefined) {
-    lines.push(`  random policy at the same usage: accuracy ${(100 * e.randomPolicy.accuracy).toFixed(2)}%, head usage ${e.randomPolicy.headUsage.overall.toFixed(3)}`);
+    lines.push(
+      `  random policy at the same usage: accuracy ${(100 * e.randomPolicy.accuracy).toFixed(2)}%, head usage ${e.randomPolicy.headUsage.overall.toFixed(3)}`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -61,14 +63,35 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
-      await trainWithProgress((hooks) => pretrainStage({ run: runDir(flags), cfg: configFromFlags(flags, 'pretrain'), resume: flags.resume === true, force: flags.force === true, hooks, replicaEntry: REPLICA_ENTRY }));
+      await trainWithProgress((hooks) =>
+        pretrainStage({
+          run: runDir(flags),
+          cfg: configFromFlags(flags, 'pretrain'),
+          resume: flags.resume === true,
+          force: flags.force === true,
+          hooks,
+          replicaEntry: REPLICA_ENTRY,
+        }),
+      );
     });
 
-  addTrainFlags(program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'), 'prune')
+  addTrainFlags(
+    program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'),
+    'prune',
+  )
     .option('--preset <name>', 'preset whose run folder to use when --out is not given (the config comes from <run>/dense/)', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
       const overrides = flagOverrides(flags, 'prune');
-      await trainWithProgress((hooks) => pruneStage({ run: runDir(flags), resume: flags.resume === true, force: flags.force === true, hooks, replicaEntry: REPLICA_ENTRY, overrides: (cfg) => withOverrides(cfg, overrides) }));
+      await trainWithProgress((hooks) =>
+        pruneStage({
+          run: runDir(flags),
+          resume: flags.resume === true,
+          force: flags.force === true,
+          hooks,
+          replicaEntry: REPLICA_ENTRY,
+          overrides: (cfg) => withOverrides(cfg, overrides),
+        }),
+      );
     });
 }
