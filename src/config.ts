@@ -10,12 +10,15 @@
  */
 import { z } from 'zod';
 import { UserError } from './errors.js';
-import { DATASET_NAMES, DEFAULT_DATASET } from './data/registry.js';
+import { join } from 'node:path';
+import type { Dataset } from './data/dataset.js';
+import { DATASET_NAMES, DEFAULT_DATASET, loadDataset } from './data/registry.js';
+import { readJson } from './io/atomic.js';
 import { formatZodError } from './model/config.js';
 import { saeConfigSchema } from './sae/config.js';
-import { layerSpecSchema } from './steer/layers.js';
-import { steerOptionsSchema } from './steer/steering.js';
-import { PAPER_ALPHA, STRATEGIES } from './steer/strategies.js';
+import { steerSchema } from './steer/config.js';
+import { PAPER_ALPHA } from './steer/strategies.js';
+import { pruneSchema, trainSchema } from './train/config.js';
 
 const dataSchema = z.strictObject({
   /** Fashion-MNIST: 28x28 grayscale and 10 classes, so a ViT trains on 2 cores in minutes, yet harder than MNIST. */
@@ -55,130 +58,6 @@ const modelSchema = z.strictObject({
   qkvBias: z.boolean().default(true),
 });
 
-const trainSchema = z.strictObject({
-  /**
-   * Passes over the training set. Measured on Fashion-MNIST (2 cores): 3 epochs reach 86.7% dense,
-   * 6 reach 88.2% (~8 min).
-   */
-  epochs: z.number().positive().default(6),
-  batchSize: z.number().int().min(1).default(128),
-  /** Peak learning rate (AdamW). */
-  lr: z.number().positive().default(2e-3),
-  /** Final learning rate of the cosine decay, as a fraction of `lr`. */
-  minLrRatio: z.number().min(0).max(1).default(0.01),
-  /** Linear warmup, as a fraction of all steps. */
-  warmup: z.number().min(0).max(1).default(0.05),
-  weightDecay: z.number().min(0).default(0.01),
-  /** Clip the global gradient norm to this value (0 = off). */
-  clipNorm: z.number().min(0).default(1),
-  labelSmoothing: z.number().min(0).max(1).default(0),
-  /** Save a resumable checkpoint every this many steps (and at the end of each epoch). */
-  checkpointEvery: z.number().int().min(1).default(200),
-  /**
-   * Data-parallel replica processes, each with an equal share of every batch (batchSize must divide)
-   * and single-threaded OpenBLAS; 1 trains in this process with multi-threaded OpenBLAS.
-   * 1 because, measured on 2 cores (default preset), 1 process with 2-thread OpenBLAS trains at 744 img/s
-   * dense and 692 gated; 2 replicas at 840 and 673 (gradient exchange and core contention eat the gain).
-   */
-  workers: z.number().int().min(1).max(16).default(1),
-});
-
-/** Pruning fine-tunes the pretrained ViT with the same optimiser keys, plus the gates'. */
-const pruneSchema = z.strictObject({
-  ...trainSchema.shape,
-  /** Measured on Fashion-MNIST (2 cores): 1.5 epochs keep 87.9% accuracy at usage 0.705 (~2.2 min). */
-  epochs: trainSchema.shape.epochs.unwrap().default(1.5),
-  /** Peak learning rate (AdamW): a quarter of pretraining's, as the weights are already trained. */
-  lr: trainSchema.shape.lr.unwrap().default(5e-4),
-  /** Target fraction of heads kept (AdaViT rho); 0.7 = 30% pruned as in the paper. */
-  rho: z.number().min(0).max(1).default(0.7),
-  /** Weight of the usage loss lambda * |mean(m) - rho|. */
-  lambda: z.number().min(0).default(2),
-  /** Gumbel-Sigmoid temperature (scales the straight-through gradient; the hard mask ignores it). */
-  tau: z.number().positive().default(5),
-  /**
-   * Scale of the Gumbel noise at the end of pruning, reached linearly from 1. Below 1 the training masks
-   * converge to the evaluation masks 1[a > 0]; with full noise the usage loss is met by logits near 0 that
-   * the noise-free evaluation rounds up to "keep", so evaluation usage lands far above the target. 0 ends
-   * on the evaluation masks themselves.
-   */
-  noiseEnd: z.number().min(0).max(1).default(0),
-  /** Initial keep logit of every head (sigmoid(0.5) = 62% kept during early training). */
-  gateBiasInit: z.number().default(0.5),
-  /** Learning rate of the decision networks. */
-  gateLr: z.number().positive().default(1e-2),
-  /** 'all' or explicit layer indices that get a decision network. */
-  gatedLayers: z.union([z.literal('all'), z.array(z.number().int().min(0))]).default('all'),
-});
-
-/**
- * alpha = -1.0, -0.9, ..., 1.5 (26 values, 0 included exactly): the ranges of the paper's Figures 4
- * (suppress) and 2 (amplify) at steps of 0.1, which hold 0 (the splice-back point the steer stage
- * needs) and PAPER_ALPHA.
- */
-const ALPHAS = Array.from({ length: 26 }, (_, i) => Math.round((i - 10) * 10) / 100);
-
-/**
- * beta = -8 .. 8, dense near 0: shifts of the final gate's logits for the threshold baseline. Gate logits
- * of a pruned model sit within a few units of 0, so the ends drop or keep nearly every head, and 0 is the
- * reconstruction point that every steering sweep starts from.
- */
-const BETAS = [-8, -6, -4, -3, -2, -1.5, -1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8];
-
-const steerSchema = z.strictObject({
-  /** Amplification strengths alpha (paper Eq. 5; negative = suppress). */
-  alphas: z.array(z.number().min(-1)).min(1).default(ALPHAS),
-  /** Size k_s of each index set S. Absent: the SAE's k. */
-  ks: z.number().int().min(1).optional(),
-  /** Every strategy, so the figures compare them all. */
-  strategies: z
-    .array(z.enum(STRATEGIES))
-    .min(1)
-    .default(() => [...STRATEGIES]),
-  /** Where alpha is applied; declared, with its default, beside the steering code (src/steer/steering.ts). */
-  mode: steerOptionsSchema.shape.mode,
-  /** 'gate': x~ feeds only the final decision network (the paper's setting); 'residual': x~ also replaces the CLS residual. */
-  target: z.enum(['gate', 'residual']).default('gate'),
-  /** Feed x + x~ - x_hat (keep the SAE's reconstruction error); declared beside the steering code too. */
-  keepError: steerOptionsSchema.shape.keepError,
-  batchSize: z.number().int().min(1).default(2000),
-  /** Threshold-baseline shifts beta of the final gate's logits (docs/design.md, Controls); must hold 0. */
-  betas: z
-    .array(z.number())
-    .min(1)
-    .refine((b) => b.includes(0), { message: 'must include 0 (the reconstruction point the baseline starts from)' })
-    .default(BETAS),
-  /**
-   * Random index sets per class drawn for the null of the top-gain classes (0 = no null). 100 puts the
-   * null's 95th percentile between the 5th and 6th largest draw; it costs about one sweep's time.
-   */
-  nullDraws: z.number().int().min(0).default(100),
-  /** Paired-bootstrap resamples for each class's confidence interval. */
-  bootstrap: z.number().int().min(100).default(1000),
-  /**
-   * Where to steer (docs/design.md "Steering at every layer"): 'final', the paper's final layer only;
-   * 'all' (every gated layer but layer 0, whose gate input is the same for every image) or explicit gated
-   * layers add, per layer, its own features, SAE, statistics and a full-forward sweep (steer/layers.json). 'final' by default, as the paper, and because the other layers cost an SAE
-   * each and full forwards of the test set.
-   */
-  layers: layerSpecSchema.default('final'),
-  /**
-   * alpha at every steered layer: the paper's two ends (suppress fully, amplify most) and 0, the
-   * reconstruction point each change is measured from. Few, since each costs a full forward per layer.
-   */
-  layerAlphas: z
-    .array(z.number().min(-1))
-    .min(1)
-    .refine((a) => a.includes(0), { message: "must include 0 (the layer's reconstruction point, the origin of every change)" })
-    .default([-1, 0, 1.5]),
-  /** Threshold shifts beta of each steered layer's gate, as steer.betas but few for the same reason; must hold 0. */
-  layerBetas: z
-    .array(z.number())
-    .min(1)
-    .refine((b) => b.includes(0), { message: "must include 0 (the layer's reconstruction point, the origin of every change)" })
-    .default([-1, -0.5, 0, 0.5, 1]),
-});
-
 export const configSchema = z.strictObject({
   /** Preset this config started from (informational; `resolveConfig` records it). */
   preset: z.string(),
@@ -198,8 +77,6 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 /** What `parseConfig` accepts: a run config in which any key with a default may be left out. */
 export type ConfigInput = z.input<typeof configSchema>;
-export type TrainConfig = z.infer<typeof trainSchema>;
-export type PruneConfig = z.infer<typeof pruneSchema>;
 /** A preset: how it differs from the schema defaults (its name is recorded as `preset`). */
 export type Preset = Omit<ConfigInput, 'preset'>;
 
@@ -278,4 +155,25 @@ function parseValue(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/**
+ * The run config recorded in a ViT checkpoint's config.json (without loading its weights). A resumed
+ * stage continues with its own checkpoint's; `prune` starts from the dense checkpoint's, and the stages
+ * after it from the pruned checkpoint's (through the features' manifest when given a features folder).
+ */
+export function runConfigOf(checkpoint: string): Config {
+  const file = join(checkpoint, 'config.json');
+  const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
+  if (raw['run'] === undefined) throw new UserError(`${file} records no run config (an imported model?); train it with headsteer pretrain/prune first`);
+  return parseConfig(raw['run'], file);
+}
+
+/** Load the dataset a run config names (with an optional data-dir override). */
+export function loadRunData(cfg: Config): Dataset {
+  return loadDataset(cfg.data.dataset, {
+    seed: cfg.seed,
+    ...(cfg.data.dataDir === undefined ? {} : { dataDir: cfg.data.dataDir }),
+    ...(cfg.data.procedural === undefined ? {} : { procedural: cfg.data.procedural }),
+  });
 }

@@ -17,11 +17,12 @@
  * Legend: N test images, H final-layer heads, C classes, F SAE latents, T threshold points.
  */
 import { join } from 'node:path';
+import { loadRunData, runConfigOf } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { classShares, frontierStatement, frontierSummary, thresholdFrontier, thresholdPoints, type ThresholdPoint } from '../report/controls.js';
-import { loadRunData, runConfigOf, stageDir } from '../run/layout.js';
+import { stageDir } from '../run/layout.js';
 import { steerToTarget, type BudgetPoint, type Knob } from '../steer/budget.js';
 import { concaveFrontier, marginOverFrontier, type UsageAccuracy } from '../steer/frontier.js';
 import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../steer/fastpath_eval.js';

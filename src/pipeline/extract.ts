@@ -5,12 +5,12 @@
  */
 import { rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseConfig, type Config } from '../config.js';
+import { type Config, loadRunData, parseConfig } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { requireDataInfo } from '../model/checkpoint.js';
-import { loadRunData, loadStageViT } from '../run/layout.js';
+import { loadStageViT } from '../run/layout.js';
 import { extractSplit, featureTensors, layerFeaturesFile, layerFeatureTensors, type FeaturesManifest } from '../steer/features.js';
 import { extraLayers, type LayerSpec } from '../steer/layers.js';
 

@@ -7,10 +7,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config.js';
+import { type Config, loadRunData } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { layerStageDir, layerStageVerb, loadRunData, loadStageViT } from '../run/layout.js';
+import { layerStageDir, layerStageVerb, loadStageViT } from '../run/layout.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
 import { loadFeaturesManifest } from '../steer/features.js';
 import { layerSweepRuns, summariseForwardRun, type LayerConfig, type LayerSteering } from '../steer/layer_sweep.js';

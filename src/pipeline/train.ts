@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config.js';
+import { type Config, loadRunData, runConfigOf } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { evaluateReport, type EvalReport, type EvalResult } from '../eval/full_forward.js';
@@ -15,7 +15,7 @@ import type { TensorData } from '../io/safetensors.js';
 import { vitFromCheckpoint, type DataInfo, type ViTCheckpointConfig } from '../model/checkpoint.js';
 import type { ViTConfig } from '../model/config.js';
 import { ViT } from '../model/vit.js';
-import { loadRunData, loadStageViT, runConfigOf, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
+import { loadStageViT, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
 import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
 import { trainInReplicas } from '../train/replicas.js';
 

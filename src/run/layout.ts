@@ -22,9 +22,6 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseConfig, type Config } from '../config.js';
-import type { Dataset } from '../data/dataset.js';
-import { loadDataset } from '../data/registry.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { hasTrainingState, isCheckpoint, loadCheckpoint } from '../io/checkpoint.js';
@@ -152,30 +149,9 @@ export function loadStageViT(dir: string): { model: ViT; config: ViTCheckpointCo
   return vitFromCheckpoint(dir, loadCheckpoint(dir, { kind: 'vit', createdBy: checkpointWriter(dir) }));
 }
 
-/**
- * The run config recorded in a ViT checkpoint's config.json (without loading its weights). A resumed
- * stage continues with its own checkpoint's; `prune` starts from the dense checkpoint's, and the stages
- * after it from the pruned checkpoint's (through the features' manifest when given a features folder).
- */
-export function runConfigOf(checkpoint: string): Config {
-  const file = join(checkpoint, 'config.json');
-  const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
-  if (raw['run'] === undefined) throw new UserError(`${file} records no run config (an imported model?); train it with headsteer pretrain/prune first`);
-  return parseConfig(raw['run'], file);
-}
-
 /** The model dimensions recorded in a ViT checkpoint's config.json (without loading its weights). */
 export function modelConfigOf(checkpoint: string): ViTConfig {
   const file = join(checkpoint, 'config.json');
   const raw = readJson(file, 'checkpoint config') as Record<string, unknown>;
   return parseViTConfig(raw['model'], `${file} (model)`);
-}
-
-/** Load the dataset a run config names (with an optional data-dir override). */
-export function loadRunData(cfg: Config): Dataset {
-  return loadDataset(cfg.data.dataset, {
-    seed: cfg.seed,
-    ...(cfg.data.dataDir === undefined ? {} : { dataDir: cfg.data.dataDir }),
-    ...(cfg.data.procedural === undefined ? {} : { procedural: cfg.data.procedural }),
-  });
 }

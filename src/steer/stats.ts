@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config.js';
+import type { SteerConfig } from './config.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { permutation, rng } from '../random.js';
@@ -185,7 +185,7 @@ export interface StatsFile {
 export function countLatentStats(
   sae: SparseAutoencoder,
   train: { manifest: FeaturesManifest; features: SplitFeatures },
-  cfg: Pick<Config, 'steer' | 'seed'>,
+  cfg: { steer: Pick<SteerConfig, 'ks'>; seed: number },
 ): StatsFile {
   const { manifest, features } = train;
   const C = manifest.classNames.length;

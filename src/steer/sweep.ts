@@ -8,12 +8,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import type { Config } from '../config.js';
 import { UserError } from '../errors.js';
 import type { ViT } from '../model/vit.js';
 import { loadStageViT } from '../run/layout.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
+import type { SteerConfig } from './config.js';
 import { clsHeadOutputs, finalLayer, type FinalLayerOptions } from './fastpath.js';
 import { runFinalLayer, summariseFinalLayer, type FinalLayerRun, type RunSummary } from './fastpath_eval.js';
 import { loadFeatures, type FeaturesManifest, type SplitFeatures } from './features.js';
@@ -104,12 +104,12 @@ export interface SteerContext {
   manifest: FeaturesManifest;
   stats: StatsFile;
   sets: IndexSets;
-  steer: Config['steer'];
+  steer: SteerConfig;
   dispose(): void;
 }
 
 /** Load the pruned model, the SAE, the test features and the index sets of a run's stages. */
-export function loadSteerContext(paths: { features: string; sae: string; stats: string }, steer: Config['steer']): SteerContext {
+export function loadSteerContext(paths: { features: string; sae: string; stats: string }, steer: SteerConfig): SteerContext {
   const { manifest, features } = loadFeatures(paths.features, 'test');
   const finalLayer = manifest.depth - 1;
   const sae = loadTrainedSae(paths.sae, manifest.dim, { layer: finalLayer, finalLayer }); // the fast path steers the final layer only

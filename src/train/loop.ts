@@ -14,7 +14,7 @@ import { evaluate, type EvalResult } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
 import type { TensorData } from '../io/safetensors.js';
-import type { PruneConfig, TrainConfig } from '../config.js';
+import type { PruneConfig, TrainConfig } from './config.js';
 import type { ViTCheckpointConfig } from '../model/checkpoint.js';
 import { logisticNoise } from '../model/gate.js';
 import { imagesToTensor } from '../model/input.js';

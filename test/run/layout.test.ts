@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runConfigOf } from '../../src/config.js';
 import { UserError } from '../../src/errors.js';
 import { saveCheckpoint } from '../../src/io/checkpoint.js';
 import {
@@ -17,7 +18,6 @@ import {
   layerStageDone,
   layerStageVerb,
   loadStageViT,
-  runConfigOf,
   stageDir,
   stageDone,
   stageStatus,

@@ -11,12 +11,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { resolveConfig } from '../../src/config.js';
+import { loadRunData, resolveConfig } from '../../src/config.js';
 import { initEngine } from '../../src/engine/backend.js';
 import { readSafetensors, toFloat32 } from '../../src/io/safetensors.js';
 import { ViT } from '../../src/model/vit.js';
 import { dataInfo, modelConfigFor } from '../../src/pipeline/train.js';
-import { loadRunData } from '../../src/run/layout.js';
 import { trainViT } from '../../src/train/loop.js';
 
 before(async () => {

@@ -1,11 +1,11 @@
 /** `headsteer eval --checkpoint <dir>`: test accuracy, per-class accuracy, head usage, random-policy baseline -> <dir>/eval.json. */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { parseConfig } from '../../config.js';
+import { loadRunData, parseConfig } from '../../config.js';
 import { evaluateReport } from '../../eval/full_forward.js';
 import { writeJsonAtomic } from '../../io/atomic.js';
 import { requireDataInfo } from '../../model/checkpoint.js';
-import { loadRunData, loadStageViT } from '../../run/layout.js';
+import { loadStageViT } from '../../run/layout.js';
 import { withOverrides, startEngine } from '../options.js';
 
 export function register(program: Command): void {

@@ -4,9 +4,10 @@
  * layer, splice-back metrics).
  */
 import type { Command } from 'commander';
+import { runConfigOf } from '../../config.js';
 import { extractStage } from '../../pipeline/extract.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
-import { layerStageDir, runConfigOf, stageDir } from '../../run/layout.js';
+import { layerStageDir, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import { progressBar, type Progress } from '../progress.js';

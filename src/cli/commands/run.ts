@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../../config.js';
+import { type Config, loadRunData, runConfigOf } from '../../config.js';
 import type { EvalReport } from '../../eval/full_forward.js';
 import { readJson } from '../../io/atomic.js';
 import { hasTrainingState } from '../../io/checkpoint.js';
@@ -22,9 +22,7 @@ import {
   layersResultsPath,
   layerStageDir,
   layerStageDone,
-  loadRunData,
   modelConfigOf,
-  runConfigOf,
   stageDir,
   stageDone,
   stageStatus,

@@ -5,11 +5,11 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import type { Config } from '../../config.js';
+import { type Config, runConfigOf } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { layersStage } from '../../pipeline/layers.js';
 import { statsStage, steerStage, targetStage, type BudgetResult } from '../../pipeline/steer.js';
-import { layerStageDir, runConfigOf, stageDir } from '../../run/layout.js';
+import { layerStageDir, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import type { LayersResults } from '../../steer/layers_results.js';
