@@ -1,7 +1,8 @@
 /**
  * Training loop of the top-k SAE (DESIGN.md "The sparse autoencoder"; recipe of Gao et al. 2024 and
- * EleutherAI sparsify): Adam (no weight decay) with linear warmup then cosine decay, decoder rows kept
- * at unit norm (parallel gradient removed before each step, rows renormalised after), b_dec initialised
+ * EleutherAI sparsify): Adam (no weight decay) at a constant lr by default (the schedule's optional
+ * warmup and cosine decay cost reconstruction at this short budget: config.ts), decoder rows kept at
+ * unit norm (parallel gradient removed before each step, rows renormalised after), b_dec initialised
  * to the geometric median, optional AuxK loss on dead latents.
  * Deterministic and resumable: the shuffle of epoch e is `rng(seed, 'sae-shuffle', e)`, and a checkpoint
  * (weights, Adam moments, step, dead-latent counters, metrics so far) is written after every epoch.
@@ -21,7 +22,11 @@ import { auxkLoss, deadLatentMask, reconstructionMse, stopGradient, updateSinceF
 import { dataVariance } from './metrics.js';
 import { geometricMedian, removeParallelGrad, SparseAutoencoder } from './sae.js';
 
-/** Per-epoch training metrics, measured on the epoch's batches with the weights before each step. */
+/**
+ * Per-epoch training metrics, measured on the epoch's batches with the weights before each step. The
+ * checkpoint keeps the whole series (state.json `metrics`, one record per epoch: the FVU-by-epoch
+ * curve) and the last record in config.json `metrics`.
+ */
 export interface SaeEpochMetrics {
   /** 1-based. */
   epoch: number;
