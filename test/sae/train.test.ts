@@ -82,8 +82,8 @@ test('interrupted after an epoch then resumed == uninterrupted (bitwise); checkp
 test('config: defaults, width-dependent values, and errors naming the key', async () => {
   const cfg = resolveSaeConfig({});
   // Spelled out so that a changed schema default fails here, not only where SAE_DEFAULTS is derived.
-  // warmup 0 + minLrRatio 1 = constant lr: measured on the default run (config.ts).
-  const expected = { expansion: 8, warmup: 0, minLrRatio: 1, batchSize: 4096, epochs: 50, auxk: true, auxkAlpha: 1 / 32, deadSamples: 50_000, medianIters: 20, seed: 0 };
+  // warmup 0 + minLrRatio 1 = constant lr, deadSamples 200k: measured on the default run (config.ts).
+  const expected = { expansion: 8, warmup: 0, minLrRatio: 1, batchSize: 4096, epochs: 50, auxk: true, auxkAlpha: 1 / 32, deadSamples: 200_000, medianIters: 20, seed: 0 };
   assert.deepEqual(cfg, expected);
   assert.deepEqual({ ...SAE_DEFAULTS }, expected);
   const dims = saeDims(cfg, 384);
