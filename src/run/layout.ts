@@ -1,9 +1,9 @@
 /**
  * The run folder (docs/design.md "Pipeline and run folder"), defined once: every stage's subfolder, the
- * verb that writes it (for hints), its label on the report page, and when its output counts as done;
- * and what a run records for the stages after it: the run config saved with each ViT checkpoint, and
- * the dataset that config names. `headsteer run`, the stage verbs, the report and the explorer all read
- * the folder through this module, so a stage's folder or done-test changes in one place.
+ * verb that writes it (for hints), its label on the report page, and when its output counts as done.
+ * (The run config recorded with a checkpoint is read by src/config.ts `runConfigOf`.) `headsteer run`,
+ * the stage verbs, the report and the explorer all read the folder through this module, so a stage's
+ * folder or done-test changes in one place.
  *
  *   <run>/dense/      pretrain   ViT checkpoint (io/checkpoint.ts), eval.json, metrics.jsonl
  *   <run>/pruned/     prune      the same, with decision networks
@@ -22,7 +22,6 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
 import { hasTrainingState, isCheckpoint, loadCheckpoint } from '../io/checkpoint.js';
 import { vitFromCheckpoint, type ViTCheckpointConfig } from '../model/checkpoint.js';

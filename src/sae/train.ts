@@ -1,7 +1,8 @@
 /**
  * Training loop of the top-k SAE (docs/design.md "Sparse autoencoder"; recipe of Gao et al. 2024 and
- * EleutherAI sparsify): Adam (no weight decay) with linear warmup then cosine decay, decoder rows kept
- * at unit norm (parallel gradient removed before each step, rows renormalised after), b_dec initialised
+ * EleutherAI sparsify): Adam (no weight decay) at a constant lr by default (the schedule's optional
+ * warmup and cosine decay cost reconstruction at this short budget: config.ts), decoder rows kept at
+ * unit norm (parallel gradient removed before each step, rows renormalised after), b_dec initialised
  * to the geometric median, optional AuxK loss on dead latents.
  * Deterministic and resumable: the shuffle of epoch e is `rng(seed, 'sae-shuffle', e)`, and a checkpoint
  * (weights, Adam moments, step, dead-latent counters, metrics so far) is written after every epoch.
@@ -21,7 +22,11 @@ import { auxkLoss, deadLatentMask, reconstructionMse, stopGradient, updateSinceF
 import { dataVariance } from './metrics.js';
 import { geometricMedian, removeParallelGrad, SparseAutoencoder } from './sae.js';
 
-/** Per-epoch training metrics, measured on the epoch's batches with the weights before each step. */
+/**
+ * Per-epoch training metrics, measured on the epoch's batches with the weights before each step. The
+ * checkpoint keeps the whole series (state.json `metrics`, one record per epoch: the FVU-by-epoch
+ * curve) and the last record in config.json `metrics`.
+ */
 export interface SaeEpochMetrics {
   /** 1-based. */
   epoch: number;
@@ -96,20 +101,23 @@ export function saeTrainStep(sae: SparseAutoencoder, params: readonly Param[], o
     return tf.tidy(() => {
       const useAux = o.dead !== null && o.dead.count > 0 && o.auxkAlpha > 0;
       const deadMask = useAux && o.dead !== null ? tf.tensor1d(o.dead.mask) : null; // (F)
-      const { grads } = tf.variableGrads(() => {
-        const { pre, z, xHat } = sae.forward(x);
-        const mse = reconstructionMse(xHat, x);
-        const fired = tf.sum(tf.step(z), 0); // (F)
-        let loss: tf.Scalar = mse;
-        let aux: tf.Scalar = tf.scalar(0);
-        if (deadMask !== null && o.dead !== null) {
-          const e = stopGradient(tf.sub<tf.Tensor2D>(x, xHat)); // (B,D), the target only
-          aux = auxkLoss(pre, e, sae.wDec, deadMask, o.kAux, sae.topkImpl);
-          loss = tf.add(mse, tf.mul(aux, o.auxkAlpha * Math.min(o.dead.count / o.kAux, 1)));
-        }
-        kept = [tf.keep(tf.stack([mse, aux])), tf.keep(fired)];
-        return loss;
-      }, params.map((p) => p.variable));
+      const { grads } = tf.variableGrads(
+        () => {
+          const { pre, z, xHat } = sae.forward(x);
+          const mse = reconstructionMse(xHat, x);
+          const fired = tf.sum(tf.step(z), 0); // (F)
+          let loss: tf.Scalar = mse;
+          let aux: tf.Scalar = tf.scalar(0);
+          if (deadMask !== null && o.dead !== null) {
+            const e = stopGradient(tf.sub<tf.Tensor2D>(x, xHat)); // (B,D), the target only
+            aux = auxkLoss(pre, e, sae.wDec, deadMask, o.kAux, sae.topkImpl);
+            loss = tf.add(mse, tf.mul(aux, o.auxkAlpha * Math.min(o.dead.count / o.kAux, 1)));
+          }
+          kept = [tf.keep(tf.stack([mse, aux])), tf.keep(fired)];
+          return loss;
+        },
+        params.map((p) => p.variable),
+      );
       const named: Record<string, tf.Tensor> = {};
       for (const p of params) {
         const g = grads[p.variable.name];
@@ -134,7 +142,8 @@ interface ResumeState {
 
 function parseResumeState(state: Record<string, unknown>, file: string, dSae: number): ResumeState {
   const { step, sinceFired, metrics } = state;
-  if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw new UserError(`${file}: step is ${JSON.stringify(step)}, expected a non-negative integer`);
+  if (typeof step !== 'number' || !Number.isInteger(step) || step < 0)
+    throw new UserError(`${file}: step is ${JSON.stringify(step)}, expected a non-negative integer`);
   if (!Array.isArray(sinceFired) || sinceFired.length !== dSae || !sinceFired.every((v) => typeof v === 'number')) {
     throw new UserError(`${file}: sinceFired must be ${dSae} numbers (one per latent)`);
   }
@@ -149,7 +158,8 @@ function parseResumeState(state: Record<string, unknown>, file: string, dSae: nu
 export async function trainSae(x: Float32Array, d: number, cfgIn: Partial<SaeConfig> = {}, hooks: SaeTrainHooks = {}): Promise<SaeTrainResult> {
   const cfg = resolveSaeConfig(cfgIn);
   const n = x.length / d;
-  if (!Number.isInteger(d) || d < 1 || !Number.isInteger(n) || n < 1) throw new UserError(`SAE data: ${x.length} values is not a positive multiple of d_in = ${d}`);
+  if (!Number.isInteger(d) || d < 1 || !Number.isInteger(n) || n < 1)
+    throw new UserError(`SAE data: ${x.length} values is not a positive multiple of d_in = ${d}`);
   const dims = saeDims(cfg, d);
   const variance = dataVariance(x, n, d);
   if (!(variance > 0)) throw new UserError(`SAE data: the ${n} samples have zero (or non-finite) variance; nothing to reconstruct`);
@@ -169,7 +179,9 @@ export async function trainSae(x: Float32Array, d: number, cfgIn: Partial<SaeCon
     sae = loaded.sae;
     if (sae.dIn !== dims.dIn || sae.dSae !== dims.dSae || sae.k !== dims.k) {
       sae.dispose();
-      throw new UserError(`${join(dir, 'config.json')}: checkpoint is d_in ${sae.dIn}, d_sae ${sae.dSae}, k ${sae.k}; this run wants ${dims.dIn}, ${dims.dSae}, ${dims.k}`);
+      throw new UserError(
+        `${join(dir, 'config.json')}: checkpoint is d_in ${sae.dIn}, d_sae ${sae.dSae}, k ${sae.k}; this run wants ${dims.dIn}, ${dims.dSae}, ${dims.k}`,
+      );
     }
     const rs = parseResumeState(loaded.training!.state, join(dir, 'state.json'), dims.dSae);
     opt = createAdamWState(sae.parameters());
@@ -187,10 +199,15 @@ export async function trainSae(x: Float32Array, d: number, cfgIn: Partial<SaeCon
   const save = (complete: boolean): void => {
     if (dir === undefined) return;
     const last = metrics[metrics.length - 1];
-    saveSae(dir, sae, { ...hooks.extraConfig, train: cfg, complete, dataVariance: variance, ...(last === undefined ? {} : { metrics: last }) }, {
-      optimizer: exportAdamWState(opt),
-      state: { step, totalSteps, sinceFired: Array.from(sinceFired), metrics },
-    });
+    saveSae(
+      dir,
+      sae,
+      { ...hooks.extraConfig, train: cfg, complete, dataVariance: variance, ...(last === undefined ? {} : { metrics: last }) },
+      {
+        optimizer: exportAdamWState(opt),
+        state: { step, totalSteps, sinceFired: Array.from(sinceFired), metrics },
+      },
+    );
   };
 
   hooks.onStart?.(totalSteps, dims);
@@ -221,7 +238,9 @@ export async function trainSae(x: Float32Array, d: number, cfgIn: Partial<SaeCon
           xt.dispose();
         }
         if (!Number.isFinite(s.mse) || !Number.isFinite(s.aux)) {
-          throw new UserError(`sae: loss became ${s.mse} at step ${step + 1} (epoch ${epoch + 1}); lower the learning rate (lr, now ${dims.lr.toExponential(2)})`);
+          throw new UserError(
+            `sae: loss became ${s.mse} at step ${step + 1} (epoch ${epoch + 1}); lower the learning rate (lr, now ${dims.lr.toExponential(2)})`,
+          );
         }
         updateSinceFired(sinceFired, s.fireCounts, B);
         for (let f = 0; f < dims.dSae; f++) fires[f]! += s.fireCounts[f]!;

@@ -43,7 +43,12 @@ test('save/load round trip: same tensors bitwise, same forward, SAELens-style co
     const { sae: back, config } = loadSae(dir);
     assert.equal(config['d_sae'], 32);
     assert.deepEqual([back.dIn, back.dSae, back.k], [8, 32, 3]);
-    for (const [a, b] of [[sae.wEnc, back.wEnc], [sae.bEnc, back.bEnc], [sae.wDec, back.wDec], [sae.bDec, back.bDec]] as const) {
+    for (const [a, b] of [
+      [sae.wEnc, back.wEnc],
+      [sae.bEnc, back.bEnc],
+      [sae.wDec, back.wDec],
+      [sae.bDec, back.bDec],
+    ] as const) {
       assert.deepEqual(a.shape, b.shape);
       assert.deepEqual(a.dataSync(), b.dataSync());
     }
@@ -65,7 +70,10 @@ test('loading names shape mismatches, missing tensors and bad config fields', ()
     const good = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
     const expectError = (patch: Record<string, unknown>, pattern: RegExp): void => {
       writeFileSync(cfgPath, JSON.stringify({ ...good, ...patch }));
-      assert.throws(() => loadSae(dir), (e: unknown) => e instanceof UserError && pattern.test(e.message));
+      assert.throws(
+        () => loadSae(dir),
+        (e: unknown) => e instanceof UserError && pattern.test(e.message),
+      );
     };
     expectError({ d_in: 9 }, /W_enc has shape \[8,32\], expected \[9,32\].*b_dec has shape \[8\], expected \[9\]/);
     expectError({ d_sae: 16 }, /W_enc has shape \[8,32\], expected \[8,16\]/);
@@ -74,8 +82,20 @@ test('loading names shape mismatches, missing tensors and bad config fields', ()
     expectError({ architecture: 'jumprelu' }, /architecture is "jumprelu", expected "topk"/);
     expectError({ kind: 'vit' }, /holds a 'vit' checkpoint, expected 'sae'/);
     writeFileSync(cfgPath, JSON.stringify(good));
-    const f32 = (shape: number[]): { dtype: 'F32'; shape: number[]; data: Float32Array } => ({ dtype: 'F32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
-    writeSafetensors(join(dir, 'weights.safetensors'), new Map([['W_enc', f32([8, 32])], ['W_dec', f32([32, 8])], ['b_dec', f32([8])], ['encoder.bias', f32([32])]]));
+    const f32 = (shape: number[]): { dtype: 'F32'; shape: number[]; data: Float32Array } => ({
+      dtype: 'F32',
+      shape,
+      data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+    });
+    writeSafetensors(
+      join(dir, 'weights.safetensors'),
+      new Map([
+        ['W_enc', f32([8, 32])],
+        ['W_dec', f32([32, 8])],
+        ['b_dec', f32([8])],
+        ['encoder.bias', f32([32])],
+      ]),
+    );
     assert.throws(() => loadSae(dir), /missing tensor b_enc \[32\]; unexpected tensor encoder\.bias/);
   });
 });

@@ -63,7 +63,13 @@ test('forward: pre = (x - b_dec) W_enc + b_enc, z = ReLU(TopK(pre)), x_hat = z W
 test('removeParallelGrad: each row of the result is orthogonal to its weight row', () => {
   tf.tidy(() => {
     const w = normalizeRows(tf.tensor2d(rng(0, 'w').fill(new Float32Array(50 * 16), 'normal'), [50, 16]));
-    const wScaled = tf.mul(w, tf.tensor2d(Array.from({ length: 50 }, (_, i) => 0.5 + i / 10), [50, 1])) as tf.Tensor2D; // also non-unit rows
+    const wScaled = tf.mul(
+      w,
+      tf.tensor2d(
+        Array.from({ length: 50 }, (_, i) => 0.5 + i / 10),
+        [50, 1],
+      ),
+    ) as tf.Tensor2D; // also non-unit rows
     const g = tf.tensor2d(rng(1, 'g').fill(new Float32Array(50 * 16), 'normal'), [50, 16]);
     for (const ww of [w, wScaled]) {
       const p = removeParallelGrad(g, ww);
@@ -88,7 +94,10 @@ test('decoder rows stay at unit norm after training steps; a step leaks no tenso
   for (let i = 0; i < 5; i++) {
     const s = saeTrainStep(sae, params, opt, x, { lr: 1e-2, dead: i % 2 === 0 ? dead : null, kAux: 8, auxkAlpha: 1 / 32 });
     assert.ok(Number.isFinite(s.mse) && s.fireCounts.length === 64);
-    assert.equal(s.fireCounts.reduce((a, b) => a + b, 0), 128 * 4); // k per sample (Gaussian pre: >= k positive)
+    assert.equal(
+      s.fireCounts.reduce((a, b) => a + b, 0),
+      128 * 4,
+    ); // k per sample (Gaussian pre: >= k positive)
   }
   assert.equal(tf.memory().numTensors, before);
   for (const n of rowNorms(sae.wDec.dataSync() as Float32Array, 64, 16)) assert.ok(Math.abs(n - 1) < 1e-5, `row norm ${n}`);

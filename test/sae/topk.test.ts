@@ -41,7 +41,15 @@ const IMPLS: TopKImpl[] = ['kernel', 'tfjs'];
 
 for (const impl of IMPLS) {
   test(`${impl}: equals the JS reference exactly, with and without ties`, () => {
-    for (const [rows, cols, k] of [[7, 13, 1], [7, 13, 4], [9, 64, 16], [5, 40, 39], [3, 10, 10], [4, 10, 25], [64, 300, 32]] as const) {
+    for (const [rows, cols, k] of [
+      [7, 13, 1],
+      [7, 13, 4],
+      [9, 64, 16],
+      [5, 40, 39],
+      [3, 10, 10],
+      [4, 10, 25],
+      [64, 300, 32],
+    ] as const) {
       for (const quantize of [false, true]) {
         const x = randomData(rows, cols, rows * 1000 + cols + k, quantize);
         const got = tf.tidy(() => topkReluForward(tf.tensor2d(x, [rows, cols]), k, impl).dataSync() as Float32Array);
@@ -69,7 +77,10 @@ test('kernel: keeps exactly min(k, #positive) per row; all-equal rows keep the l
     }
     assert.equal(nz, Math.min(k, pos), `row ${r}`);
   }
-  assert.deepEqual(Array.from(z.subarray(0, cols), (v) => (v !== 0 ? 1 : 0)), Array.from({ length: cols }, (_, c) => (c < k ? 1 : 0)));
+  assert.deepEqual(
+    Array.from(z.subarray(0, cols), (v) => (v !== 0 ? 1 : 0)),
+    Array.from({ length: cols }, (_, c) => (c < k ? 1 : 0)),
+  );
   assert.deepEqual(Array.from(z.subarray(cols, cols + 6)), [2, 2, 2, 2, 2, 0]);
 });
 
@@ -97,7 +108,12 @@ for (const impl of IMPLS) {
     }
     const c = r.fill(new Float32Array(rows * cols), 'normal');
     const lossOf = (pre: tf.Tensor2D): tf.Scalar => tf.sum(tf.mul(topkRelu(pre, k, impl), tf.tensor2d(c, [rows, cols])));
-    const g = tf.tidy(() => tf.grad((p: tf.Tensor) => lossOf(p as tf.Tensor2D))(tf.tensor2d(x, [rows, cols])).dataSync() as Float32Array);
+    const g = tf.tidy(
+      () =>
+        tf
+          .grad((p: tf.Tensor) => lossOf(p as tf.Tensor2D))(tf.tensor2d(x, [rows, cols]))
+          .dataSync() as Float32Array,
+    );
     const h = 1e-2;
     for (let i = 0; i < x.length; i++) {
       const plus = x.slice();
