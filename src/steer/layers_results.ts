@@ -18,7 +18,7 @@
  * Legend: L layers, C classes.
  */
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { parseArtifact } from './results.js';
 import { STEER_MODES } from './steering.js';
 import { STRATEGIES } from './strategies.js';
 
@@ -99,10 +99,5 @@ export type LayersResults = z.infer<typeof layersResultsSchema>;
 
 /** Parsed every-layer results, or a UserError naming `file` and the first bad key path with what was expected. */
 export function validateLayersResults(raw: unknown, file: string): LayersResults {
-  const r = layersResultsSchema.safeParse(raw);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
-  const what = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
-  throw new UserError(`${file}: ${path}: ${what}`);
+  return parseArtifact(layersResultsSchema, raw, file);
 }

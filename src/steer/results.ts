@@ -156,14 +156,19 @@ export type ClassDelta = z.infer<typeof classDeltaSchema>;
 export type Controls = z.infer<typeof controlsSchema>;
 export type SteerResults = z.infer<typeof resultsSchema>;
 
-/** Parsed results, or a UserError naming `file` and the first bad key path with what was expected. */
-export function validateResults(raw: unknown, file: string): SteerResults {
-  const r = resultsSchema.safeParse(raw);
+/** `raw` parsed by `schema`, or a UserError naming `file` and the first bad key path with what was expected. */
+export function parseArtifact<T>(schema: z.ZodType<T>, raw: unknown, file: string): T {
+  const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
   const what = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
   throw new UserError(`${file}: ${path}: ${what}`);
+}
+
+/** Parsed results, or a UserError naming `file` and the first bad key path with what was expected. */
+export function validateResults(raw: unknown, file: string): SteerResults {
+  return parseArtifact(resultsSchema, raw, file);
 }
 
 /** Same alpha up to float noise of a parsed grid. */

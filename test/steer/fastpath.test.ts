@@ -6,26 +6,15 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
-import type { ViTConfig } from '../../src/model/config.js';
 import { ViT } from '../../src/model/vit.js';
 import { clsHeadOutputs, finalBlockKeysValues, finalLayer } from '../../src/steer/fastpath.js';
+import { SMALL_GATED_VIT } from './small_vit.js';
 
 before(async () => {
   await initEngine();
 });
 
-const config: ViTConfig = {
-  imgSize: 12,
-  patchSize: 4,
-  inChans: 2,
-  numClasses: 5,
-  embedDim: 24,
-  depth: 3,
-  numHeads: 4,
-  mlpRatio: 2,
-  qkvBias: true,
-  gatedLayers: [0, 1, 2],
-};
+const config = SMALL_GATED_VIT;
 const TOL = 1e-5;
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {

@@ -8,11 +8,11 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
-import type { ViTConfig } from '../../src/model/config.js';
 import { ViT } from '../../src/model/vit.js';
 import { rng } from '../../src/random.js';
 import { finalBlockKeysValues, finalLayer } from '../../src/steer/fastpath.js';
 import { maskBatch, randomPolicyMasks, randomPolicyMasksByClass } from '../../src/steer/random_policy.js';
+import { SMALL_GATED_VIT } from './small_vit.js';
 
 before(async () => {
   await initEngine();
@@ -68,18 +68,7 @@ test('class-matched masks: each row uses its class rates', () => {
 });
 
 test('fed to finalLayer via `mask`: the returned mask is the drawn one and logits equal the full forward', () => {
-  const config: ViTConfig = {
-    imgSize: 12,
-    patchSize: 4,
-    inChans: 2,
-    numClasses: 5,
-    embedDim: 24,
-    depth: 3,
-    numHeads: 4,
-    mlpRatio: 2,
-    qkvBias: true,
-    gatedLayers: [0, 1, 2],
-  };
+  const config = SMALL_GATED_VIT;
   const model = new ViT(config, 13, 0);
   const N = 6;
   const x = tf.randomNormal([N, 2, 12, 12], 0, 1, 'float32', 6) as tf.Tensor4D;
