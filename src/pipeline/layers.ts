@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type Config, loadRunData } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
-import { layerStageDir, layerStageVerb, loadStageViT } from '../run/layout.js';
+import { layerStageDir, layerStageVerb, loadStageViT, stageDir } from '../run/layout.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
 import { loadFeaturesManifest } from '../steer/features.js';
 import { layerSweepRuns, summariseForwardRun, type LayerConfig, type LayerSteering } from '../steer/layer_sweep.js';
@@ -59,7 +59,7 @@ function loadLayerSteering(run: string, layers: readonly number[], finalLayer: n
 export function layersStage(o: LayersStageOptions): LayersResults {
   const s = o.cfg.steer;
   const spec = o.layers ?? s.layers;
-  const manifest = loadFeaturesManifest(join(o.run, 'features'));
+  const manifest = loadFeaturesManifest(stageDir(o.run, 'extract'));
   const finalLayer = manifest.depth - 1;
   const { model } = loadStageViT(manifest.checkpoint);
   try {

@@ -6,7 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { STAGES, type Stage } from '../run/layout.js';
+import { STAGES, stageDir, type Stage } from '../run/layout.js';
 import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
 import { layersFigure } from './figures_layers.js';
@@ -34,7 +34,7 @@ type Block = { figure: FigureSpec } | { html: string };
  */
 export async function buildReport(run: string): Promise<ReportOutput> {
   const inp = loadRunInputs(run);
-  const out = join(run, 'report');
+  const out = stageDir(run, 'report');
   const figures: string[] = [];
 
   const renderBlocks = async (blocks: Block[]): Promise<string> => {

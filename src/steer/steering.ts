@@ -1,5 +1,5 @@
 /**
- * SAE latent steering, paper Eq. 5 as fixed in docs/design.md ("Steering — fixed interpretation"):
+ * SAE latent steering, paper Eq. 5 as fixed in docs/design.md ("Steering"):
  *
  *   pre   = (x - b_dec) W_enc + b_enc                        (B,F)   sae.encodePre
  *   pre'_i = (1 + alpha) pre_i  if i in S,  pre_i otherwise    (B,F)
