@@ -12,7 +12,7 @@
  */
 import { UserError } from '../errors.js';
 import { thresholdProbe } from './controls.js';
-import type { FinalLayerRun } from './fastpath_eval.js';
+import { summariseFinalLayer } from './fastpath_eval.js';
 import type { SplitFeatures } from './features.js';
 import type { Strategy } from './strategies.js';
 import { pointProbe, probeRuns, type Probe, type SteerContext } from './sweep.js';
@@ -57,18 +57,6 @@ export function classRows(f: SplitFeatures, cls: number, D: number, H: number, T
   };
 }
 
-function usageOf(run: FinalLayerRun): number {
-  let s = 0;
-  for (const m of run.masks) s += m;
-  return s / run.masks.length;
-}
-
-function accuracyOf(run: FinalLayerRun, labels: Int32Array): number {
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) if (run.predictions[i] === labels[i]) correct += 1;
-  return correct / labels.length;
-}
-
 /**
  * Each knob at final-layer usage `target` (in [0, 1]) within `tol`, on the whole test set or on the
  * images of class `cls`. UserError for a target outside [0, 1] or a class the run does not have.
@@ -76,42 +64,44 @@ function accuracyOf(run: FinalLayerRun, labels: Int32Array): number {
 export function steerToTarget(ctx: SteerContext, knobs: readonly Knob[], target: number, opts: { cls?: number; tol?: number } = {}): BudgetPoint[] {
   if (!(Number.isFinite(target) && target >= 0 && target <= 1)) throw new UserError(`--target-usage must be a fraction of heads in [0, 1], got ${target}`);
   const { manifest } = ctx;
+  const C = manifest.classNames.length;
+  const H = manifest.heads;
   let sub = ctx;
   if (opts.cls !== undefined) {
-    const C = manifest.classNames.length;
     if (!Number.isInteger(opts.cls) || opts.cls < 0 || opts.cls >= C)
       throw new UserError(`--class must be a class index in 0..${C - 1} (${manifest.classNames.join(', ')}), got ${opts.cls}`);
-    const H = manifest.heads;
     sub = { ...ctx, features: classRows(ctx.features, opts.cls, manifest.dim, H, manifest.tokens, manifest.dim / H) };
   }
   const f = sub.features;
   return knobs.map((knob): BudgetPoint => {
     const probe = (p: number): Probe => (knob === 'threshold' ? thresholdProbe(p) : pointProbe(sub, { strategy: knob, alpha: p }));
-    const runs = new Map<number, FinalLayerRun>();
-    const runAt = (p: number): FinalLayerRun => {
-      let run = runs.get(p);
-      if (run === undefined) {
-        run = probeRuns(sub, [probe(p)])[0]!;
-        runs.set(p, run);
+    // Each param evaluated once: its accuracy and final-layer usage on the images evaluated.
+    const points = new Map<number, { usage: number; accuracy: number }>();
+    const at = (p: number): { usage: number; accuracy: number } => {
+      let point = points.get(p);
+      if (point === undefined) {
+        const r = summariseFinalLayer(probeRuns(sub, [probe(p)])[0]!, f.labels, C, H);
+        point = { usage: r.headUsage, accuracy: r.accuracy };
+        points.set(p, point);
       }
-      return run;
+      return point;
     };
     const bracket: [number, number] = knob === 'threshold' ? [-2, 2] : [-1, 1.5];
     const domain: [number, number] = knob === 'threshold' ? [-Infinity, Infinity] : [-1, Infinity];
     let r: TargetUsageResult;
     try {
-      r = solveTargetUsage((p) => usageOf(runAt(p)), bracket, target, { domain, ...(opts.tol === undefined ? {} : { tol: opts.tol }) });
+      r = solveTargetUsage((p) => at(p).usage, bracket, target, { domain, ...(opts.tol === undefined ? {} : { tol: opts.tol }) });
     } catch (e) {
       if (!(e instanceof TargetUnreachableError)) throw e;
       // This knob cannot get there: report its closest point, and go on with the other knobs.
-      const [param, run] = [...runs].reduce((best, cur) => (Math.abs(usageOf(cur[1]) - target) < Math.abs(usageOf(best[1]) - target) ? cur : best));
-      return { knob, param, usage: usageOf(run), accuracy: accuracyOf(run, f.labels), reached: false, evaluations: e.evaluations, note: e.message };
+      const [param, point] = [...points].reduce((best, cur) => (Math.abs(cur[1].usage - target) < Math.abs(best[1].usage - target) ? cur : best));
+      return { knob, param, ...point, reached: false, evaluations: e.evaluations, note: e.message };
     }
     return {
       knob,
       param: r.param,
       usage: r.usage,
-      accuracy: accuracyOf(runAt(r.param), f.labels),
+      accuracy: at(r.param).accuracy,
       reached: r.reached,
       evaluations: r.evaluations,
       ...(r.unreached === undefined ? {} : { note: r.unreached.message }),
