@@ -20,7 +20,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Attention } from './attention.js';
-import { thresholdMask } from './gate.js';
 import type { ViT } from './vit.js';
 
 /** One layer's weights for one kept-head pattern. */
@@ -35,17 +34,35 @@ interface KeptWeights {
   proj: tf.Tensor2D;
 }
 
-/** Kept-head weights per layer, keyed by the mask pattern (bit i set: head i kept). */
+/** A decision network's weights on the host: LayerNorm then Linear(D, H), as gate.ts's HeadGate. */
+interface HostGate {
+  gamma: Float32Array; // (D)
+  beta: Float32Array; // (D)
+  eps: number;
+  weight: Float32Array; // (D, H)
+  bias: Float32Array; // (H)
+}
+
+/** Kept-head weights per layer, keyed by the mask pattern (bit i set: head i kept), and the gates on the host. */
 export interface SkipCache {
   layers: Array<Map<number, KeptWeights>>;
+  /** Per layer: its gate's weights, or null for an ungated layer. */
+  gates: Array<HostGate | null>;
   dispose(): void;
 }
 
-/** An empty cache for `model`'s layers; dispose it when done (it owns its tensors). */
+/** A cache for `model`'s current weights (empty of patterns); dispose it when done (it owns its tensors). */
 export function createSkipCache(model: ViT): SkipCache {
   const layers = model.blocks.map(() => new Map<number, KeptWeights>());
+  const read = (v: tf.Tensor | null): Float32Array => (v === null ? new Float32Array(0) : (v.dataSync() as Float32Array).slice());
+  const gates = model.blocks.map(({ gate }) =>
+    gate === null
+      ? null
+      : { gamma: read(gate.norm.weight), beta: read(gate.norm.bias), eps: gate.norm.eps, weight: read(gate.fc.weight), bias: read(gate.fc.bias) },
+  );
   return {
     layers,
+    gates,
     dispose() {
       for (const m of layers) {
         for (const w of m.values()) tf.dispose([w.qkv, w.proj, ...(w.qkvBias === null ? [] : [w.qkvBias])]);
@@ -102,6 +119,34 @@ function keptAttention(attn: Attention, w: KeptWeights, xn: tf.Tensor3D): tf.Ten
     .reshape([G * N, h * Dh]); // (G N, h Dh)
   const bias = attn.proj.bias;
   return tf.fused.matMul({ a: o, b: w.proj, ...(bias === null ? {} : { bias }) }).reshape([G, N, D]) as tf.Tensor3D;
+}
+
+/**
+ * The gate's mask on the host: cls (B, D) row-major -> m (B, H) = 1[fc(LayerNorm(cls)) > 0]. At batch 1
+ * the gate is ~1 kFLOP, and its four kernel calls cost more than the arithmetic; here it is one read of
+ * the CLS rows and float64 arithmetic, so a logit within ~1e-6 of 0 may round the other way than the
+ * float32 gate (none did in the tests).
+ */
+export function hostGateMask(g: HostGate, cls: Float32Array, B: number): Float32Array {
+  const D = g.gamma.length;
+  const H = g.bias.length;
+  const m = new Float32Array(B * H);
+  const n = new Float64Array(D);
+  for (let b = 0; b < B; b++) {
+    let mean = 0;
+    for (let d = 0; d < D; d++) mean += cls[b * D + d]!;
+    mean /= D;
+    let variance = 0;
+    for (let d = 0; d < D; d++) variance += (cls[b * D + d]! - mean) ** 2;
+    const inv = 1 / Math.sqrt(variance / D + g.eps);
+    for (let d = 0; d < D; d++) n[d] = (cls[b * D + d]! - mean) * inv * g.gamma[d]! + g.beta[d]!;
+    for (let h = 0; h < H; h++) {
+      let a = g.bias[h]!;
+      for (let d = 0; d < D; d++) a += n[d]! * g.weight[d * H + h]!;
+      m[b * H + h] = a > 0 ? 1 : 0;
+    }
+  }
+  return m;
 }
 
 /** Images of a batch grouped by mask pattern: pattern -> batch rows, in first-seen order. */
@@ -169,9 +214,10 @@ export function skipForward(model: ViT, images: tf.Tensor4D, cache: SkipCache, h
     let x = model.embed(images); // (B, N, D)
     model.blocks.forEach((block, l) => {
       let m = headMasks?.[l] ?? null;
-      if (m === null && block.gate !== null) {
-        const cls = x.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]) as tf.Tensor2D; // (B, D)
-        m = thresholdMask(block.gate.apply(cls)).dataSync() as Float32Array; // the gate runs before this layer's attention
+      const gate = cache.gates[l] ?? null;
+      if (m === null && gate !== null) {
+        // The gate runs before this layer's attention.
+        m = hostGateMask(gate, x.slice([0, 0, 0], [-1, 1, -1]).dataSync() as Float32Array, B); // cls (B, 1, D)
       }
       m ??= new Float32Array(B * H).fill(1);
       masks.push(m);
