@@ -37,7 +37,10 @@ export interface HeadSkipResult {
   flops: { dense: number; pruned: number; savedFraction: number };
   batch1: Record<Path, Latency>;
   batch256: Record<Path, { imagesPerSec: number }>;
-  /** skip / dense: batch-1 median latency, and batch-256 time per image. */
+  /**
+   * skip / dense time per image: the median over images (batch 1) or forwards (batch 256) of the ratio
+   * of the two paths' times on the same input, run back to back (robust to the machine's drift).
+   */
   ratios: { batch1: number; batch256: number };
 }
 
@@ -98,6 +101,12 @@ function latency(times: number[]): Latency {
   return { medianMs: s[Math.floor(s.length / 2)]!, p90Ms: s[Math.floor(0.9 * (s.length - 1))]! };
 }
 
+/** Median over i of a[i] / b[i]. */
+function pairedRatio(a: number[], b: number[]): number {
+  const r = a.map((t, i) => t / b[i]!).sort((p, q) => p - q);
+  return r[Math.floor(r.length / 2)]!;
+}
+
 /** Measure `m`'s three paths: `singles` batch-1 images, `reps` batch-256 forwards per path. */
 export function headSkip(m: BenchModel, singles: number, reps: number): HeadSkipResult {
   const c = m.config;
@@ -155,6 +164,6 @@ export function headSkip(m: BenchModel, singles: number, reps: number): HeadSkip
     flops: { dense: f.dense, pruned: f.pruned, savedFraction: f.savedFraction },
     batch1,
     batch256,
-    ratios: { batch1: batch1.skip.medianMs / batch1.dense.medianMs, batch256: batch256.dense.imagesPerSec / batch256.skip.imagesPerSec },
+    ratios: { batch1: pairedRatio(times.skip, times.dense), batch256: pairedRatio(batchTimes.skip, batchTimes.dense) },
   };
 }

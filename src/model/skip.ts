@@ -108,10 +108,13 @@ function keptAttention(attn: Attention, w: KeptWeights, xn: tf.Tensor3D): tf.Ten
   const h = w.kept;
   const Dh = attn.headDim;
   const y = tf.fused.matMul({ a: xn.reshape([G * N, D]), b: w.qkv, ...(w.qkvBias === null ? {} : { bias: w.qkvBias }) }); // (G N, 3 h Dh)
-  const t = y.reshape([G, N, 3 * h, Dh]).transpose([2, 0, 1, 3]); // (3h, G, N, Dh)
-  const q = t.slice([0, 0, 0, 0], [h, -1, -1, -1]) as tf.Tensor4D; // (h, G, N, Dh), pre-scaled
-  const k = t.slice([h, 0, 0, 0], [h, -1, -1, -1]) as tf.Tensor4D;
-  const v = t.slice([2 * h, 0, 0, 0], [h, -1, -1, -1]) as tf.Tensor4D;
+  // (3, h G N Dh): each of q, k, v is one contiguous run, so each slice is one copy.
+  const t = y
+    .reshape([G, N, 3 * h, Dh])
+    .transpose([2, 0, 1, 3])
+    .reshape([3, h * G * N * Dh]);
+  const part = (j: number): tf.Tensor4D => t.slice([j, 0], [1, -1]).reshape([h, G, N, Dh]); // (h, G, N, Dh)
+  const [q, k, v] = [part(0), part(1), part(2)]; // q pre-scaled
   const att = tf.softmax(tf.matMul(q, k, false, true)); // (h, G, N, N)
   const o = tf
     .matMul(att, v)
@@ -127,7 +130,7 @@ function keptAttention(attn: Attention, w: KeptWeights, xn: tf.Tensor3D): tf.Ten
  * the CLS rows and float64 arithmetic, so a logit within ~1e-6 of 0 may round the other way than the
  * float32 gate (none did in the tests).
  */
-export function hostGateMask(g: HostGate, cls: Float32Array, B: number): Float32Array {
+function hostGateMask(g: HostGate, cls: Float32Array, B: number): Float32Array {
   const D = g.gamma.length;
   const H = g.bias.length;
   const m = new Float32Array(B * H);
