@@ -83,7 +83,18 @@ test("the issue's estimate: 30% of heads skipped saves about 10% at 17 tokens (d
 });
 
 test('ViT-S/16 at 224 (DeiT-S): 4.6 GMACs, the figure its paper gives', () => {
-  const vitS: ViTConfig = { ...tiny, imgSize: 224, patchSize: 16, inChans: 3, numClasses: 1000, embedDim: 384, depth: 12, numHeads: 6, mlpRatio: 4, gatedLayers: [] };
+  const vitS: ViTConfig = {
+    ...tiny,
+    imgSize: 224,
+    patchSize: 16,
+    inChans: 3,
+    numClasses: 1000,
+    embedDim: 384,
+    depth: 12,
+    numHeads: 6,
+    mlpRatio: 4,
+    gatedLayers: [],
+  };
   const gmacs = flopsReport(vitS, Array(12).fill(1), []).dense / 2e9;
   assert.ok(Math.abs(gmacs - 4.6) < 0.05, `${gmacs} GMACs`);
 });
