@@ -1,18 +1,29 @@
 /**
  * `npm run bench`: headsteer's training and inference speed next to the PyTorch CPU reference
- * (bench/torch_reference.py, Debian python3-torch) on the same machine. Each item runs in its own
- * process (peak RSS per item); prints a table and writes bench/results.json. Installs nothing.
+ * (bench/torch_reference.py, Debian python3-torch) on the same machine, then `headSkip` (head_skip.ts:
+ * dense, masked and head-skipping inference). Each item runs in its own process (peak RSS per item);
+ * prints tables and writes bench/results.json. Installs nothing.
+ * `npm run bench -- --only headSkip` (or vitTrain, vitInfer, saeTrain) runs one item; `--quick` fewer reps.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeJsonAtomic } from '../src/io/atomic.js';
+import type { HeadSkipResult } from './head_skip.js';
 import type { Measurement } from './measure.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '../..');
 const quick = process.argv.includes('--quick');
+const ITEMS = ['vitTrain', 'vitInfer', 'saeTrain', 'headSkip'] as const;
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt < 0 ? undefined : process.argv[onlyAt + 1];
+if (only !== undefined && !(ITEMS as readonly string[]).includes(only)) {
+  process.stderr.write(`--only: unknown item '${only}' (expected one of ${ITEMS.join(', ')})\n`);
+  process.exit(2);
+}
+const runs = (item: (typeof ITEMS)[number]): boolean => only === undefined || only === item;
 
 interface Row {
   perSec: number;
@@ -22,9 +33,9 @@ interface Row {
   torchThreads?: number;
 }
 
-function measure(item: string, config: string): Measurement {
+function measure<T = Measurement>(item: string, config: string): T {
   const out = execFileSync(process.execPath, [join(here, 'measure.js'), item, config, quick ? '3' : '7'], { encoding: 'utf8', env: process.env });
-  return JSON.parse(out.trim().split('\n').pop()!) as Measurement;
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
 interface TorchItem {
@@ -53,6 +64,12 @@ function torchReference(): TorchResults | null {
   return { torch: parsed.torch, results: parsed.results };
 }
 
+/** Print rows as right-aligned columns. */
+function print(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  process.stdout.write(`${rows.map((r) => r.map((cell, c) => cell.padStart(widths[c]!)).join('  ')).join('\n')}\n`);
+}
+
 function row(m: Measurement, t: TorchItem | null): Row {
   return {
     perSec: m.perSec,
@@ -69,13 +86,22 @@ const engine = execFileSync(
   { encoding: 'utf8' },
 ).trim();
 process.stdout.write(`${engine}\n`);
-const torch = torchReference();
-if (torch === null)
+const torch = runs('vitTrain') || runs('vitInfer') || runs('saeTrain') ? torchReference() : null;
+if (torch === null && only !== 'headSkip')
   process.stdout.write('PyTorch reference unavailable (install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n');
 
-const results: Record<string, unknown> = { engine, torchVersion: torch?.torch ?? null, date: new Date().toISOString() };
+// --only replaces its own item in the last results and keeps the others.
+const resultsPath = join(root, 'bench/results.json');
+const previous = only !== undefined && existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
+const results: Record<string, unknown> = {
+  ...previous,
+  engine,
+  torchVersion: torch?.torch ?? previous['torchVersion'] ?? null,
+  date: new Date().toISOString(),
+};
 const table: string[][] = [['item', 'config', 'headsteer /s', 'torch /s', 'ratio', 'peak RSS MB']];
 for (const item of ['vitTrain', 'vitInfer'] as const) {
+  if (!runs(item)) continue;
   const entry: Record<string, Row> = {};
   for (const config of ['reference', 'default'] as const) {
     const r = row(measure(item, config), torch?.results[`${item}.${config}`] ?? null);
@@ -84,10 +110,50 @@ for (const item of ['vitTrain', 'vitInfer'] as const) {
   }
   results[item] = entry;
 }
-const sae = row(measure('saeTrain', '-'), torch?.results['saeTrain'] ?? null);
-results['saeTrain'] = sae;
-table.push(['saeTrain', '384-3072 k64', sae.perSec.toFixed(1), sae.torchPerSec?.toFixed(1) ?? '-', sae.ratio?.toFixed(2) ?? '-', sae.peakRssMB.toFixed(0)]);
-const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
-process.stdout.write(`${table.map((r) => r.map((cell, c) => cell.padStart(widths[c]!)).join('  ')).join('\n')}\n`);
-writeJsonAtomic(join(root, 'bench/results.json'), results);
+if (runs('saeTrain')) {
+  const sae = row(measure('saeTrain', '-'), torch?.results['saeTrain'] ?? null);
+  results['saeTrain'] = sae;
+  table.push(['saeTrain', '384-3072 k64', sae.perSec.toFixed(1), sae.torchPerSec?.toFixed(1) ?? '-', sae.ratio?.toFixed(2) ?? '-', sae.peakRssMB.toFixed(0)]);
+}
+if (table.length > 1) print(table);
+if (runs('headSkip')) {
+  const entry: Record<string, HeadSkipResult> = {};
+  const skipTable: string[][] = [
+    [
+      'headSkip',
+      'usage',
+      'FLOPs saved',
+      'b1 dense ms',
+      'b1 masked ms',
+      'b1 skip ms',
+      'b1 skip/dense',
+      'b256 dense /s',
+      'b256 masked /s',
+      'b256 skip /s',
+      'b256 skip/dense',
+    ],
+  ];
+  for (const config of ['reference', 'default'] as const) {
+    const r = measure<HeadSkipResult>('headSkip', config);
+    entry[config] = r;
+    const ms = (l: { medianMs: number; p90Ms: number }): string => `${l.medianMs.toFixed(2)} (p90 ${l.p90Ms.toFixed(2)})`;
+    skipTable.push([
+      config,
+      r.usage.toFixed(3),
+      `${(100 * r.flops.savedFraction).toFixed(1)}%`,
+      ms(r.batch1.dense),
+      ms(r.batch1.masked),
+      ms(r.batch1.skip),
+      r.ratios.batch1.toFixed(3),
+      r.batch256.dense.imagesPerSec.toFixed(1),
+      r.batch256.masked.imagesPerSec.toFixed(1),
+      r.batch256.skip.imagesPerSec.toFixed(1),
+      r.ratios.batch256.toFixed(3),
+    ]);
+  }
+  results['headSkip'] = entry;
+  print(skipTable);
+  process.stdout.write('headSkip ratios are time per image, skip / dense (below 1: skipping is faster)\n');
+}
+writeJsonAtomic(resultsPath, results);
 process.stdout.write('wrote bench/results.json\n');

@@ -15,6 +15,7 @@ import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
 import { esc, figureBlock, notice, page, paragraph, section } from './html.js';
 import { loadRunInputs, notRunYet, type RunInputs } from './inputs.js';
 import { renderFigure } from './render.js';
+import { flopsTables } from './table_flops.js';
 import { configBlock, frontierTable, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable, topGainTable } from './tables.js';
 
 /** Paths written by `buildReport`. */
@@ -104,6 +105,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
     section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
     section('paper', 'Ours vs the paper', paperTable(inp)),
     section('models', 'Dense, pruned and random-policy models', `${modelsTable(inp)}\n${await renderBlocks(layerBlocks)}\n${perClassTable(inp)}`),
+    section('compute', 'Compute per image (analytic FLOPs)', flopsTables(inp)),
     section('training', 'Training', `${await renderBlocks(trainBlocks)}\n${timingsTable(inp)}`),
     section('sae', 'Sparse autoencoder', saeTable(inp)),
     section('config', 'Run configuration', configBlock(inp)),
@@ -115,6 +117,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
     ['overlap', 'Latent overlap'],
     ['paper', 'Ours vs paper'],
     ['models', 'Models'],
+    ['compute', 'Compute'],
     ['training', 'Training'],
     ['sae', 'SAE'],
     ['config', 'Config'],
