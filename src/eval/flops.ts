@@ -134,3 +134,16 @@ export function flopsReport(c: ViTConfig, perLayer: readonly number[], perClass:
     parts: { dense: denseParts, pruned: prunedParts },
   };
 }
+
+/**
+ * Skipping FLOPs per image as a function of the final layer's head usage u, the other layers as measured:
+ * FLOPs(u) = pruned + (u - u0) * (the final block's heads' FLOPs), `u0` the final-layer usage `f` was
+ * counted at. Exact, since every term is linear in the kept count and final-layer steering moves no other
+ * layer's masks. The heads' FLOPs are the final block's dense FLOPs less its MLP (the same in every block).
+ */
+export function finalLayerFlops(f: Pick<FlopsReport, 'pruned' | 'perLayer' | 'parts'>, u0: number): (u: number) => number {
+  const last = f.perLayer.at(-1);
+  if (last === undefined) throw new RangeError('finalLayerFlops: the FLOPs report has no layers');
+  const heads = last.dense - f.parts.dense.mlp / f.perLayer.length;
+  return (u) => f.pruned + (u - u0) * heads;
+}

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { STAGES, stageDir, type Stage } from '../run/layout.js';
 import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
+import { finalLayerFlops } from '../eval/flops.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
 import { layersFigure } from './figures_layers.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
@@ -142,12 +143,19 @@ function controlsBlocks(inp: RunInputs): Block[] {
   const sum = frontierSummary(r, c, shares);
   return [
     { html: paragraph(frontierStatement(sum), 'statement') },
-    { figure: frontierFigure(r, c, sum, shares) },
+    { figure: frontierFigure(r, c, sum, shares, flopsOfUsage(inp)) },
     { html: frontierTable(sum) },
     ...[classFrontierFigure(r, c)].map(
       (f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so there are no class frontiers') } : { figure: f }),
     ),
   ];
+}
+
+/** Skipping FLOPs per image at a final-layer usage, from the pruned model's eval.json (undefined before FLOPs were counted). */
+function flopsOfUsage(inp: RunInputs): ((u: number) => number) | undefined {
+  const e = inp.pruned.eval;
+  const u0 = e?.headUsage.perLayer.at(-1);
+  return e?.flops === undefined || u0 === undefined ? undefined : finalLayerFlops(e.flops, u0);
 }
 
 function classNamesOf(inp: RunInputs): string[] {

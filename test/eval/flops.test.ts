@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockFlops, flopsReport, imageFlops, total } from '../../src/eval/flops.js';
+import { blockFlops, finalLayerFlops, flopsReport, imageFlops, total } from '../../src/eval/flops.js';
 import type { ViTConfig } from '../../src/model/config.js';
 
 const tiny: ViTConfig = {
@@ -57,6 +57,12 @@ test('whole image: dense, masked and skipping', () => {
   assert.equal(total(r.parts.dense), r.dense);
   assert.equal(total(r.parts.pruned), r.pruned);
   assert.equal(r.parts.pruned.gate, GATE);
+});
+
+test('final-layer FLOPs line: equals a fresh count at any final-layer usage, the other layers held', () => {
+  const r = flopsReport(tiny, [1, 0.5], [[1, 0.5]]);
+  const at = finalLayerFlops(r, 0.5);
+  for (const u of [0, 0.25, 0.5, 1]) assert.equal(at(u), total(imageFlops(tiny, [2, 2 * u], true)), `u = ${u}`);
 });
 
 test('a dense model (no gates, usage 1) saves nothing', () => {
