@@ -29,7 +29,7 @@ import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../ste
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { loadSteerContext, steerRuns, type SteerContext } from '../steer/sweep.js';
-import { pngDataUrl } from './png.js';
+import { pngDataUrl } from '../io/png.js';
 
 /** The alpha range the page accepts (docs/design.md "Steering": alpha in [-1, 1.5]). */
 export const ALPHA_RANGE = { min: -1, max: 1.5, step: 0.05 } as const;
