@@ -157,6 +157,8 @@ export interface ExplorerData {
   samples(strategy: Strategy, alpha: number, cls: ClassChoice, count: number): SampleView[];
   /** Each knob at final-layer usage `usage` in [0, 1] on the scope's images (within TARGET_BUDGET_MS, see TargetView.pending). */
   target(usage: number, cls: ClassChoice): TargetView;
+  /** The loaded model, SAE and test features, shared with the latent view (latents.ts). */
+  context: SteerContext;
   dispose(): void;
 }
 
@@ -375,6 +377,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       const base = cls === 'all' ? unsteered.headUsage : unsteered.perClass[cls]!.headUsage;
       return { usage, class: cls, unsteered: base, knobs, pending, seconds: (performance.now() - started) / 1000 };
     },
+    context: ctx,
     dispose: () => ctx.dispose(),
   };
 }
