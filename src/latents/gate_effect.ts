@@ -48,6 +48,20 @@ export function gateJvp(gate: HeadGate, r: tf.Tensor2D, v: tf.Tensor2D): tf.Tens
 }
 
 /**
+ * Rows `rows` (P) of t (B, C) -> (P, C), copied on the CPU: tf.gather on the wasm backend takes ~0.1 s
+ * for a (2048, 768) result, the copy a few milliseconds.
+ */
+function gatherRows(t: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  const [, C] = t.shape;
+  const src = t.dataSync() as Float32Array; // (B, C)
+  const out = new Float32Array(rows.length * C); // (P, C)
+  rows.forEach((r, p) => {
+    out.set(src.subarray(r * C, (r + 1) * C), p * C);
+  });
+  return tf.tensor2d(out, [rows.length, C]);
+}
+
+/**
  * Gate effects of latent `latents[p]` on batch row `rows[p]` (P pairs). `x` (B, D) are the batch's
  * final-block input CLS and `base` their unsteered SAE encoding; `options` the run's steering options.
  */
@@ -63,16 +77,17 @@ export function pairGateEffects(
   const P = pairs.rows.length;
   if (pairs.latents.length !== P) throw new RangeError(`pairGateEffects: ${P} rows but ${pairs.latents.length} latents`);
   const out = tf.tidy(() => {
-    const idx = tf.tensor1d(pairs.rows, 'int32');
     const lat = tf.tensor1d(pairs.latents, 'int32');
-    const take = (t: tf.Tensor2D): tf.Tensor2D => tf.gather(t, idx) as tf.Tensor2D; // (P, ...)
+    const take = (t: tf.Tensor2D): tf.Tensor2D => gatherRows(t, pairs.rows); // (P, ...)
     const x = take(batch.x); // (P, D)
     const base: SaeBase = { pre: take(batch.base.pre), z: take(batch.base.z), xHat: take(batch.base.xHat) };
     const mask = tf.oneHot(lat, sae.dSae).toFloat() as tf.Tensor2D; // (P, F): S = {i} per pair
     const steered = steerFromBase(sae, x, base, mask, alpha, options); // (P, D)
-    const reference = steerFromBase(sae, x, base, mask, 0, options); // (P, D): x_hat (x with keepError), exactly
+    // What alpha = 0 gives in every mode, bit for bit (steering.ts): x_hat, or x with keepError. Per row, not per pair.
+    const rowsRef = options.keepError === true ? batch.x : batch.base.xHat; // (B, D)
+    const reference = take(rowsRef); // (P, D)
     const aS = gate.apply(steered); // (P, H)
-    const aR = gate.apply(reference); // (P, H)
+    const aR = take(gate.apply(rowsRef)); // (P, H)
     const d = tf.gather(sae.wDec, lat) as tf.Tensor2D; // (P, D) decoder rows
     return {
       logit: tf.sub(aS, aR),
