@@ -192,7 +192,9 @@ function route(req: IncomingMessage, data: ExplorerData, page: string, latents: 
     }
     case '/latents': {
       const q = parseQuery(url.searchParams, ['set']);
-      if (q.has('set')) classParam(new Map([['class', q.get('set')!]]), C);
+      const set = q.get('set');
+      if (set !== undefined && set !== 'all' && !(/^\d+$/.test(set) && Number(set) < C))
+        throw new HttpError(400, `set must be 'all' or a class index, an integer in [0, ${C - 1}]; got '${set}'`);
       return { type: 'text/html; charset=utf-8', body: latentsPage(data.meta.run) };
     }
     case '/api/latents':

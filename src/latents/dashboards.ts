@@ -26,7 +26,7 @@ export const GATE_ALPHA = 1;
 /** (image, latent) pairs per steered batch: bounds the (P, F) mask and pre-activation copies. */
 const PAIRS_PER_BATCH = 2048;
 
-/** Growable Int32/Float32 columns of the firing pairs. */
+/** The firing (image, latent) pairs of the whole test set, as columns: test row, latent, z. */
 interface Pairs {
   rows: number[];
   latents: number[];
