@@ -380,6 +380,10 @@ export function explorerClient(shared: ClientConstants): void {
       renderFrontier(p);
       renderSamples(imgs.images);
       el('alpha-label').textContent = a.toFixed(2);
+      // The latent view (latents_page.ts), filtered to the selected class's per-class set.
+      const toLatents = el<HTMLAnchorElement>('class-latents');
+      toLatents.href = classSel.value === 'all' ? '/latents' : `/latents?set=${classSel.value}`;
+      toLatents.textContent = classSel.value === 'all' ? 'all SAE latents →' : `latents of ${meta.classNames[Number(classSel.value)] ?? ''}’s per-class set →`;
       document.querySelectorAll<HTMLButtonElement>('#grid-chips button').forEach((b) => {
         b.classList.toggle('active', Math.abs(Number(b.dataset['alpha']) - a) < 1e-9);
       });

@@ -29,7 +29,7 @@ import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../ste
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { loadSteerContext, steerRuns, type SteerContext } from '../steer/sweep.js';
-import { pngDataUrl } from './png.js';
+import { pngDataUrl } from '../io/png.js';
 
 /** The alpha range the page accepts (docs/design.md "Steering": alpha in [-1, 1.5]). */
 export const ALPHA_RANGE = { min: -1, max: 1.5, step: 0.05 } as const;
@@ -157,6 +157,8 @@ export interface ExplorerData {
   samples(strategy: Strategy, alpha: number, cls: ClassChoice, count: number): SampleView[];
   /** Each knob at final-layer usage `usage` in [0, 1] on the scope's images (within TARGET_BUDGET_MS, see TargetView.pending). */
   target(usage: number, cls: ClassChoice): TargetView;
+  /** The loaded model, SAE and test features, shared with the latent view (latents.ts). */
+  context: SteerContext;
   dispose(): void;
 }
 
@@ -375,6 +377,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       const base = cls === 'all' ? unsteered.headUsage : unsteered.perClass[cls]!.headUsage;
       return { usage, class: cls, unsteered: base, knobs, pending, seconds: (performance.now() - started) / 1000 };
     },
+    context: ctx,
     dispose: () => ctx.dispose(),
   };
 }

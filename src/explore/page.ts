@@ -166,6 +166,7 @@ export function explorerPage(run: string): string {
     <h2>Steering</h2>
     <label class="field" for="class">Class</label>
     <select id="class"></select>
+    <a class="hint" id="class-latents" href="/latents">all SAE latents →</a>
     <label class="field" style="margin-top:12px">Strategy</label>
     <div class="seg" id="strategy">${strategies}</div>
     <label class="field" for="alpha-input">Alpha <span id="alpha-label"></span></label>

@@ -11,6 +11,7 @@ import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } fro
 import { finalLayerFlops } from '../eval/flops.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
 import { layersFigure } from './figures_layers.js';
+import { latentBlocks } from './latents.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
 import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
 import { esc, figureBlock, notice, page, paragraph, section } from './html.js';
@@ -104,6 +105,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
     section('controls', 'Controls: threshold shift, per-class oracle and random policy', controlsBody),
     ...layerSections,
     section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
+    section('latents', 'SAE latents: class specificity and gate effect', await renderBlocks(latentBlocks(inp.run))),
     section('paper', 'Ours vs the paper', paperTable(inp)),
     section('models', 'Dense, pruned and random-policy models', `${modelsTable(inp)}\n${await renderBlocks(layerBlocks)}\n${perClassTable(inp)}`),
     section('compute', 'Compute per image (analytic FLOPs)', flopsTables(inp)),
@@ -116,6 +118,7 @@ export async function buildReport(run: string): Promise<ReportOutput> {
     ['controls', 'Controls'],
     ...(layerSections.length === 0 ? [] : [['layers', 'Every layer'] as [string, string]]),
     ['overlap', 'Latent overlap'],
+    ['latents', 'Latents'],
     ['paper', 'Ours vs paper'],
     ['models', 'Models'],
     ['compute', 'Compute'],

@@ -10,6 +10,7 @@
  *   <run>/features/   extract    manifest.json (written last), train/test.safetensors
  *   <run>/sae/        sae        SAE checkpoint, metrics.json (written after training)
  *   <run>/stats/      stats      stats.json
+ *   <run>/latents/    latents    latents.json (written last), thumbs.png
  *   <run>/steer/      steer      results.json, results.csv
  *   <run>/report/     report     index.html, figures/
  *
@@ -29,7 +30,7 @@ import { parseViTConfig, type ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 
 /** The stages that write into a run folder, in pipeline order. */
-export const STAGE_ORDER = ['pretrain', 'prune', 'extract', 'sae', 'stats', 'steer', 'report'] as const;
+export const STAGE_ORDER = ['pretrain', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report'] as const;
 /** A stage of the pipeline, named as its verb. */
 export type Stage = (typeof STAGE_ORDER)[number];
 
@@ -70,6 +71,13 @@ export const STAGES: Readonly<Record<Stage, StageLayout>> = {
     done: (dir) => existsSync(join(dir, 'metrics.json')) && isCheckpoint(dir),
   },
   stats: { folder: 'stats', verb: 'headsteer stats', label: 'latent statistics', checkpoint: false, done: (dir) => existsSync(join(dir, 'stats.json')) },
+  latents: {
+    folder: 'latents',
+    verb: 'headsteer latents',
+    label: 'latent dashboards',
+    checkpoint: false,
+    done: (dir) => existsSync(join(dir, 'latents.json')),
+  },
   steer: { folder: 'steer', verb: 'headsteer steer', label: 'steering', checkpoint: false, done: (dir) => existsSync(join(dir, 'results.json')) },
   // Never done: it is cheap and reflects whatever the stages above now hold, so it is always rebuilt.
   report: { folder: 'report', verb: 'headsteer report', label: 'report', checkpoint: false, done: () => false },

@@ -66,7 +66,7 @@ test('run: killed mid-pretrain, rerun resumes and finishes every stage; a third 
 
   const third = cli(['run', '--preset', 'smoke', '--out', run]);
   assert.equal(third.status, 0, third.stderr);
-  assert.equal((third.stderr.match(/already complete, skipped/g) ?? []).length, 6, third.stderr);
+  assert.equal((third.stderr.match(/already complete, skipped/g) ?? []).length, 7, third.stderr);
   assert.match(third.stdout, /report: .*report\/index\.html/);
 });
 

@@ -1,7 +1,7 @@
 /**
  * `headsteer run`: the main job. Checks the data, then chains the stages of the run folder
  * (src/run/layout.ts; docs/design.md "Pipeline and run folder") — pretrain, prune (with eval), extract,
- * sae, stats, steer, report — skipping stages whose output is complete and resuming interrupted ones,
+ * sae, stats, latents, steer, report — skipping stages whose output is complete and resuming interrupted ones,
  * so rerunning after a Ctrl-C or a crash continues where it stopped. With `steer.layers` other than
  * 'final', extract, sae, stats and steer also cover each steered layer (docs/design.md "Steering at every
  * layer"), and a stage counts as complete only when every layer's part is.
@@ -15,6 +15,7 @@ import { readJson } from '../../io/atomic.js';
 import { hasTrainingState } from '../../io/checkpoint.js';
 import { extractStage } from '../../pipeline/extract.js';
 import { layersStage } from '../../pipeline/layers.js';
+import { latentsStage } from '../../pipeline/latents.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
 import { pretrainStage, pruneStage } from '../../pipeline/train.js';
@@ -38,6 +39,7 @@ import { formatDuration, progressBar } from '../progress.js';
 import { validateLayersResults } from '../../steer/layers_results.js';
 import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
+import { printLatentsSummary } from './latents.js';
 import { printLayersSummary, printSteerSummary } from './steer.js';
 import { REPLICA_ENTRY, trainWithProgress } from './train.js';
 
@@ -63,7 +65,7 @@ function trainStage(stage: TrainStage, run: string, cfg: Config): Promise<void> 
 export function register(program: Command): void {
   program
     .command('run')
-    .description('the full pipeline on one run folder, resuming where it stopped: data, pretrain, prune, extract, sae, stats, steer, report')
+    .description('the full pipeline on one run folder, resuming where it stopped: data, pretrain, prune, extract, sae, stats, latents, steer, report')
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .option('--out <run>', 'run folder (default: runs/<preset>)')
     .option('--set <key=value>', 'override a config value, e.g. --set prune.rho=0.6 (repeatable)', collect, [])
@@ -130,6 +132,20 @@ export function register(program: Command): void {
             });
           }
         },
+        latents: async () => {
+          const t = performance.now();
+          const bar = progressBar('latents ', 1, []);
+          const r = latentsStage({
+            features: dir('extract'),
+            sae: dir('sae'),
+            stats: dir('stats'),
+            out: dir('latents'),
+            cfg: laterConfig(),
+            onProgress: (n, total) => bar.update(n / total, {}),
+          });
+          bar.stop();
+          printLatentsSummary(dir('latents'), r, (performance.now() - t) / 1000);
+        },
         steer: async () => {
           if (!stageDone(run, 'steer')) {
             const bar = progressBar('steer   ', 1, []);
@@ -162,6 +178,7 @@ export function register(program: Command): void {
         extract: () => stageDone(run, 'extract') && extra().every((l) => loadFeaturesManifest(dir('extract')).layers.includes(l)),
         sae: () => stageDone(run, 'sae') && extra().every((l) => layerStageDone(run, 'sae', l, finalLayer())),
         stats: () => stageDone(run, 'stats') && extra().every((l) => layerStageDone(run, 'stats', l, finalLayer())),
+        latents: () => stageDone(run, 'latents'),
         steer: () => stageDone(run, 'steer') && layersDone(),
         report: () => stageDone(run, 'report'),
       };
