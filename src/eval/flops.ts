@@ -137,13 +137,17 @@ export function flopsReport(c: ViTConfig, perLayer: readonly number[], perClass:
 
 /**
  * Skipping FLOPs per image as a function of the final layer's head usage u, the other layers as measured:
- * FLOPs(u) = pruned + (u - u0) * (the final block's heads' FLOPs), `u0` the final-layer usage `f` was
- * counted at. Exact, since every term is linear in the kept count and final-layer steering moves no other
- * layer's masks. The heads' FLOPs are the final block's dense FLOPs less its MLP (the same in every block).
+ * FLOPs(u) = base + (u - u0) * (the final block's heads' FLOPs), where base is `f.pruned` (all test
+ * images) or `f.perClass[cls]` (one class's) and `u0` the final-layer usage of the same images when `f`
+ * was counted. Exact, since every term is linear in the kept count and final-layer steering moves no
+ * other layer's masks. The heads' FLOPs are the final block's dense FLOPs less its MLP (the same in every
+ * block).
  */
-export function finalLayerFlops(f: Pick<FlopsReport, 'pruned' | 'perLayer' | 'parts'>, u0: number): (u: number) => number {
+export function finalLayerFlops(f: Pick<FlopsReport, 'pruned' | 'perClass' | 'perLayer' | 'parts'>, u0: number, cls?: number): (u: number) => number {
   const last = f.perLayer.at(-1);
   if (last === undefined) throw new RangeError('finalLayerFlops: the FLOPs report has no layers');
+  const base = cls === undefined ? f.pruned : f.perClass[cls];
+  if (base === undefined) throw new RangeError(`finalLayerFlops: no FLOPs for class ${cls} (the report has ${f.perClass.length})`);
   const heads = last.dense - f.parts.dense.mlp / f.perLayer.length;
-  return (u) => f.pruned + (u - u0) * heads;
+  return (u) => base + (u - u0) * heads;
 }

@@ -155,6 +155,17 @@ export function notRunYet(stage: Stage): string {
  * Reads every stage artifact of `run`.
  * @throws UserError when `run` is not a folder.
  */
+/**
+ * The pruned model's FLOPs from its eval.json, or undefined when it is absent, invalid or predates FLOPs
+ * counting (the report names which; callers that only add FLOPs beside other numbers go on without them).
+ */
+export function prunedFlops(run: string): FlopsFile | undefined {
+  const path = join(stageDir(run, 'prune'), 'eval.json');
+  if (!existsSync(path)) return undefined;
+  const parsed = evalSchema.safeParse(readJson(path, 'evaluation'));
+  return parsed.success ? parsed.data.flops : undefined;
+}
+
 export function loadRunInputs(run: string): RunInputs {
   if (!existsSync(run) || !statSync(run).isDirectory()) {
     throw new UserError(`run folder ${run} does not exist (expected the folder a \`headsteer run\` or \`headsteer pretrain --out\` wrote)`);

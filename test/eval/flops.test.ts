@@ -63,6 +63,17 @@ test('final-layer FLOPs line: equals a fresh count at any final-layer usage, the
   const r = flopsReport(tiny, [1, 0.5], [[1, 0.5]]);
   const at = finalLayerFlops(r, 0.5);
   for (const u of [0, 0.25, 0.5, 1]) assert.equal(at(u), total(imageFlops(tiny, [2, 2 * u], true)), `u = ${u}`);
+  const perClass = flopsReport(
+    tiny,
+    [1, 0.5],
+    [
+      [1, 0.5],
+      [1, 0],
+    ],
+  );
+  const cls1 = finalLayerFlops(perClass, 0, 1);
+  for (const u of [0, 0.5, 1]) assert.equal(cls1(u), total(imageFlops(tiny, [2, 2 * u], true)), `class 1, u = ${u}`);
+  assert.throws(() => finalLayerFlops(perClass, 0, 2), /no FLOPs for class 2 \(the report has 2\)/);
 });
 
 test('a dense model (no gates, usage 1) saves nothing', () => {
