@@ -171,9 +171,16 @@ export function runConfigOf(checkpoint: string): Config {
 
 /** Load the dataset a run config names (with an optional data-dir override). */
 export function loadRunData(cfg: Config): Dataset {
-  return loadDataset(cfg.data.dataset, {
+  const ds = loadDataset(cfg.data.dataset, {
     seed: cfg.seed,
     ...(cfg.data.dataDir === undefined ? {} : { dataDir: cfg.data.dataDir }),
     ...(cfg.data.procedural === undefined ? {} : { procedural: cfg.data.procedural }),
   });
+  const side = cfg.model.imgSize ?? Math.min(ds.height, ds.width);
+  if (side < cfg.model.patchSize) {
+    throw new UserError(
+      `${ds.source}: images of ${side}x${side} pixels are smaller than one ${cfg.model.patchSize}x${cfg.model.patchSize} patch (model.patchSize)`,
+    );
+  }
+  return ds;
 }

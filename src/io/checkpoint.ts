@@ -16,7 +16,7 @@ import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, ren
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { fsyncDir, readJson, writeJsonAtomic } from './atomic.js';
-import { readSafetensors, writeSafetensors, type TensorData } from './safetensors.js';
+import { readSafetensors, requireFinite, writeSafetensors, type TensorData } from './safetensors.js';
 
 /** The checkpoint layout version this headsteer writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -119,6 +119,7 @@ export function loadCheckpoint(dir: string, opts: LoadOptions = {}): Checkpoint 
   const weightsPath = join(dir, WEIGHTS);
   if (!existsSync(weightsPath)) throw new UserError(`checkpoint ${dir} is incomplete: ${WEIGHTS} is missing`);
   const weights = readSafetensors(weightsPath).tensors;
+  requireFinite(weights, weightsPath);
   if (opts.withTraining !== true) return { config, weights };
 
   if (!hasTrainingState(dir)) {
