@@ -68,9 +68,7 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointToSave): void {
   const version = ckpt.config['formatVersion'] ?? FORMAT_VERSION;
   if (typeof kind !== 'string') throw new TypeError(`checkpoint config.kind must be a string, got ${JSON.stringify(kind)}`);
   if (version !== FORMAT_VERSION) throw new TypeError(`checkpoint config.formatVersion must be ${FORMAT_VERSION}, got ${JSON.stringify(version)}`);
-  if (existsSync(dir) && !isCheckpoint(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) {
-    throw new UserError(`${dir} exists and is not a checkpoint folder (no readable ${CONFIG} + ${WEIGHTS}); refusing to replace it`);
-  }
+  requireReplaceable(dir, kind);
   removeStaleSiblings(dir);
 
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -97,6 +95,22 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointToSave): void {
   renameSync(tmp, dir);
   fsyncDir(dirname(dir));
   rmSync(old, { recursive: true, force: true });
+}
+
+/**
+ * Checks, before any work, that a checkpoint of `kind` may be saved at `dir`: absent, an empty folder or
+ * a checkpoint of the same kind (whether to replace that one is the stage's decision).
+ * @throws UserError naming what `dir` holds: a file, another kind of checkpoint, or other files.
+ */
+export function requireReplaceable(dir: string, kind: string): void {
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a folder; choose another --out`);
+  if (isCheckpoint(dir)) {
+    const held = (readJson(join(dir, CONFIG), 'checkpoint config') as Record<string, unknown>)['kind'];
+    if (held !== kind) throw new UserError(`${dir} holds a '${String(held)}' checkpoint, not a '${kind}' one; refusing to replace it, choose another --out`);
+    return;
+  }
+  if (readdirSync(dir).length > 0) throw new UserError(`${dir} exists and is not a checkpoint folder; refusing to replace it, choose another --out`);
 }
 
 /**

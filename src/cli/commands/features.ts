@@ -71,7 +71,8 @@ export function register(program: Command): void {
     .option('--layer <l>', "the gated layer whose block-input CLS to train on (default: the final layer's, x)")
     .option('--set <key=value>', 'override a config value, e.g. --set sae.epochs=20 (repeatable)', collect, [])
     .option('--resume', 'continue an interrupted SAE training')
-    .action(async (flags: { features?: string; out?: string; run: string; layer?: string; set: string[]; resume?: boolean }) => {
+    .option('--force', 'discard a finished or interrupted SAE in the folder and train anew')
+    .action(async (flags: { features?: string; out?: string; run: string; layer?: string; set: string[]; resume?: boolean; force?: boolean }) => {
       await startEngine();
       const features = flags.features ?? stageDir(flags.run, 'extract');
       const manifest = loadFeaturesManifest(features);
@@ -81,7 +82,7 @@ export function register(program: Command): void {
       const hooks = saeProgress();
       let metrics: SaeStageMetrics;
       try {
-        metrics = await saeStage({ features, out, cfg, resume: flags.resume === true, layer, hooks });
+        metrics = await saeStage({ features, out, cfg, resume: flags.resume === true, force: flags.force === true, layer, hooks });
       } finally {
         hooks.done();
       }

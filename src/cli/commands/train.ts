@@ -63,10 +63,13 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
+      const overrides = flagOverrides(flags, 'pretrain');
+      const cfg = configFromFlags(flags, 'pretrain');
       await trainWithProgress((hooks) =>
         pretrainStage({
           run: runDir(flags),
-          cfg: configFromFlags(flags, 'pretrain'),
+          cfg,
+          overrides: (cfg) => withOverrides(cfg, overrides),
           resume: flags.resume === true,
           force: flags.force === true,
           hooks,
