@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/engine/backend.js';
@@ -369,4 +369,19 @@ test('ignored settings are refused: run --set on a finished model, pretrain --re
     refusal(['pretrain', '--out', copy, '--resume', '--epochs', '2']),
     /--resume continues .*dense with the config it started with, where pretrain\.epochs is 4, not 2; drop the setting, or pass --force/,
   );
+});
+
+test('the run lock: a live holder is named and refused; a dead one is taken over, and the lock is gone afterwards', () => {
+  const copy = copyOfRun('lock');
+  const lock = join(copy, '.lock');
+  const holder = (pid: number) => JSON.stringify({ pid, host: hostname(), verb: 'run', since: '2026-01-01T00:00:00.000Z' });
+  writeFileSync(lock, holder(process.pid)); // this test's process: alive
+  assert.match(refusal(['stats', '--run', copy, '--out', join(copy, 'stats2')]), new RegExp(`is in use by pid ${process.pid} \\(run, since 2026-01-01`));
+  assert.match(refusal(['run', '--preset', 'smoke', '--out', copy]), new RegExp(`in use by pid ${process.pid}`));
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }); // exits: a dead pid
+  writeFileSync(lock, holder(Number(gone.stdout)));
+  const r = cli(['stats', '--run', copy, '--out', join(copy, 'stats2')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`took over the lock of pid ${gone.stdout} \\(run\\), which is no longer running`));
+  assert.ok(!existsSync(lock), 'released on exit');
 });

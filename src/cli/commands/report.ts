@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { requireFreshRun } from '../../run/provenance.js';
+import { holdLock } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -12,6 +13,7 @@ export function register(program: Command): void {
     .description("write <run>/report/index.html: the paper's figures and tables, each figure also as SVG and PNG")
     .option('--run <dir>', 'run folder', 'runs/default')
     .action(async (flags: { run: string }) => {
+      holdLock(flags.run, 'report');
       requireFreshRun(flags.run);
       // Loaded on use: vega, vega-lite and resvg would slow every other verb's start-up.
       const { buildReport } = await import('../../report/report.js');

@@ -39,7 +39,7 @@ import type { SteerResults } from '../../steer/results.js';
 import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { formatDuration, progressBar } from '../progress.js';
 import { validateLayersResults } from '../../steer/layers_results.js';
-import { collect, configFromFlags, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+import { collect, configFromFlags, holdLock, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { printSaeMetrics, saeProgress } from './features.js';
 import { printLayersSummary, printSteerSummary } from './steer.js';
 import { REPLICA_ENTRY, trainWithProgress } from './train.js';
@@ -89,6 +89,7 @@ export function register(program: Command): void {
       await startEngine();
       const run = runDir(flags);
       const cfg = configFromFlags({ ...flags }, 'pretrain');
+      holdLock(run, 'run');
       const sets = [...flags.set, ...(flags.dataDir === undefined ? [] : [`data.dataDir=${JSON.stringify(flags.dataDir)}`])];
       const dir = (stage: Stage): string => stageDir(run, stage);
       let reportPath = join(dir('report'), 'index.html');

@@ -13,7 +13,8 @@ import { readSafetensors, toFloat32, writeSafetensors, type TensorData } from '.
 import type { ViTCheckpointConfig } from '../../model/checkpoint.js';
 import { timmKwargsFromMetadata, timmKwargsToConfig, vitFromTimm } from '../../model/timm.js';
 import { loadStageViT } from '../../run/layout.js';
-import { startEngine } from '../options.js';
+import { holdLock, startEngine } from '../options.js';
+import { dirname } from 'node:path';
 
 interface ImportFlags {
   out: string;
@@ -54,6 +55,7 @@ export function register(program: Command): void {
   imp.action(async (weightsPath: string, flags: ImportFlags) => {
     await startEngine();
     requireReplaceable(flags.out, 'vit');
+    holdLock(dirname(flags.out), 'import-timm');
     if (isCheckpoint(flags.out) && flags.force !== true) throw new UserError(`${flags.out} already holds a checkpoint; pass --force to replace it`);
     const file = readSafetensors(weightsPath);
     const kwargs: Record<string, unknown> = { ...(timmKwargsFromMetadata(file.metadata, weightsPath) ?? {}) };
