@@ -6,9 +6,9 @@
  * over, and the caller is told whose it was; a lock held by a live process, or by another host, is
  * refused with one line naming the holder.
  */
-import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 
 /** What a lock file holds. */
@@ -58,8 +58,8 @@ function readHolder(path: string): LockHolder | undefined {
  * @throws UserError naming the holder when a live process (or one on another host) holds it.
  */
 export function lockRun(folder: string, verb: string): RunLock {
-  const created = !existsSync(folder);
-  mkdirSync(folder, { recursive: true });
+  // The first folder made (the run folder or a missing parent of it), to remove again if left empty.
+  const created = mkdirSync(folder, { recursive: true });
   const path = lockPath(folder);
   const me: LockHolder = { pid: process.pid, host: hostname(), verb, since: new Date().toISOString() };
   const temp = `${path}.${process.pid}`;
@@ -99,12 +99,15 @@ export function lockRun(folder: string, verb: string): RunLock {
     if (!held) return;
     held = false;
     if (readHolder(path)?.pid === process.pid) rmSync(path, { force: true });
-    if (created) {
+    if (created === undefined) return;
+    // Up from the run folder to the first folder the lock made, while each is empty.
+    for (let dir = resolve(folder); ; dir = dirname(dir)) {
       try {
-        rmdirSync(folder); // only if the verb left it empty
+        rmdirSync(dir);
       } catch {
-        // not empty: the verb wrote into it
+        return; // not empty: the verb wrote into it
       }
+      if (dir === resolve(created)) return;
     }
   };
   return { path, ...(tookOver === undefined ? {} : { tookOver }), release };

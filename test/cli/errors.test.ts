@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,18 @@ const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js
 function cli(args: string[]): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   return { status: r.status, stderr: r.stderr };
+}
+
+/** `cli` without blocking, so that several commands can run side by side. */
+function cliAsync(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+    });
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
 }
 
 /** stderr minus the engine notice: exactly one `headsteer: ...` line. */
@@ -120,7 +132,7 @@ function withNaN(file: string, name: string, out: string): void {
   writeFileSync(out, bytes);
 }
 
-test('regression corpus: filesystem errors, degenerate data, corrupt weights and features — one line, exit 2, nothing finished changed', () => {
+test('regression corpus: filesystem errors, degenerate data, corrupt weights and features — one line, exit 2, nothing finished changed', async () => {
   const root = mkdtempSync(join(tmpdir(), 'headsteer-corpus-'));
   try {
     const file = join(root, 'a-file');
@@ -141,7 +153,7 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
     withNaN(join(ckpt, 'weights.safetensors'), 'blocks.0.attn.qkv.weight', join(ckpt, 'weights.safetensors'));
     const runs = [join(root, 'run-a'), join(root, 'run-b')];
     for (const r of runs) cpSync(fixtureDir('run-smoke'), r, { recursive: true });
-    const out = join(root, 'out');
+    const out = (name: string): string => join(root, `out-${name}`); // one each: the cases run side by side
     const cases: Array<{ name: string; args: string[]; expect: RegExp }> = [
       {
         name: '--out is a file',
@@ -159,29 +171,29 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
       { name: 'unreadable CIFAR batch', args: ['data', '--dataset', 'cifar10', '--data-dir', join(root, 'cifar')], expect: /data_batch_1\.bin/ },
       {
         name: 'IDX of 0 images',
-        args: ['pretrain', '--preset', 'default', '--data-dir', idx('idx0', { train: 0, test: 0 }, 28), '--out', out],
+        args: ['pretrain', '--preset', 'default', '--data-dir', idx('idx0', { train: 0, test: 0 }, 28), '--out', out('idx0')],
         expect: /the train split holds 0 images/,
       },
       { name: 'IDX of 0 test images', args: ['data', '--data-dir', idx('idx0test', { train: 10, test: 0 }, 28)], expect: /the test split holds 0 images/ },
       { name: 'IDX of 0x0 images', args: ['data', '--data-dir', idx('idx00', { train: 10, test: 10 }, 0)], expect: /images are 0x0 pixels/ },
       {
         name: 'IDX smaller than a patch',
-        args: ['pretrain', '--preset', 'default', '--data-dir', idx('idx4', { train: 10, test: 10 }, 4), '--out', out],
+        args: ['pretrain', '--preset', 'default', '--data-dir', idx('idx4', { train: 10, test: 10 }, 4), '--out', out('idx4')],
         expect: /images of 4x4 pixels are smaller than one 7x7 patch \(model\.patchSize\)/,
       },
       {
         name: 'batch larger than the data',
-        args: ['pretrain', '--preset', 'smoke', '--set', 'pretrain.batchSize=4096', '--out', out],
+        args: ['pretrain', '--preset', 'smoke', '--set', 'pretrain.batchSize=4096', '--out', out('batch')],
         expect: /pretrain\.batchSize 4096 is larger than the 2000 training images/,
       },
       {
         name: 'features labels out of range',
-        args: ['sae', '--features', join(root, 'feat-label'), '--out', out],
+        args: ['sae', '--features', join(root, 'feat-label'), '--out', out('label')],
         expect: /'labels' of sample 5 is 7, expected a class index in 0\.\.1/,
       },
       {
         name: 'features with a NaN row',
-        args: ['sae', '--features', join(root, 'feat-nan'), '--out', out],
+        args: ['sae', '--features', join(root, 'feat-nan'), '--out', out('nan')],
         expect: /train\.safetensors: tensor x holds NaN \(at sample 3\)/,
       },
       { name: 'weights with NaN', args: ['eval', '--checkpoint', ckpt], expect: /weights\.safetensors: tensor blocks\.0\.attn\.qkv\.weight holds NaN/ },
@@ -192,11 +204,15 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
       },
     ];
     const before = readdirSync(root).sort();
-    for (const c of cases) {
-      const r = cli(c.args);
-      assert.equal(r.status, 2, `${c.name}: exit code\n${r.stderr}`);
-      assert.match(errorLine(r.stderr), c.expect, c.name);
-      assert.ok(!existsSync(out), `${c.name}: wrote nothing`);
+    // Three at a time: each case is mostly the CLI's start-up.
+    for (let i = 0; i < cases.length; i += 3) {
+      const batch = cases.slice(i, i + 3);
+      const results = await Promise.all(batch.map((c) => cliAsync(c.args)));
+      for (const [j, r] of results.entries()) {
+        const c = batch[j]!;
+        assert.equal(r.status, 2, `${c.name}: exit code\n${r.stderr}`);
+        assert.match(errorLine(r.stderr), c.expect, c.name);
+      }
     }
     assert.deepEqual(readdirSync(root).sort(), before, 'nothing written');
     assert.ok(!existsSync(join(ckpt, 'eval.json')), 'no eval.json for NaN weights');

@@ -349,7 +349,7 @@ test('no silent overwrite: --out at a checkpoint of another kind, import-timm ov
   assert.ok(!existsSync(join(pruned, 'eval.json')), "the old model's eval.json went with it");
 });
 
-test('ignored settings are refused: run --set on a finished model, pretrain --resume with other epochs', () => {
+test('ignored settings are refused: run --set or another --preset on a finished model, pretrain --resume with other epochs', () => {
   const copy = copyOfRun('settings');
   assert.match(
     refusal(['run', '--preset', 'smoke', '--out', copy, '--set', 'seed=5']),
@@ -359,6 +359,7 @@ test('ignored settings are refused: run --set on a finished model, pretrain --re
     refusal(['run', '--preset', 'smoke', '--out', copy, '--set', 'prune.rho=0.6']),
     /--set prune\.rho: .*pruned was built with prune\.rho=0\.7, not 0\.6/,
   );
+  assert.match(refusal(['run', '--preset', 'default', '--out', copy]), /--preset default: .*dense was trained with preset 'smoke'; use a new --out/);
   // An interrupted pretrain (step 3 of 10): resuming it with other epochs would train something else.
   const dense = join(copy, 'dense');
   const config = json(join(dense, 'config.json'));

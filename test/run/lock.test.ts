@@ -22,7 +22,7 @@ function withRoot(fn: (root: string) => void): void {
 
 test('a second taker is refused with the holder; release frees the lock and removes the folder it made', () => {
   withRoot((root) => {
-    const run = join(root, 'run');
+    const run = join(root, 'runs', 'run');
     const first = lockRun(run, 'run');
     assert.equal(JSON.parse(readFileSync(lockPath(run), 'utf8')).pid, process.pid);
     assert.throws(
@@ -30,7 +30,7 @@ test('a second taker is refused with the holder; release frees the lock and remo
       (e: unknown) => e instanceof UserError && e.message.includes(`is in use by pid ${process.pid} (run, since`),
     );
     first.release();
-    assert.ok(!existsSync(run), 'the empty folder the lock made is gone');
+    assert.ok(!existsSync(join(root, 'runs')), 'the empty folders the lock made are gone');
     const again = lockRun(run, 'stats');
     writeFileSync(join(run, 'kept'), 'x');
     again.release();

@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .option('--out <run>', 'run folder (default: runs/<preset>)')
     .option('--set <key=value>', 'override a config value, e.g. --set prune.rho=0.6 (repeatable)', collect, [])
     .option('--data-dir <folder>', 'folder holding the dataset files')
-    .action(async (flags: RunFlags) => {
+    .action(async (flags: RunFlags, cmd: Command) => {
       const t0 = performance.now();
       await startEngine();
       const run = runDir(flags);
@@ -243,7 +243,13 @@ export function register(program: Command): void {
         },
         ...STAGE_ORDER.map((stage): Step => ({ name: stage, done: done[stage], redo: redo[stage], run: stageRuns[stage] })),
       ];
-      // A --set that would need a finished model retrained is refused before any work.
+      // A --preset or --set that would need a finished model retrained is refused before any work.
+      const recorded = existsSync(dir('pretrain')) ? recordedConfig(dir('pretrain'))?.['preset'] : undefined;
+      if (cmd.getOptionValueSource('preset') === 'cli' && recorded !== undefined && recorded !== flags.preset) {
+        throw new UserError(
+          `--preset ${flags.preset}: ${dir('pretrain')} was trained with preset '${String(recorded)}'; use a new --out, or leave --preset out to continue it`,
+        );
+      }
       for (const stage of ['pretrain', 'prune', 'sae'] as const) redoWhy(stage, dir(stage));
       for (const [i, step] of steps.entries()) {
         const label = `[${i + 1}/${steps.length}] ${step.name}`;
