@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { makeBatch } from '../data/batch.js';
+import { UserError } from '../errors.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { imagesToTensor } from '../model/input.js';
 import { bernoulliMasks } from '../model/random_mask.js';
@@ -51,6 +52,7 @@ interface PassOutput {
 function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?: (layer: number, batch: number) => tf.Tensor2D | null): PassOutput {
   const L = model.config.depth;
   const H = model.config.numHeads;
+  if (split.count === 0) throw new UserError('the test set holds 0 images; there is nothing to evaluate');
   const predictions = new Int32Array(split.count);
   const keptPerLayer = Array.from({ length: L }, () => new Float64Array(split.count));
   for (let start = 0; start < split.count; start += batchSize) {

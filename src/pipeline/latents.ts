@@ -10,6 +10,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { GATE_ALPHA, latentDashboards } from '../latents/dashboards.js';
 import { LATENTS_FILE, SPRITE_FILE, type LatentsFile } from '../latents/file.js';
 import { spriteSheet } from '../latents/sprite.js';
+import { requireStageOut } from '../run/layout.js';
+import { provenanceOf, writeProvenance } from '../run/provenance.js';
 import { loadSteerContext } from '../steer/sweep.js';
 
 /** The stage's input folders, output folder and config. */
@@ -24,6 +26,8 @@ export interface LatentsStageOptions {
 
 /** Dashboards of every latent into `out/latents.json` and `out/thumbs.png`; returns the file and the bytes written. */
 export function latentsStage(o: LatentsStageOptions): { file: LatentsFile; bytes: { json: number; sprite: number } } {
+  requireStageOut(o.out, 'latents');
+  const provenance = provenanceOf(o.out, { extract: o.features, sae: o.sae, stats: o.stats }, o.cfg);
   const ctx = loadSteerContext(o, o.cfg.steer);
   try {
     const ds = loadRunData(o.cfg);
@@ -45,6 +49,7 @@ export function latentsStage(o: LatentsStageOptions): { file: LatentsFile; bytes
     };
     const json = `${JSON.stringify(file)}\n`; // compact: pretty-printing would put every number on a line of its own
     writeFileAtomic(join(o.out, SPRITE_FILE), sheet.png);
+    writeProvenance(o.out, provenance);
     writeFileAtomic(join(o.out, LATENTS_FILE), json);
     return { file, bytes: { json: Buffer.byteLength(json), sprite: sheet.png.length } };
   } finally {

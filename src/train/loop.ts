@@ -99,6 +99,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   const shard = job.replica?.index ?? 0;
   const leader = shard === 0; // writes checkpoints and metrics, evaluates, reports progress
   if (B % shards !== 0) throw new UserError(`${stage}.batchSize ${B} does not split over ${shards} workers; use a multiple of ${stage}.workers`);
+  if (B > ds.train.count) throw new UserError(`${stage}.batchSize ${B} is larger than the ${ds.train.count} training images; use at most ${ds.train.count}`);
   const Bs = B / shards; // this replica's share of each batch
   const H = model.config.numHeads;
   const spe = stepsPerEpoch(ds.train.count, B);

@@ -1,12 +1,12 @@
 /** `headsteer eval --checkpoint <dir>`: test accuracy, per-class accuracy, head usage, FLOPs, random-policy baseline -> <dir>/eval.json. */
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadRunData, parseConfig } from '../../config.js';
 import { evaluateReport } from '../../eval/full_forward.js';
 import { writeJsonAtomic } from '../../io/atomic.js';
 import { requireDataInfo } from '../../model/checkpoint.js';
 import { loadStageViT } from '../../run/layout.js';
-import { withOverrides, startEngine } from '../options.js';
+import { holdLock, withOverrides, startEngine } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -17,6 +17,7 @@ export function register(program: Command): void {
     .action(async (flags: { checkpoint: string; dataDir?: string }) => {
       await startEngine();
       const { model, config } = loadStageViT(flags.checkpoint);
+      holdLock(dirname(flags.checkpoint), 'eval');
       try {
         requireDataInfo(flags.checkpoint, config);
         const saved = parseConfig(config.run, join(flags.checkpoint, 'config.json'));

@@ -11,7 +11,7 @@ import { latentsStage } from '../../pipeline/latents.js';
 import { stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { progressBar } from '../progress.js';
-import { collect, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, startEngine, withOverrides } from '../options.js';
 
 interface LatentsFlags {
   run: string;
@@ -65,6 +65,7 @@ export function register(program: Command): void {
         process.stdout.write(`${formatLatent(file, latentAt(file, i))}\n`);
         return;
       }
+      holdLock(lockFolder(flags.run, out), 'latents');
       await startEngine();
       const features = flags.features ?? stageDir(flags.run, 'extract');
       const cfg = withOverrides(runConfigOf(loadFeaturesManifest(features).checkpoint), flags.set);

@@ -7,15 +7,18 @@
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
-import { saveCheckpoint } from '../../io/checkpoint.js';
+import { rmSync } from 'node:fs';
+import { isCheckpoint, requireReplaceable, saveCheckpoint } from '../../io/checkpoint.js';
 import { readSafetensors, toFloat32, writeSafetensors, type TensorData } from '../../io/safetensors.js';
 import type { ViTCheckpointConfig } from '../../model/checkpoint.js';
 import { timmKwargsFromMetadata, timmKwargsToConfig, vitFromTimm } from '../../model/timm.js';
 import { loadStageViT } from '../../run/layout.js';
-import { startEngine } from '../options.js';
+import { holdLock, startEngine } from '../options.js';
+import { dirname } from 'node:path';
 
 interface ImportFlags {
   out: string;
+  force?: boolean;
   imgSize?: string;
   patchSize?: string;
   inChans?: string;
@@ -44,12 +47,16 @@ export function register(program: Command): void {
     .command('import-timm')
     .description('turn a timm VisionTransformer checkpoint (safetensors) into a headsteer checkpoint')
     .argument('<weights>', 'timm state dict in safetensors format')
-    .requiredOption('--out <dir>', 'checkpoint folder to write');
+    .requiredOption('--out <dir>', 'checkpoint folder to write')
+    .option('--force', 'replace a checkpoint already in --out (with everything next to it, e.g. its eval.json)');
   for (const [flag, kwarg] of KWARG_FLAGS) {
     imp.option(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <value>`, `timm ${kwarg} (default: from the file's __metadata__.config)`);
   }
   imp.action(async (weightsPath: string, flags: ImportFlags) => {
     await startEngine();
+    requireReplaceable(flags.out, 'vit');
+    holdLock(dirname(flags.out), 'import-timm');
+    if (isCheckpoint(flags.out) && flags.force !== true) throw new UserError(`${flags.out} already holds a checkpoint; pass --force to replace it`);
     const file = readSafetensors(weightsPath);
     const kwargs: Record<string, unknown> = { ...(timmKwargsFromMetadata(file.metadata, weightsPath) ?? {}) };
     for (const [flag, kwarg] of KWARG_FLAGS) {
@@ -59,6 +66,8 @@ export function register(program: Command): void {
     const config = timmKwargsToConfig(kwargs, weightsPath);
     const model = vitFromTimm(config, file.tensors, weightsPath);
     const ckptConfig: ViTCheckpointConfig = { kind: 'vit', stage: 'import-timm', complete: true, model: config, source: weightsPath };
+    // The old model's eval.json and metrics would describe the new weights: the folder is replaced whole.
+    if (flags.force === true) rmSync(flags.out, { recursive: true, force: true });
     saveCheckpoint(flags.out, { config: ckptConfig, weights: model.stateDict() });
     model.dispose();
     process.stdout.write(

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { pretrainStage, pruneStage, type TrainHooks, type TrainStageResult } from '../../pipeline/train.js';
 import { formatDuration, progressBar, type Progress } from '../progress.js';
-import { addTrainFlags, configFromFlags, flagOverrides, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+import { addTrainFlags, configFromFlags, flagOverrides, holdLock, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 
 /** The script each data-parallel training replica runs (`workers` > 1): src/cli/replica.ts. */
 export const REPLICA_ENTRY = fileURLToPath(new URL('../replica.js', import.meta.url));
@@ -63,10 +63,14 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
+      const overrides = flagOverrides(flags, 'pretrain');
+      const cfg = configFromFlags(flags, 'pretrain');
+      holdLock(runDir(flags), 'pretrain');
       await trainWithProgress((hooks) =>
         pretrainStage({
           run: runDir(flags),
-          cfg: configFromFlags(flags, 'pretrain'),
+          cfg,
+          overrides: (cfg) => withOverrides(cfg, overrides),
           resume: flags.resume === true,
           force: flags.force === true,
           hooks,
@@ -83,6 +87,7 @@ export function register(program: Command): void {
     .action(async (flags: TrainFlags) => {
       await startEngine();
       const overrides = flagOverrides(flags, 'prune');
+      holdLock(runDir(flags), 'prune');
       await trainWithProgress((hooks) =>
         pruneStage({
           run: runDir(flags),
