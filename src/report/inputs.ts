@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { layersResultsPath, stageDir, STAGES, type Stage, type TrainStage } from '../run/layout.js';
+import { layersResultsPath, stageDir, stageDone, STAGES, type Stage, type TrainStage } from '../run/layout.js';
 import { saeCheckpointConfigSchema, type SaeCheckpointConfig } from '../sae/checkpoint.js';
 import { validateLayersResults, type LayersResults } from '../steer/layers_results.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
@@ -234,6 +234,8 @@ export function loadRunInputs(run: string): RunInputs {
       notes.push({ stage: 'steer', kind: 'invalid', message: (err as Error).message });
     }
   }
+  // The latent section reads its own files (report/latents.ts); the header only says whether they exist.
+  if (!stageDone(run, 'latents')) notes.push({ stage: 'latents', kind: 'missing', message: `${notRunYet('latents')} (latents/latents.json missing)` });
   // Optional: a run steered at the final layer only has none, and that is no note.
   let layers: LayersResults | undefined;
   const layersPath = layersResultsPath(run);
