@@ -1,5 +1,6 @@
 /**
- * The ViT training loop, shared by `pretrain` (dense: cross-entropy) and `prune` (gated, AdaViT:
+ * The ViT training loop, shared by `pretrain` and `finetune` (dense: cross-entropy; fine-tuning with
+ * layer-wise learning-rate decay, train/layer_decay.ts) and `prune` (gated, AdaViT:
  * cross-entropy + lambda * |mean(m) - rho| over batch, gated layers and heads, with Gumbel-Sigmoid
  * masks). Deterministic and resumable: every random draw (shuffle, augmentation, Gumbel noise) comes
  * from a stream keyed by (seed, stage, epoch or step), so a run restarted from a checkpoint at step s
@@ -14,7 +15,7 @@ import { evaluate, type EvalResult } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
 import type { TensorData } from '../io/safetensors.js';
-import type { PruneConfig, TrainConfig } from './config.js';
+import type { FinetuneConfig, PruneConfig, TrainConfig } from './config.js';
 import type { ViTCheckpointConfig } from '../model/checkpoint.js';
 import { logisticNoise } from '../model/gate.js';
 import { imagesToTensor } from '../model/input.js';
@@ -22,6 +23,7 @@ import type { Param } from '../model/layers.js';
 import type { ViT } from '../model/vit.js';
 import { permutation, rng } from '../random.js';
 import { ADAMW_DEFAULTS, adamwStep, createAdamWState, disposeAdamWState, exportAdamWState, importAdamWState } from './adamw.js';
+import { layerDecayScale } from './layer_decay.js';
 import { lrAt } from './schedule.js';
 import { UserError } from '../errors.js';
 
@@ -58,8 +60,8 @@ export interface Replica {
 export interface TrainJob {
   model: ViT;
   dataset: Dataset;
-  stage: 'pretrain' | 'prune';
-  cfg: TrainConfig | PruneConfig;
+  stage: 'pretrain' | 'finetune' | 'prune';
+  cfg: TrainConfig | PruneConfig | FinetuneConfig;
   seed: number;
   /** Checkpoint folder; also receives metrics.jsonl. */
   dir: string;
@@ -82,7 +84,7 @@ export interface TrainResult {
   test: EvalResult | null;
 }
 
-function isPrune(cfg: TrainConfig | PruneConfig): cfg is PruneConfig {
+function isPrune(cfg: TrainConfig | PruneConfig | FinetuneConfig): cfg is PruneConfig {
   return 'rho' in cfg;
 }
 
@@ -109,6 +111,8 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   const params = model.parameters();
   const byVarName = new Map(params.map((p) => [p.variable.name, p]));
   const gateNames = new Set(model.gateParameters().map((p) => p.name));
+  // Fine-tuning's layer-wise decay: a fixed scale per parameter on top of the schedule.
+  const layerScale = new Map(params.map((p) => [p.name, 'layerDecay' in cfg ? layerDecayScale(p.name, model.config.depth, cfg.layerDecay) : 1]));
   const opt = createAdamWState(params);
   const metricsPath = join(job.dir, 'metrics.jsonl');
   let step = 0;
@@ -187,7 +191,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       const averaged = job.replica === undefined ? null : await averageAcrossReplicas(job.replica, params, grads, statsTensor);
       const stats = averaged?.stats ?? statsTensor.dataSync();
       tf.tidy(() => {
-        const lrOf = (p: Param): number => lrScale * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
+        const lrOf = (p: Param): number => lrScale * layerScale.get(p.name)! * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
         adamwStep(params, averaged?.grads ?? grads, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
       });
       tf.dispose([...Object.values(grads), statsTensor, ...Object.values(averaged?.grads ?? {})]);
