@@ -107,10 +107,13 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     // pretrained timm ViT from `run --from`, whose architecture wins (finetune records it); CIFAR's 32 px
     // are resized to the 224 px input.
     model: { imgSize: 224, patchSize: 16, embedDim: 384, depth: 12 },
-    // DeiT-style fine-tuning at batch 64: lr 1e-4 (5e-4 per 512 images, DeiT's scaling), MAE's layer decay.
-    finetune: { pretrained: true, epochs: 3, batchSize: 64, lr: 1e-4, labelSmoothing: 0.1 },
-    prune: { epochs: 3, batchSize: 64, lr: 1e-4 },
-    eval: { batchSize: 64 },
+    // DeiT-style fine-tuning at batch 64: lr 1e-4 (5e-4 per 512 images, DeiT's scaling), MAE's layer
+    // decay. A gated ViT-S/16 at 224 px trains 16 images per pass within the 4 GiB wasm heap (batch 32
+    // in one pass aborts; 16 peaks at 4.2 GB RSS), so each batch of 64 is 4 accumulated passes.
+    finetune: { pretrained: true, epochs: 3, batchSize: 64, lr: 1e-4, labelSmoothing: 0.1, microBatch: 16 },
+    prune: { epochs: 3, batchSize: 64, lr: 1e-4, microBatch: 16 },
+    // Evaluation and extraction hold a whole batch's activations: 32 images at 224 px fit.
+    eval: { batchSize: 32 },
     // The SAE's defaults are the paper's at D = 384: 8 x 384 = 3072 latents, k = 384 / 6 = 64.
     sae: { epochs: 100 },
     steer: { batchSize: 500 },

@@ -31,6 +31,12 @@ export const trainSchema = z.strictObject({
    * dense and 692 gated; 2 replicas at 840 and 673 (gradient exchange and core contention eat the gain).
    */
   workers: z.number().int().min(1).max(16).default(1),
+  /**
+   * Images per forward/backward pass: each batch (or worker's share) runs as passes of this many images
+   * whose gradients are averaged before the one update (gradient accumulation), so a large model's batch
+   * fits the 4 GiB wasm heap (ViT-S/16 at 224 px trains 16 images per pass). Absent: the whole batch at once.
+   */
+  microBatch: z.number().int().min(1).optional(),
 });
 
 /** Pruning fine-tunes the pretrained ViT with the same optimiser keys, plus the gates'. */
