@@ -1,6 +1,6 @@
 /**
  * One benchmark item in its own process (so peak RSS belongs to that item alone):
- * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default> [reps]` or
+ * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default|paper> [reps [warmup]]` or
  * `node dist/bench/measure.js saeTrain - [reps]` prints `{ "perSec", "msPerStep", "peakRssMB" }` —
  * the median of `reps` timed steps after warm-up.
  */
@@ -28,15 +28,16 @@ export function medianMs(fn: () => void, reps: number, warmup: number): number {
 
 const [item, config, repsArg] = process.argv.slice(2);
 const reps = Number(repsArg ?? 7);
+const warmup = Number(process.argv[5] ?? 2);
 await initEngine();
 let ms: number;
 let perStep: number;
 if (item === 'saeTrain') {
-  ms = medianMs(saeStep(), reps, 2);
+  ms = medianMs(saeStep(), reps, warmup);
   perStep = SAE_BENCH.batch;
 } else {
-  const m = benchModels[config === 'reference' ? 'reference' : 'default'];
-  ms = item === 'vitTrain' ? medianMs(trainStep(m), reps, 2) : medianMs(inferStep(m), reps, 2);
+  const m = benchModels[config === 'reference' || config === 'paper' ? config : 'default'];
+  ms = item === 'vitTrain' ? medianMs(trainStep(m), reps, warmup) : medianMs(inferStep(m), reps, warmup);
   perStep = item === 'vitTrain' ? m.batch : m.inferBatch;
 }
 const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, peakRssMB: process.resourceUsage().maxRSS / 1024 };
