@@ -2,9 +2,11 @@
  * One benchmark item in its own process (so peak RSS belongs to that item alone):
  * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default|paper> [reps [warmup]]` or
  * `node dist/bench/measure.js saeTrain - [reps]` prints `{ "perSec", "msPerStep", "peakRssMB" }` —
- * the median of `reps` timed steps after warm-up.
+ * the median of `reps` timed steps after warm-up; `node dist/bench/measure.js headSkip <config> [reps]`
+ * prints head_skip.ts's `HeadSkipResult` (30 single images per rep, 3 batch-256 forwards per path, 2 when quick).
  */
 import { initEngine } from '../src/engine/backend.js';
+import { headSkip } from './head_skip.js';
 import { benchModels, inferStep, saeStep, SAE_BENCH, trainStep } from './models.js';
 
 export interface Measurement {
@@ -30,15 +32,19 @@ const [item, config, repsArg] = process.argv.slice(2);
 const reps = Number(repsArg ?? 7);
 const warmup = Number(process.argv[5] ?? 2);
 await initEngine();
-let ms: number;
-let perStep: number;
-if (item === 'saeTrain') {
-  ms = medianMs(saeStep(), reps, warmup);
-  perStep = SAE_BENCH.batch;
-} else {
+/** One timed item: the median step time in ms and the images (or samples) per step. */
+function timed(): { ms: number; perStep: number } {
+  if (item === 'saeTrain') return { ms: medianMs(saeStep(), reps, warmup), perStep: SAE_BENCH.batch };
   const m = benchModels[config === 'reference' || config === 'paper' ? config : 'default'];
-  ms = item === 'vitTrain' ? medianMs(trainStep(m), reps, warmup) : medianMs(inferStep(m), reps, warmup);
-  perStep = item === 'vitTrain' ? m.batch : m.inferBatch;
+  if (item === 'vitTrain') return { ms: medianMs(trainStep(m), reps, warmup), perStep: m.batch };
+  return { ms: medianMs(inferStep(m), reps, warmup), perStep: m.inferBatch };
 }
-const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, peakRssMB: process.resourceUsage().maxRSS / 1024 };
-process.stdout.write(`${JSON.stringify(result)}\n`);
+
+if (item === 'headSkip') {
+  const r = headSkip(benchModels[config === 'reference' ? 'reference' : 'default'], 30 * reps, reps > 3 ? 3 : 2);
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+} else {
+  const { ms, perStep } = timed();
+  const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, peakRssMB: process.resourceUsage().maxRSS / 1024 };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

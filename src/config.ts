@@ -182,11 +182,35 @@ export function runConfigOf(checkpoint: string): Config {
   return parseConfig(raw['run'], file);
 }
 
+/** A key where two configs differ, as a dotted path, with its value in each. */
+export interface ConfigChange {
+  key: string;
+  from: unknown;
+  to: unknown;
+}
+
+/** Every leaf key (dotted path) whose value differs between `a` and `b`, in `a`'s key order. */
+export function configDiff(a: unknown, b: unknown, prefix = ''): ConfigChange[] {
+  const isSection = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isSection(a) && isSection(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => configDiff(a[k], b[k], prefix === '' ? k : `${prefix}.${k}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [{ key: prefix, from: a, to: b }];
+}
+
 /** Load the dataset a run config names (with an optional data-dir override). */
 export function loadRunData(cfg: Config): Dataset {
-  return loadDataset(cfg.data.dataset, {
+  const ds = loadDataset(cfg.data.dataset, {
     seed: cfg.seed,
     ...(cfg.data.dataDir === undefined ? {} : { dataDir: cfg.data.dataDir }),
     ...(cfg.data.procedural === undefined ? {} : { procedural: cfg.data.procedural }),
   });
+  const side = cfg.model.imgSize ?? Math.min(ds.height, ds.width);
+  if (side < cfg.model.patchSize) {
+    throw new UserError(
+      `${ds.source}: images of ${side}x${side} pixels are smaller than one ${cfg.model.patchSize}x${cfg.model.patchSize} patch (model.patchSize)`,
+    );
+  }
+  return ds;
 }

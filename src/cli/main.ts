@@ -2,14 +2,16 @@
 /**
  * The `headsteer` command line: one verb per pipeline stage (docs/design.md "Pipeline and run folder").
  * Each verb lives in `src/cli/commands/<verb>.ts` and exports `register(program)`; this file only wires
- * them up and turns user-facing errors into one clear line and a non-zero exit.
+ * them up and turns user-facing errors (bad input, and filesystem errors such as a full disk) into one
+ * clear line and a non-zero exit.
  */
 import { Command } from 'commander';
-import { UserError } from '../errors.js';
+import { fsErrorLine, UserError } from '../errors.js';
 import { register as registerData } from './commands/data.js';
 import { register as registerEval } from './commands/eval.js';
 import { register as registerExplore } from './commands/explore.js';
 import { register as registerFeatures } from './commands/features.js';
+import { register as registerLatents } from './commands/latents.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerSteer } from './commands/steer.js';
@@ -24,6 +26,7 @@ registerTrain(program);
 registerEval(program);
 registerTimm(program);
 registerFeatures(program);
+registerLatents(program);
 registerSteer(program);
 registerReport(program);
 registerExplore(program);
@@ -33,6 +36,12 @@ try {
 } catch (err) {
   if (err instanceof UserError) {
     process.stderr.write(`headsteer: ${err.message}\n`);
+    process.exit(2);
+  }
+  // A filesystem error (disk full, read-only folder, --out a file ...) is the environment, not a bug.
+  const line = fsErrorLine(err);
+  if (line !== undefined) {
+    process.stderr.write(`headsteer: ${line}\n`);
     process.exit(2);
   }
   throw err;

@@ -4,9 +4,11 @@
  * (unknown keys fail), and the common per-stage knobs have their own flags.
  */
 import type { Command } from 'commander';
+import { dirname, relative, isAbsolute } from 'node:path';
 import { applyOverrides, resolveConfig, type Config } from '../config.js';
 import { initEngine } from '../engine/backend.js';
 import type { TrainStage } from '../run/layout.js';
+import { lockRun } from '../run/lock.js';
 
 export interface TrainFlags {
   preset: string;
@@ -64,4 +66,21 @@ export function runDir(flags: { out?: string; preset: string }): string {
 export async function startEngine(): Promise<void> {
   const info = await initEngine();
   process.stderr.write(`${info.notice}\n`);
+}
+
+/**
+ * Take the lock of the folder a writing verb works in (src/run/lock.ts) until the process exits; says so
+ * when it took over the lock of a process that is gone.
+ */
+export function holdLock(folder: string, verb: string): void {
+  const lock = lockRun(folder, verb);
+  process.on('exit', lock.release);
+  const h = lock.tookOver;
+  if (h !== undefined) process.stderr.write(`${folder}: took over the lock of pid ${h.pid} (${h.verb}), which is no longer running\n`);
+}
+
+/** The folder whose lock a stage verb takes: the run folder when `out` lies inside it, else `out`'s parent. */
+export function lockFolder(run: string, out: string): string {
+  const rel = relative(run, out);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? run : dirname(out);
 }

@@ -95,7 +95,22 @@ function locateCifar(layout: CifarLayout, dataDir: string | undefined): Omit<Dat
 
 /** Load a dataset by name (see DATASET_NAMES); unknown names throw a UserError listing the allowed ones. */
 export function loadDataset(name: string, opts: LoadOptions = {}): Dataset {
-  const known = checkDatasetName(name);
+  return requireImages(loadKnown(checkDatasetName(name), opts));
+}
+
+/** A dataset with images to train and test on: each split non-empty, images at least 1x1. */
+function requireImages(ds: Dataset): Dataset {
+  if (ds.height < 1 || ds.width < 1) throw new UserError(`${ds.source}: images are ${ds.height}x${ds.width} pixels; nothing to learn from`);
+  for (const [split, s] of [
+    ['train', ds.train],
+    ['test', ds.test],
+  ] as const) {
+    if (s.count < 1) throw new UserError(`${ds.source}: the ${split} split holds 0 images`);
+  }
+  return ds;
+}
+
+function loadKnown(known: DatasetName, opts: LoadOptions): Dataset {
   switch (known) {
     case 'fashion-mnist':
       return loadFashionMnist(opts.dataDir);

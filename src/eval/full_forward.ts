@@ -1,17 +1,20 @@
 /**
  * Test-set evaluation of a whole (gated or dense) ViT, one full forward pass per image in eval mode
  * (steering's final-layer shortcut is src/steer/fastpath_eval.ts): accuracy overall and per class, head
- * usage overall and per layer, and AdaViT's random-policy baseline (random head masks at the same
- * per-layer usage), which a learned policy has to beat.
+ * usage overall and per layer, analytic FLOPs per image (flops.ts), and AdaViT's random-policy baseline
+ * (random head masks at the same per-layer usage), which a learned policy has to beat.
  * Legend: B batch, H heads, L layers, K classes.
  */
 import * as tf from '@tensorflow/tfjs';
 import { makeBatch } from '../data/batch.js';
+import { UserError } from '../errors.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { imagesToTensor } from '../model/input.js';
 import { bernoulliMasks } from '../model/random_mask.js';
+import type { ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 import { rng } from '../random.js';
+import { flopsReport, type FlopsReport } from './flops.js';
 
 export interface HeadUsage {
   /** Mean fraction of heads kept over images, layers and heads (1 for a dense model). */
@@ -24,6 +27,8 @@ export interface EvalResult {
   accuracy: number;
   perClassAccuracy: number[];
   headUsage: HeadUsage;
+  /** Analytic FLOPs per image: dense, masked and with the pruned heads skipped. */
+  flops: FlopsReport;
 }
 
 export interface EvalReport extends EvalResult {
@@ -47,6 +52,7 @@ interface PassOutput {
 function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?: (layer: number, batch: number) => tf.Tensor2D | null): PassOutput {
   const L = model.config.depth;
   const H = model.config.numHeads;
+  if (split.count === 0) throw new UserError('the test set holds 0 images; there is nothing to evaluate');
   const predictions = new Int32Array(split.count);
   const keptPerLayer = Array.from({ length: L }, () => new Float64Array(split.count));
   for (let start = 0; start < split.count; start += batchSize) {
@@ -69,29 +75,37 @@ function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?
   return { predictions, keptPerLayer };
 }
 
-function summarisePass(out: PassOutput, split: Split, numClasses: number, numHeads: number): EvalResult {
+function summarisePass(out: PassOutput, split: Split, numClasses: number, config: ViTConfig): EvalResult {
+  const H = config.numHeads;
   const correct = new Float64Array(numClasses);
   const total = new Float64Array(numClasses);
+  const keptByClass = Array.from({ length: numClasses }, () => new Float64Array(out.keptPerLayer.length)); // (K, L)
   let hits = 0;
   for (let i = 0; i < split.count; i++) {
     const y = split.labels[i]!;
     total[y]! += 1;
+    out.keptPerLayer.forEach((k, l) => {
+      keptByClass[y]![l]! += k[i]!;
+    });
     if (out.predictions[i] === y) {
       correct[y]! += 1;
       hits += 1;
     }
   }
-  const perLayer = out.keptPerLayer.map((k) => k.reduce((s, v) => s + v, 0) / (split.count * numHeads));
+  const perLayer = out.keptPerLayer.map((k) => k.reduce((s, v) => s + v, 0) / (split.count * H));
+  // (K, L); a class without test images gets the overall mean
+  const perClassUsage = keptByClass.map((kept, y) => (total[y]! > 0 ? Array.from(kept, (k) => k / (total[y]! * H)) : perLayer));
   return {
     accuracy: hits / split.count,
     perClassAccuracy: Array.from(correct, (c, k) => (total[k]! > 0 ? c / total[k]! : 0)),
     headUsage: { overall: perLayer.reduce((s, v) => s + v, 0) / perLayer.length, perLayer },
+    flops: flopsReport(config, perLayer, perClassUsage),
   };
 }
 
 /** Accuracy and head usage of `model` on `split`. */
 export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: number): EvalResult {
-  return summarisePass(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config.numHeads);
+  return summarisePass(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config);
 }
 
 /**
@@ -109,7 +123,7 @@ export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed:
     const p = new Array<number>(H).fill(learned.headUsage.perLayer[l]!); // every head at the layer's usage
     return tf.tensor2d(bernoulliMasks(B, p, rng(seed, 'random-policy', call++)), [B, H]);
   };
-  const random = summarisePass(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, H);
+  const random = summarisePass(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, model.config);
   report.randomPolicy = { accuracy: random.accuracy, headUsage: random.headUsage };
   return report;
 }

@@ -96,6 +96,13 @@ export function explorerClient(shared: ClientConstants): void {
     const useDelta = el('usage-delta');
     useDelta.textContent = signed(dUse, 3);
     useDelta.className = `delta ${dUse < -0.0005 ? 'good' : dUse > 0.0005 ? 'bad' : ''}`;
+    const mf = (v: number): string => (v / 1e6).toFixed(3);
+    el('flops').textContent = p.flops === null ? 'not counted' : mf(p.flops.steered);
+    el('flops-base').textContent = p.flops === null ? 'rerun headsteer eval on pruned/' : mf(p.flops.unsteered);
+    const dFlops = p.flops === null ? 0 : p.flops.steered - p.flops.unsteered;
+    const flopsDelta = el('flops-delta');
+    flopsDelta.textContent = p.flops === null ? '' : signed(dFlops / 1e6, 3);
+    flopsDelta.className = `delta ${dFlops < -500 ? 'good' : dFlops > 500 ? 'bad' : ''}`;
     const H = meta.heads;
     el('heads-kept').textContent =
       `${(p.steered.headUsage * H).toFixed(2)} of ${H} heads kept on average (unsteered ${(p.unsteered.headUsage * H).toFixed(2)})`;
@@ -380,6 +387,10 @@ export function explorerClient(shared: ClientConstants): void {
       renderFrontier(p);
       renderSamples(imgs.images);
       el('alpha-label').textContent = a.toFixed(2);
+      // The latent view (latents_page.ts), filtered to the selected class's per-class set.
+      const toLatents = el<HTMLAnchorElement>('class-latents');
+      toLatents.href = classSel.value === 'all' ? '/latents' : `/latents?set=${classSel.value}`;
+      toLatents.textContent = classSel.value === 'all' ? 'all SAE latents →' : `latents of ${meta.classNames[Number(classSel.value)] ?? ''}’s per-class set →`;
       document.querySelectorAll<HTMLButtonElement>('#grid-chips button').forEach((b) => {
         b.classList.toggle('active', Math.abs(Number(b.dataset['alpha']) - a) < 1e-9);
       });

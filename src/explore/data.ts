@@ -21,6 +21,8 @@ import { loadRunData, runConfigOf } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
+import { finalLayerFlops } from '../eval/flops.js';
+import { prunedFlops, type FlopsFile } from '../report/inputs.js';
 import { classShares, frontierStatement, frontierSummary, thresholdFrontier, thresholdPoints, type ThresholdPoint } from '../report/controls.js';
 import { stageDir } from '../run/layout.js';
 import { steerToTarget, type BudgetPoint, type Knob } from '../steer/budget.js';
@@ -29,7 +31,7 @@ import { summariseFinalLayer, type FinalLayerRun, type RunSummary } from '../ste
 import { validateResults, type SteerResults } from '../steer/results.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { loadSteerContext, steerRuns, type SteerContext } from '../steer/sweep.js';
-import { pngDataUrl } from './png.js';
+import { pngDataUrl } from '../io/png.js';
 
 /** The alpha range the page accepts (docs/design.md "Steering": alpha in [-1, 1.5]). */
 export const ALPHA_RANGE = { min: -1, max: 1.5, step: 0.05 } as const;
@@ -65,6 +67,11 @@ export interface PointView {
   unsteered: Summary;
   /** `steered` against the threshold frontier of the same scope (overall, or the class's own curve); null without controls. */
   margin: Margin | null;
+  /**
+   * Skipping FLOPs per image of the scope's images, steered and unsteered (eval/flops.ts finalLayerFlops);
+   * null when pruned/eval.json holds no FLOPs.
+   */
+  flops: { steered: number; unsteered: number } | null;
 }
 
 /** Accuracy minus the threshold frontier's at the same usage; 'below-reach' when no beta uses so few heads. */
@@ -157,6 +164,8 @@ export interface ExplorerData {
   samples(strategy: Strategy, alpha: number, cls: ClassChoice, count: number): SampleView[];
   /** Each knob at final-layer usage `usage` in [0, 1] on the scope's images (within TARGET_BUDGET_MS, see TargetView.pending). */
   target(usage: number, cls: ClassChoice): TargetView;
+  /** The loaded model, SAE and test features, shared with the latent view (latents.ts). */
+  context: SteerContext;
   dispose(): void;
 }
 
@@ -198,7 +207,7 @@ export function openExplorerData(run: string): ExplorerData {
   try {
     const ds = loadRunData(cfg);
     checkAligned(ds, ctx, run);
-    return build(run, results, ctx, ds);
+    return build(run, results, ctx, ds, prunedFlops(run));
   } catch (e) {
     ctx.dispose();
     throw e;
@@ -218,7 +227,7 @@ function checkAligned(ds: Dataset, ctx: SteerContext, run: string): void {
   }
 }
 
-function build(run: string, results: SteerResults, ctx: SteerContext, ds: Dataset): ExplorerData {
+function build(run: string, results: SteerResults, ctx: SteerContext, ds: Dataset, flops: FlopsFile | undefined): ExplorerData {
   const f = ctx.features;
   const names = ctx.manifest.classNames;
   const C = names.length;
@@ -255,6 +264,14 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
     return row === undefined ? undefined : pick(row);
   };
 
+  // The unsteered fast path equals the pruned model's full forward (test/steer), so its final-layer usage
+  // is the one eval.json counted the FLOPs at.
+  const flopsLine = (cls: ClassChoice): ((u: number) => number) | undefined =>
+    flops === undefined
+      ? undefined
+      : cls === 'all'
+        ? finalLayerFlops(flops, unsteered.headUsage)
+        : finalLayerFlops(flops, unsteered.perClass[cls]!.headUsage, cls);
   const unsteeredOf = (cls: ClassChoice): Summary => {
     if (cls !== 'all') return pick(unsteered.perClass[cls]!);
     const b = results.baseline;
@@ -329,11 +346,20 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       checkClass(cls);
       const saved = fromResults(strategy, alpha, cls);
       const unsteeredView = unsteeredOf(cls);
-      if (saved !== undefined)
-        return { strategy, alpha, class: cls, source: 'results', steered: saved, unsteered: unsteeredView, margin: marginOf(saved, cls) };
+      const atFlops = flopsLine(cls);
+      const view = (source: PointView['source'], steered: Summary): PointView => ({
+        strategy,
+        alpha,
+        class: cls,
+        source,
+        steered,
+        unsteered: unsteeredView,
+        margin: marginOf(steered, cls),
+        flops: atFlops === undefined ? null : { steered: atFlops(steered.headUsage), unsteered: atFlops(unsteeredView.headUsage) },
+      });
+      if (saved !== undefined) return view('results', saved);
       const { summary } = live(strategy, alpha);
-      const steered = cls === 'all' ? pick(summary) : pick(summary.perClass[cls]!);
-      return { strategy, alpha, class: cls, source: 'live', steered, unsteered: unsteeredView, margin: marginOf(steered, cls) };
+      return view('live', cls === 'all' ? pick(summary) : pick(summary.perClass[cls]!));
     },
     samples(strategy, alpha, cls, count) {
       checkAlpha(alpha);
@@ -375,6 +401,7 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       const base = cls === 'all' ? unsteered.headUsage : unsteered.perClass[cls]!.headUsage;
       return { usage, class: cls, unsteered: base, knobs, pending, seconds: (performance.now() - started) / 1000 };
     },
+    context: ctx,
     dispose: () => ctx.dispose(),
   };
 }

@@ -166,6 +166,7 @@ export function explorerPage(run: string): string {
     <h2>Steering</h2>
     <label class="field" for="class">Class</label>
     <select id="class"></select>
+    <a class="hint" id="class-latents" href="/latents">all SAE latents →</a>
     <label class="field" style="margin-top:12px">Strategy</label>
     <div class="seg" id="strategy">${strategies}</div>
     <label class="field" for="alpha-input">Alpha <span id="alpha-label"></span></label>
@@ -179,6 +180,7 @@ export function explorerPage(run: string): string {
     <div class="metrics">
       <div class="metric acc"><div class="k">Accuracy</div><div class="v" id="acc">–</div><div class="cmp">unsteered <span id="acc-base">–</span> · <span id="acc-delta" class="delta"></span></div></div>
       <div class="metric use"><div class="k">Final-layer head usage</div><div class="v" id="usage">–</div><div class="cmp">unsteered <span id="usage-base">–</span> · <span id="usage-delta" class="delta"></span></div></div>
+      <div class="metric flops" title="analytic, skipping the pruned heads; from pruned/eval.json"><div class="k">MFLOPs per image</div><div class="v" id="flops">–</div><div class="cmp">unsteered <span id="flops-base">–</span> · <span id="flops-delta" class="delta"></span></div></div>
     </div>
     <div class="split">
       <div>

@@ -8,9 +8,15 @@
  *   GET /api/images?strategy=&alpha=&class=[&count=] sample test images with predictions before/after
  *   GET /api/target?usage=[&class=]                  each strategy's alpha and the threshold's beta at
  *                                                    final-layer usage U, and the accuracy there (TargetView)
+ *   GET /latents[?set=c]                             the latent view's page (latents_page.ts)
+ *   GET /api/latents                                 every latent's row of the table (LatentList)
+ *   GET /api/latent?i=                               latent i's dashboard with its images (LatentView)
+ *   GET /api/latent-steer?i=&alpha=                  latent i alone steered through the fast path (LatentSteerView)
  *
  * `class` is `all` or a class index; `alpha` any number in [-1, 1.5]; `usage` any number in [0, 1],
- * searched to the nearest 0.001 (the solver's tolerance is 0.01). Bad parameters get 400 with a
+ * searched to the nearest 0.001 (the solver's tolerance is 0.01); `i` a latent index below the SAE's
+ * width, `set` a class index. Without `<run>/latents/` the latent routes get 404 naming `headsteer latents`.
+ * Bad parameters get 400 with a
  * one-line message; unknown routes, and any path that spells `..` (raw or percent-encoded), get 404.
  * A target request starts searches for TARGET_BUDGET_MS at most and names the knobs left `pending`.
  */
@@ -20,6 +26,8 @@ import { initEngine } from '../engine/backend.js';
 import { UserError } from '../errors.js';
 import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { openExplorerData, type ClassChoice, type ExplorerData } from './data.js';
+import { hasLatents, openLatentsData, type LatentsData } from './latents.js';
+import { latentsPage } from './latents_page.js';
 import { explorerPage } from './page.js';
 
 /** The only interface the explorer listens on. */
@@ -129,6 +137,20 @@ function countParam(q: Query): number {
   return n;
 }
 
+/** Latent index `i` in [0, F). */
+function latentParam(q: Query, numLatents: number): number {
+  const raw = required(q, 'i');
+  const i = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(i) || i >= numLatents) throw new HttpError(400, `i must be a latent index, an integer in [0, ${numLatents - 1}]; got '${raw}'`);
+  return i;
+}
+
+/** The latent view's data, or 404 naming the verb that writes it. */
+function latentsOf(latents: LatentsData | null): LatentsData {
+  if (latents === null) throw new HttpError(404, 'this run has no latent dashboards; run `headsteer latents` first');
+  return latents;
+}
+
 const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
 
 function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
@@ -141,7 +163,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown, head: boo
 }
 
 /** Route one request; throws HttpError for anything but a 200. */
-function route(req: IncomingMessage, data: ExplorerData, page: string): { type: string; body: string } {
+function route(req: IncomingMessage, data: ExplorerData, page: string, latents: LatentsData | null): { type: string; body: string } {
   const raw = req.url ?? '/';
   const rawPath = raw.split('?')[0] ?? '/';
   if (isTraversal(rawPath)) throw new HttpError(404, 'not found');
@@ -167,6 +189,25 @@ function route(req: IncomingMessage, data: ExplorerData, page: string): { type: 
     case '/api/target': {
       const q = parseQuery(url.searchParams, ['usage', 'class']);
       return json(data.target(usageParam(q), classParam(q, C)));
+    }
+    case '/latents': {
+      const q = parseQuery(url.searchParams, ['set']);
+      const set = q.get('set');
+      if (set !== undefined && set !== 'all' && !(/^\d+$/.test(set) && Number(set) < C))
+        throw new HttpError(400, `set must be 'all' or a class index, an integer in [0, ${C - 1}]; got '${set}'`);
+      return { type: 'text/html; charset=utf-8', body: latentsPage(data.meta.run) };
+    }
+    case '/api/latents':
+      parseQuery(url.searchParams, []);
+      return json(latentsOf(latents).list());
+    case '/api/latent': {
+      const q = parseQuery(url.searchParams, ['i']);
+      return json(latentsOf(latents).view(latentParam(q, data.context.sae.dSae)));
+    }
+    case '/api/latent-steer': {
+      const q = parseQuery(url.searchParams, ['i', 'alpha']);
+      const i = latentParam(q, data.context.sae.dSae);
+      return json(latentsOf(latents).steer(i, alphaParam(q)));
     }
     default:
       throw new HttpError(404, 'not found');
@@ -197,6 +238,13 @@ export async function startExplorer(opts: ExplorerOptions): Promise<Explorer> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in [0, 65535]; got ${port}`);
   await initEngine();
   const data = openExplorerData(opts.run);
+  let latents: LatentsData | null;
+  try {
+    latents = hasLatents(opts.run) ? openLatentsData(opts.run, data.context) : null;
+  } catch (e) {
+    data.dispose();
+    throw e;
+  }
   const page = explorerPage(data.meta.run);
   let bound = 0;
   const server = createServer((req, res) => {
@@ -204,7 +252,7 @@ export async function startExplorer(opts: ExplorerOptions): Promise<Explorer> {
     try {
       if (req.method !== 'GET' && !head) throw new HttpError(405, `method ${req.method ?? '?'} not allowed; the explorer is read-only`);
       if (!hostAllowed(req.headers.host, bound)) throw new HttpError(403, `unexpected Host header '${req.headers.host ?? ''}'`);
-      const out = route(req, data, page);
+      const out = route(req, data, page, latents);
       send(res, 200, out.type, out.body, head);
     } catch (e) {
       const status = e instanceof HttpError ? e.status : e instanceof UserError ? 400 : 500;

@@ -16,7 +16,7 @@ import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, ren
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { fsyncDir, readJson, writeJsonAtomic } from './atomic.js';
-import { readSafetensors, writeSafetensors, type TensorData } from './safetensors.js';
+import { readSafetensors, requireFinite, writeSafetensors, type TensorData } from './safetensors.js';
 
 /** The checkpoint layout version this headsteer writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -68,9 +68,7 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointToSave): void {
   const version = ckpt.config['formatVersion'] ?? FORMAT_VERSION;
   if (typeof kind !== 'string') throw new TypeError(`checkpoint config.kind must be a string, got ${JSON.stringify(kind)}`);
   if (version !== FORMAT_VERSION) throw new TypeError(`checkpoint config.formatVersion must be ${FORMAT_VERSION}, got ${JSON.stringify(version)}`);
-  if (existsSync(dir) && !isCheckpoint(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) {
-    throw new UserError(`${dir} exists and is not a checkpoint folder (no readable ${CONFIG} + ${WEIGHTS}); refusing to replace it`);
-  }
+  requireReplaceable(dir, kind);
   removeStaleSiblings(dir);
 
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -100,6 +98,22 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointToSave): void {
 }
 
 /**
+ * Checks, before any work, that a checkpoint of `kind` may be saved at `dir`: absent, an empty folder or
+ * a checkpoint of the same kind (whether to replace that one is the stage's decision).
+ * @throws UserError naming what `dir` holds: a file, another kind of checkpoint, or other files.
+ */
+export function requireReplaceable(dir: string, kind: string): void {
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a folder; choose another --out`);
+  if (isCheckpoint(dir)) {
+    const held = (readJson(join(dir, CONFIG), 'checkpoint config') as Record<string, unknown>)['kind'];
+    if (held !== kind) throw new UserError(`${dir} holds a '${String(held)}' checkpoint, not a '${kind}' one; refusing to replace it, choose another --out`);
+    return;
+  }
+  if (readdirSync(dir).length > 0) throw new UserError(`${dir} exists and is not a checkpoint folder; refusing to replace it, choose another --out`);
+}
+
+/**
  * Loads a checkpoint folder, recovering a complete `dir.old-*` sibling if a save was killed mid-swap.
  * Does not check tensor shapes: the caller knows them, see checkShapes.
  * @throws UserError for a missing folder (with a hint at the command that creates it), a missing or
@@ -119,6 +133,7 @@ export function loadCheckpoint(dir: string, opts: LoadOptions = {}): Checkpoint 
   const weightsPath = join(dir, WEIGHTS);
   if (!existsSync(weightsPath)) throw new UserError(`checkpoint ${dir} is incomplete: ${WEIGHTS} is missing`);
   const weights = readSafetensors(weightsPath).tensors;
+  requireFinite(weights, weightsPath);
   if (opts.withTraining !== true) return { config, weights };
 
   if (!hasTrainingState(dir)) {

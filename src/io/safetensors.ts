@@ -276,3 +276,24 @@ function halfToFloat(h: number): number {
   if (exp === 0x1f) return frac === 0 ? sign * Infinity : NaN;
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
+
+/**
+ * Checks that every value of the float tensors (F32, F64, and F16/BF16 through toFloat32) is finite: a
+ * NaN or an infinity in weights or features gives garbage that looks like a result (chance accuracy,
+ * exit 0). `rowOf` names the row of a tensor's first bad element (e.g. a sample of a features file).
+ * @throws UserError naming `file`, the tensor and where the first NaN or infinity sits.
+ */
+export function requireFinite(tensors: Map<string, TensorData>, file: string, rowOf?: (name: string, index: number) => string | undefined): void {
+  for (const [name, t] of tensors) {
+    if (!['F32', 'F64', 'F16', 'BF16'].includes(t.dtype)) continue;
+    const data = t.dtype === 'F32' || t.dtype === 'F64' ? (t.data as Float32Array | Float64Array) : toFloat32(t, name, file);
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (v - v === 0) continue; // finite (NaN - NaN and inf - inf are NaN)
+      const where = rowOf?.(name, i) ?? `element ${i} of [${t.shape.join(',')}]`;
+      throw new UserError(
+        `${file}: tensor ${name} holds ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} (at ${where}); the file is corrupt or its training diverged`,
+      );
+    }
+  }
+}

@@ -10,7 +10,8 @@ import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { requireDataInfo } from '../model/checkpoint.js';
-import { loadStageViT } from '../run/layout.js';
+import { loadStageViT, requireStageOut } from '../run/layout.js';
+import { provenanceOf, writeProvenance } from '../run/provenance.js';
 import { extractSplit, featureTensors, layerFeaturesFile, layerFeatureTensors, type FeaturesManifest } from '../steer/features.js';
 import { extraLayers, type LayerSpec } from '../steer/layers.js';
 
@@ -25,6 +26,7 @@ export interface ExtractOptions {
 
 /** Extract train and test features of a gated checkpoint; returns the manifest written. */
 export function extractStage(o: ExtractOptions): FeaturesManifest {
+  requireStageOut(o.out, 'extract');
   const { model, config } = loadStageViT(o.checkpoint);
   try {
     requireDataInfo(o.checkpoint, config);
@@ -36,6 +38,7 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
     }
     const saved = parseConfig(config.run, join(o.checkpoint, 'config.json'));
     const cfg = o.overrides === undefined ? saved : o.overrides(saved);
+    const provenance = provenanceOf(o.out, { prune: o.checkpoint }, cfg);
     const ds = loadRunData(cfg);
     const bs = cfg.eval.batchSize;
     const { embedDim: D, numHeads: H } = model.config;
@@ -70,6 +73,7 @@ export function extractStage(o: ExtractOptions): FeaturesManifest {
       if (layers.length > 0) writeSafetensors(layerFeaturesFile(o.out, split), layerFeatureTensors(f, D));
       else rmSync(layerFeaturesFile(o.out, split), { force: true });
     }
+    writeProvenance(o.out, provenance);
     writeJsonAtomic(join(o.out, 'manifest.json'), manifest);
     return manifest;
   } finally {

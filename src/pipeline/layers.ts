@@ -11,6 +11,7 @@ import { type Config, loadRunData } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { layerStageDir, layerStageVerb, loadStageViT, stageDir } from '../run/layout.js';
+import { requireFresh } from '../run/provenance.js';
 import { loadTrainedSae } from '../sae/checkpoint.js';
 import { loadFeaturesManifest } from '../steer/features.js';
 import { layerSweepRuns, summariseForwardRun, type LayerConfig, type LayerSteering } from '../steer/layer_sweep.js';
@@ -40,6 +41,8 @@ function loadLayerSteering(run: string, layers: readonly number[], finalLayer: n
       if (!existsSync(saeDir)) throw new UserError(`no SAE for layer ${layer} in ${saeDir}; run \`${layerStageVerb('sae', layer, finalLayer)}\` first`);
       if (!existsSync(join(statsDir, 'stats.json')))
         throw new UserError(`no latent statistics for layer ${layer} in ${statsDir}; run \`${layerStageVerb('stats', layer, finalLayer)}\` first`);
+      requireFresh(saeDir, layerStageVerb('sae', layer, finalLayer));
+      requireFresh(statsDir, layerStageVerb('stats', layer, finalLayer));
       const sae = loadTrainedSae(saeDir, dim, { layer, finalLayer });
       const stats = loadStats(statsDir);
       loaded.push({ layer, sae, sets: toSets(stats), meanActive: Float32Array.from(stats.meanActive) });

@@ -19,19 +19,24 @@ import { countLatentStats, type StatsFile } from '../steer/stats.js';
 import { steerToTarget, type BudgetPoint } from '../steer/budget.js';
 import { runControls } from '../steer/controls.js';
 import { loadSteerContext, steerSweep } from '../steer/sweep.js';
+import { requireStageOut } from '../run/layout.js';
+import { provenanceOf, writeProvenance } from '../run/provenance.js';
 
 /**
  * Count the SAE's latents on the train features of `layer` (default the final layer) into
  * `out/stats.json`; the SAE must have been trained on that layer.
  */
 export function statsStage(o: { features: string; sae: string; out: string; cfg: Config; layer?: number }): StatsFile {
+  requireStageOut(o.out, 'stats');
   const manifest = loadFeaturesManifest(o.features);
+  const provenance = provenanceOf(o.out, { extract: o.features, sae: o.sae }, o.cfg);
   const finalLayer = manifest.depth - 1;
   const layer = o.layer ?? finalLayer;
   const train = loadLayerFeatures(o.features, 'train', layer);
   const sae = loadTrainedSae(o.sae, train.manifest.dim, { layer, finalLayer });
   try {
     const file = countLatentStats(sae, train, o.cfg);
+    writeProvenance(o.out, provenance);
     writeJsonAtomic(join(o.out, 'stats.json'), file);
     return file;
   } finally {
@@ -53,6 +58,8 @@ export interface SteerStageOptions {
 export function steerStage(o: SteerStageOptions): SteerResults {
   const s = o.cfg.steer;
   if (!s.alphas.includes(0)) throw new UserError(`steer.alphas must include 0 (it reproduces the splice-back figures); got [${s.alphas.join(', ')}]`);
+  requireStageOut(o.out, 'steer');
+  const provenance = provenanceOf(o.out, { extract: o.features, sae: o.sae, stats: o.stats }, o.cfg);
   const ctx = loadSteerContext(o, s);
   try {
     // Progress: the sweep fills the first half of the bar, its controls the second.
@@ -61,6 +68,7 @@ export function steerStage(o: SteerStageOptions): SteerResults {
     const sweep = { sweeps: results.sweeps, runs, topGainClasses: results.topGainClasses, topGainAlpha: gainAlpha, ks: ctx.stats.ks };
     results.controls = runControls(ctx, sweep, o.cfg.seed, half(ctx.features.count / 2));
     validateResults(results, join(o.out, 'results.json'));
+    writeProvenance(o.out, provenance);
     writeJsonAtomic(join(o.out, 'results.json'), results);
     writeFileAtomic(join(o.out, 'results.csv'), resultsToCsv(results));
     return results;
@@ -81,6 +89,7 @@ export interface BudgetResult {
 
 /** Each strategy of `cfg.steer` and the threshold shift at final-layer usage `targetUsage` (nothing written). */
 export function targetStage(o: { features: string; sae: string; stats: string; cfg: Config; targetUsage: number; cls?: number }): BudgetResult {
+  provenanceOf('.', { extract: o.features, sae: o.sae, stats: o.stats }); // refuses stale inputs
   const ctx = loadSteerContext(o, o.cfg.steer);
   try {
     const points = steerToTarget(ctx, [...o.cfg.steer.strategies, 'threshold'], o.targetUsage, o.cls === undefined ? {} : { cls: o.cls });

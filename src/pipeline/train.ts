@@ -6,7 +6,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Config, loadRunData, runConfigOf } from '../config.js';
+import { type Config, configDiff, loadRunData, runConfigOf } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { evaluateReport, type EvalReport, type EvalResult } from '../eval/full_forward.js';
@@ -18,6 +18,7 @@ import type { ViTConfig } from '../model/config.js';
 import { adaptViT, type AdaptTarget } from '../model/adapt.js';
 import { ViT } from '../model/vit.js';
 import { denseStage, loadStageViT, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
+import { provenanceOf, staleReason, type Provenance } from '../run/provenance.js';
 import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
 import { trainInReplicas } from '../train/replicas.js';
 
@@ -32,6 +33,11 @@ export interface TrainStageOptions {
   run: string;
   /** Config for a fresh start; a resumed run uses the config saved in its checkpoint. */
   cfg: Config;
+  /**
+   * The command's overrides (`--set`, `--epochs`, ...) as a function of a base config. A resumed run
+   * applies them to its saved config: only where they change nothing but the data folder, else it refuses.
+   */
+  overrides?: (cfg: Config) => Config;
   resume: boolean;
   force: boolean;
   hooks?: TrainHooks;
@@ -63,6 +69,24 @@ function plan(stage: TrainStage, dir: string, resume: boolean, force: boolean): 
   return 'fresh';
 }
 
+/**
+ * The config a resumed run continues with: its saved one, with the command's overrides when they change
+ * only where the data is read from (a resumed run cannot change what it trains without breaking its
+ * identity with an uninterrupted run).
+ */
+function resumeConfig(dir: string, overrides: ((cfg: Config) => Config) | undefined): Config {
+  const saved = runConfigOf(dir);
+  if (overrides === undefined) return saved;
+  const wanted = overrides(saved);
+  const changed = configDiff(saved, wanted).filter((d) => d.key !== 'data.dataDir');
+  if (changed.length > 0) {
+    const d = changed[0]!;
+    throw new UserError(
+      `--resume continues ${dir} with the config it started with, where ${d.key} is ${JSON.stringify(d.from)}, not ${JSON.stringify(d.to)}; drop the setting, or pass --force to start over with it`,
+    );
+  }
+  return wanted;
+}
 function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: number, test: EvalResult | undefined): TrainStageResult {
   const report = evaluateReport(model, ds, cfg.eval.batchSize, cfg.seed, test);
   writeJsonAtomic(join(dir, 'eval.json'), report);
@@ -79,24 +103,31 @@ export interface TrainSpec {
   /** Resolved config: the user's for a fresh start, the checkpoint's when resuming. */
   cfg: Config;
   resume: boolean;
+  /** What the model is built from (src/run/provenance.ts), recorded in every checkpoint it saves. */
+  provenance: Provenance;
 }
 
 /** `pretrain`: train a dense ViT from scratch into `<run>/dense/`. */
 export function pretrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
   const dir = stageDir(o.run, 'pretrain');
   const resume = plan('pretrain', dir, o.resume, o.force) === 'resume';
-  const cfg = resume ? runConfigOf(dir) : o.cfg;
-  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume }, o.hooks, o.replicaEntry);
+  const cfg = resume ? resumeConfig(dir, o.overrides) : o.cfg;
+  return dispatch({ stage: 'pretrain', run: o.run, cfg, resume, provenance: { inputs: {} } }, o.hooks, o.replicaEntry);
 }
 
 /** `finetune`: fit `<run>/dense/` (imported or pretrained) to the run's data and fine-tune it into `<run>/finetuned/`. */
 export function finetuneStage(o: TrainStageOptions): Promise<TrainStageResult> {
   const dir = stageDir(o.run, 'finetune');
   const resume = plan('finetune', dir, o.resume, o.force) === 'resume';
-  if (resume) return dispatch({ stage: 'finetune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks, o.replicaEntry);
   const denseDir = stageDir(o.run, 'pretrain');
+  if (resume) {
+    const why = staleReason(dir);
+    if (why !== undefined) throw new UserError(`--resume: the interrupted ${dir} is stale (${why}); pass --force to start over from it`);
+    const cfg = resumeConfig(dir, o.overrides);
+    return dispatch({ stage: 'finetune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { pretrain: denseDir }) }, o.hooks, o.replicaEntry);
+  }
   requireComplete(denseDir, 'pretrain', `${STAGES.pretrain.verb} (or headsteer import-timm <weights> --out ${denseDir})`);
-  return dispatch({ stage: 'finetune', run: o.run, cfg: o.cfg, resume }, o.hooks, o.replicaEntry);
+  return dispatch({ stage: 'finetune', run: o.run, cfg: o.cfg, resume, provenance: provenanceOf(dir, { pretrain: denseDir }) }, o.hooks, o.replicaEntry);
 }
 
 /** A dense stage's checkpoint folder must be finished before a later stage starts from it. */
@@ -110,12 +141,17 @@ function requireComplete(dir: string, stage: 'pretrain' | 'finetune', createdBy:
  * `prune`: add a decision network per layer to the run's dense model (`<run>/finetuned/` when the run
  * has one, else `<run>/dense/`) and fine-tune jointly into `<run>/pruned/`.
  */
-export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cfg: Config) => Config }): Promise<TrainStageResult> {
+export function pruneStage(o: Omit<TrainStageOptions, 'cfg'>): Promise<TrainStageResult> {
   const dir = stageDir(o.run, 'prune');
   const resume = plan('prune', dir, o.resume, o.force) === 'resume';
-  if (resume) return dispatch({ stage: 'prune', run: o.run, cfg: runConfigOf(dir), resume }, o.hooks, o.replicaEntry);
   const source = denseStage(o.run);
   const denseDir = stageDir(o.run, source);
+  if (resume) {
+    const why = staleReason(dir);
+    if (why !== undefined) throw new UserError(`--resume: the interrupted ${dir} is stale (${why}); pass --force to start over from it`);
+    const cfg = resumeConfig(dir, o.overrides);
+    return dispatch({ stage: 'prune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { [source]: denseDir }) }, o.hooks, o.replicaEntry);
+  }
   requireComplete(denseDir, source);
   const denseConfig = loadCheckpoint(denseDir, { kind: 'vit' }).config;
   if (denseConfig['run'] === undefined) {
@@ -125,7 +161,8 @@ export function pruneStage(o: Omit<TrainStageOptions, 'cfg'> & { overrides?: (cf
     );
   }
   const saved = runConfigOf(denseDir);
-  return dispatch({ stage: 'prune', run: o.run, cfg: o.overrides === undefined ? saved : o.overrides(saved), resume }, o.hooks, o.replicaEntry);
+  const cfg = o.overrides === undefined ? saved : o.overrides(saved);
+  return dispatch({ stage: 'prune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { [source]: denseDir }) }, o.hooks, o.replicaEntry);
 }
 
 /** In this process, or in `workers` processes running `replicaEntry` that split every batch. */
@@ -211,6 +248,7 @@ export async function executeTraining(spec: TrainSpec, hooks: TrainHooks | undef
     model: model.config,
     run: runCfg as unknown as Record<string, unknown>,
     data: dataInfo(ds),
+    provenance: spec.provenance,
   });
   try {
     const result = await trainViT({

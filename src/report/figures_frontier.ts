@@ -6,7 +6,8 @@
  *                per-class-threshold oracle, AdaViT's random policy at each steering point's per-head
  *                usage, and the shared origin alpha = beta = 0 (the reconstruction). Left: everything;
  *                right: zoomed on the steering points, since the beta sweep spans usage 0..1 and would
- *                squeeze them into a corner.
+ *                squeeze them into a corner. With the pruned model's FLOPs, a top axis gives usage as
+ *                skipping MFLOPs per image.
  *   Top classes  one zoomed panel per top-gain class: its per-class steering points against its own
  *                threshold curve (its rows of the beta sweep) and that curve's frontier.
  * Zoomed panels get data already cut to their window (clip.ts says why).
@@ -33,6 +34,7 @@ import { type FigureSpec, sameAlpha, topGainAlpha } from './figures_steer.js';
 import { strategyColorScale, type TopLevelSpec } from './render.js';
 
 const USAGE_TITLE = 'Final-layer head usage (fraction of heads kept)';
+const FLOPS_TITLE = 'MFLOPs per image, skipping the pruned heads';
 const ACCURACY_TITLE = 'Test accuracy (%)';
 
 const THRESHOLD = 'threshold shift (β sweep)';
@@ -136,7 +138,13 @@ interface LegendValues {
  * the axes to the zoom window. Every panel of a figure passes the same `legend`: vega-lite merges the
  * shared scales' legends, and a legend switched off in one layer would switch it off for all.
  */
-function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { width: number; height: number; title: object }): object {
+function panel(
+  plot: Plot,
+  box: Box | undefined,
+  legend: LegendValues,
+  size: { width: number; height: number; title: object },
+  flops?: (u: number) => number,
+): object {
   const scales = seriesScales();
   // The whole view pads its scales so points on the data's edge are not drawn on the axes.
   const x = {
@@ -170,11 +178,13 @@ function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { w
     scale: { range: [20, 140] },
     legend: { orient: 'bottom', direction: 'vertical' },
   };
+  // With the FLOPs axis the x axes are independent, so only the line layer draws the usage axis.
+  const quiet = (enc: object): object => (flops === undefined ? enc : { ...enc, axis: null });
   const tooltip = [{ field: 'series' }, { field: 'label' }, { field: 'usage', format: '.3f' }, { field: 'accuracy', format: '.2f' }];
   const points = (layer: string, mark: object, extra: object): object => ({
     transform: [{ filter: `datum.layer === '${layer}'` }],
     mark: { type: 'point', filled: true, ...mark },
-    encoding: { x, y, shape, tooltip, ...extra },
+    encoding: { x: quiet(x), y, shape, tooltip, ...extra },
   });
   return {
     ...size,
@@ -184,7 +194,7 @@ function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { w
         transform: [{ filter: "datum.layer === 'reach'" }],
         mark: { type: 'rect', color: '#eeeeee' },
         encoding: {
-          x: { field: 'x0', type: 'quantitative', scale: x.scale },
+          x: quiet({ field: 'x0', type: 'quantitative', scale: x.scale }),
           x2: { field: 'x1' },
           y: { field: 'y0', type: 'quantitative', scale: y.scale },
           y2: { field: 'y1' },
@@ -194,7 +204,7 @@ function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { w
         transform: [{ filter: "datum.layer === 'reach'" }],
         // Rotated along the band, anchored at its top (dx runs along the rotated text).
         mark: { type: 'text', angle: 270, align: 'right', baseline: 'middle', dx: -6, fontSize: 10, color: '#666666', text: 'threshold cannot reach' },
-        encoding: { x: { field: 'mid', type: 'quantitative', scale: x.scale }, y: { field: 'y1', type: 'quantitative', scale: y.scale } },
+        encoding: { x: quiet({ field: 'mid', type: 'quantitative', scale: x.scale }), y: { field: 'y1', type: 'quantitative', scale: y.scale } },
       },
       {
         transform: [{ filter: "datum.layer === 'line'" }],
@@ -204,7 +214,24 @@ function panel(plot: Plot, box: Box | undefined, legend: LegendValues, size: { w
       points('point', { size: 40, opacity: 0.85 }, { color }),
       points('steer', { opacity: 0.95 }, { color, size: alphaSize }),
       points('origin', { size: 170, color: '#000000' }, {}),
+      ...(flops === undefined ? [] : [flopsAxis(x, y, flops)]),
     ],
+    ...(flops === undefined ? {} : { resolve: { axis: { x: 'independent' } } }),
+  };
+}
+
+/**
+ * A second x axis on top: the usage scale relabelled as skipping MFLOPs per image (eval/flops.ts
+ * finalLayerFlops, affine in usage). Its layer draws nothing; with independent x axes only the two layers
+ * that name an axis draw one, as every other layer's x sets `axis: null`.
+ */
+function flopsAxis(x: { scale: object }, y: { field: string; scale: object }, flops: (u: number) => number): object {
+  const [a, b] = [flops(0) / 1e6, (flops(1) - flops(0)) / 1e6];
+  const axis = { orient: 'top', tickCount: 6, title: FLOPS_TITLE, labelExpr: `format(${a} + ${b} * datum.value, '.2f')` };
+  return {
+    transform: [{ filter: "datum.layer === 'line'" }],
+    mark: { type: 'point', opacity: 0 },
+    encoding: { x: { field: 'usage', type: 'quantitative', scale: x.scale, axis }, y: { field: y.field, type: 'quantitative', scale: y.scale } },
   };
 }
 
@@ -288,8 +315,11 @@ function frontierCaption(r: SteerResults, c: Controls, sum: FrontierSummary): st
   return `${parts.filter((p) => p !== '').join('; ')}.`;
 }
 
-/** The frontier figure; `c.threshold` must hold the sweep (an empty one leaves no bar to draw). */
-export function frontierFigure(r: SteerResults, c: Controls, sum: FrontierSummary, s: ClassShares): FigureSpec {
+/**
+ * The frontier figure; `c.threshold` must hold the sweep (an empty one leaves no bar to draw). `flops` maps
+ * final-layer usage to skipping FLOPs per image (eval/flops.ts finalLayerFlops) for the top axis.
+ */
+export function frontierFigure(r: SteerResults, c: Controls, sum: FrontierSummary, s: ClassShares, flops?: (u: number) => number): FigureSpec {
   const plot = frontierPlot(r, c, s);
   const strategies = sweptStrategies(r);
   const box = zoomBox(
@@ -307,8 +337,8 @@ export function frontierFigure(r: SteerResults, c: Controls, sum: FrontierSummar
         subtitle: 'left: every operating point; right: zoomed on the steering points. Margin = accuracy above the dashed frontier at the same usage',
       },
       hconcat: [
-        panel(plot, undefined, legend, { width: 300, height: 300, title: { text: 'all operating points', fontSize: 12 } }),
-        panel(plot, box, legend, { width: 420, height: 300, title: { text: 'zoom on the steering points', fontSize: 12 } }),
+        panel(plot, undefined, legend, { width: 300, height: 300, title: { text: 'all operating points', fontSize: 12 } }, flops),
+        panel(plot, box, legend, { width: 420, height: 300, title: { text: 'zoom on the steering points', fontSize: 12 } }, flops),
       ],
     } as TopLevelSpec,
   };

@@ -20,10 +20,24 @@ import { validateResults, type SteerResults } from '../steer/results.js';
 const num = z.number();
 const usageSchema = z.object({ overall: num, perLayer: z.array(num) }); // perLayer (L)
 
+const flopsPartsSchema = z.object({ patchEmbed: num, qkv: num, attention: num, proj: num, mlp: num, gate: num, head: num });
+
+/** eval/flops.ts's FlopsReport; absent from eval.json written before FLOPs were counted. */
+const flopsSchema = z.object({
+  dense: num,
+  masked: num,
+  pruned: num,
+  savedFraction: num,
+  perLayer: z.array(z.object({ dense: num, pruned: num })), // (L)
+  perClass: z.array(num), // (C)
+  parts: z.object({ dense: flopsPartsSchema, pruned: flopsPartsSchema }),
+});
+
 const evalSchema = z.object({
   accuracy: num,
   perClassAccuracy: z.array(num), // (C)
   headUsage: usageSchema,
+  flops: flopsSchema.optional(),
   classNames: z.array(z.string()), // (C)
   count: num,
   randomPolicy: z.object({ accuracy: num, headUsage: usageSchema }).optional(),
@@ -86,6 +100,7 @@ const statsSchema = z.looseObject({
 });
 
 export type EvalFile = z.infer<typeof evalSchema>;
+export type FlopsFile = z.infer<typeof flopsSchema>;
 export type TrainLine = z.infer<typeof trainLineSchema>;
 export type EpochLine = z.infer<typeof epochLineSchema>;
 export type CheckpointConfig = z.infer<typeof checkpointConfigSchema>;
@@ -140,6 +155,17 @@ export function notRunYet(stage: Stage): string {
  * Reads every stage artifact of `run`.
  * @throws UserError when `run` is not a folder.
  */
+/**
+ * The pruned model's FLOPs from its eval.json, or undefined when it is absent, invalid or predates FLOPs
+ * counting (the report names which; callers that only add FLOPs beside other numbers go on without them).
+ */
+export function prunedFlops(run: string): FlopsFile | undefined {
+  const path = join(stageDir(run, 'prune'), 'eval.json');
+  if (!existsSync(path)) return undefined;
+  const parsed = evalSchema.safeParse(readJson(path, 'evaluation'));
+  return parsed.success ? parsed.data.flops : undefined;
+}
+
 export function loadRunInputs(run: string): RunInputs {
   if (!existsSync(run) || !statSync(run).isDirectory()) {
     throw new UserError(`run folder ${run} does not exist (expected the folder a \`headsteer run\` or \`headsteer pretrain --out\` wrote)`);

@@ -8,13 +8,16 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { STAGES, stageDir, type Stage } from '../run/layout.js';
 import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
+import { finalLayerFlops } from '../eval/flops.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
 import { layersFigure } from './figures_layers.js';
+import { latentBlocks } from './latents.js';
 import { alphaSweepFigure, headActivationFigure, overlapFigure, type FigureSpec } from './figures_steer.js';
 import { perLayerUsageFigure, trainingFigure } from './figures_train.js';
 import { esc, figureBlock, notice, page, paragraph, section } from './html.js';
 import { loadRunInputs, notRunYet, type RunInputs } from './inputs.js';
 import { renderFigure } from './render.js';
+import { flopsTables } from './table_flops.js';
 import { configBlock, frontierTable, modelsTable, paperTable, perClassTable, saeTable, steeringTable, timingsTable, topGainTable } from './tables.js';
 
 /** Paths written by `buildReport`. */
@@ -102,8 +105,10 @@ export async function buildReport(run: string): Promise<ReportOutput> {
     section('controls', 'Controls: threshold shift, per-class oracle and random policy', controlsBody),
     ...layerSections,
     section('overlap', 'Semantic structure of the SAE latents (paper Figure 5)', await renderBlocks(overlapBlocks)),
+    section('latents', 'SAE latents: class specificity and gate effect', await renderBlocks(latentBlocks(inp.run))),
     section('paper', 'Ours vs the paper', paperTable(inp)),
     section('models', 'Dense, pruned and random-policy models', `${modelsTable(inp)}\n${await renderBlocks(layerBlocks)}\n${perClassTable(inp)}`),
+    section('compute', 'Compute per image (analytic FLOPs)', flopsTables(inp)),
     section('training', 'Training', `${await renderBlocks(trainBlocks)}\n${timingsTable(inp)}`),
     section('sae', 'Sparse autoencoder', saeTable(inp)),
     section('config', 'Run configuration', configBlock(inp)),
@@ -113,8 +118,10 @@ export async function buildReport(run: string): Promise<ReportOutput> {
     ['controls', 'Controls'],
     ...(layerSections.length === 0 ? [] : [['layers', 'Every layer'] as [string, string]]),
     ['overlap', 'Latent overlap'],
+    ['latents', 'Latents'],
     ['paper', 'Ours vs paper'],
     ['models', 'Models'],
+    ['compute', 'Compute'],
     ['training', 'Training'],
     ['sae', 'SAE'],
     ['config', 'Config'],
@@ -139,12 +146,19 @@ function controlsBlocks(inp: RunInputs): Block[] {
   const sum = frontierSummary(r, c, shares);
   return [
     { html: paragraph(frontierStatement(sum), 'statement') },
-    { figure: frontierFigure(r, c, sum, shares) },
+    { figure: frontierFigure(r, c, sum, shares, flopsOfUsage(inp)) },
     { html: frontierTable(sum) },
     ...[classFrontierFigure(r, c)].map(
       (f): Block => (f === undefined ? { html: notice('steering results hold no top-gain classes, so there are no class frontiers') } : { figure: f }),
     ),
   ];
+}
+
+/** Skipping FLOPs per image at a final-layer usage, from the pruned model's eval.json (undefined before FLOPs were counted). */
+function flopsOfUsage(inp: RunInputs): ((u: number) => number) | undefined {
+  const e = inp.pruned.eval;
+  const u0 = e?.headUsage.perLayer.at(-1);
+  return e?.flops === undefined || u0 === undefined ? undefined : finalLayerFlops(e.flops, u0);
 }
 
 function classNamesOf(inp: RunInputs): string[] {

@@ -12,6 +12,7 @@
  *   <run>/features/   extract    manifest.json (written last), train/test.safetensors
  *   <run>/sae/        sae        SAE checkpoint, metrics.json (written after training)
  *   <run>/stats/      stats      stats.json
+ *   <run>/latents/    latents    latents.json (written last), thumbs.png
  *   <run>/steer/      steer      results.json, results.csv
  *   <run>/report/     report     index.html, figures/
  *
@@ -22,7 +23,8 @@
  *   <run>/layers/<l>/stats/   stats --layer l   stats.json
  * and for all steered layers together `<run>/steer/layers.json` (steer --layers).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { UserError } from '../errors.js';
 import { basename, join } from 'node:path';
 import { readJson } from '../io/atomic.js';
 import { hasTrainingState, isCheckpoint, loadCheckpoint } from '../io/checkpoint.js';
@@ -31,7 +33,7 @@ import { parseViTConfig, type ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 
 /** The stages that write into a run folder, in pipeline order. */
-export const STAGE_ORDER = ['pretrain', 'finetune', 'prune', 'extract', 'sae', 'stats', 'steer', 'report'] as const;
+export const STAGE_ORDER = ['pretrain', 'finetune', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report'] as const;
 /** A stage of the pipeline, named as its verb. */
 export type Stage = (typeof STAGE_ORDER)[number];
 
@@ -50,25 +52,56 @@ export interface StageLayout {
   checkpoint: boolean;
   /** The output in `dir` (the stage's folder) is complete, so `headsteer run` skips the stage. */
   done(dir: string): boolean;
+  /**
+   * The files whose bytes make the output what it is: their hash is what a later stage records as built
+   * from (src/run/provenance.ts), so redoing this stage with another result makes those later ones stale.
+   */
+  content: readonly string[];
+  /**
+   * The run config keys (sections or dotted paths) the output depends on: `headsteer run --set` of one of
+   * them on a run whose output was built with another value redoes the stage, or for a checkpoint refuses.
+   */
+  reads: readonly string[];
 }
 
 /** The run folder's stages (see the file header). */
 export const STAGES: Readonly<Record<Stage, StageLayout>> = {
-  pretrain: { folder: 'dense', verb: 'headsteer pretrain', label: 'dense pretraining', checkpoint: true, done: (dir) => stageStatus(dir).state === 'complete' },
+  pretrain: {
+    folder: 'dense',
+    verb: 'headsteer pretrain',
+    label: 'dense pretraining',
+    checkpoint: true,
+    done: (dir) => stageStatus(dir).state === 'complete',
+    content: ['weights.safetensors'],
+    reads: ['seed', 'data', 'model', 'pretrain'],
+  },
   finetune: {
     folder: 'finetuned',
     verb: 'headsteer finetune',
     label: 'fine-tuning',
     checkpoint: true,
     done: (dir) => stageStatus(dir).state === 'complete',
+    content: ['weights.safetensors'],
+    reads: ['seed', 'data', 'model', 'finetune'],
   },
-  prune: { folder: 'pruned', verb: 'headsteer prune', label: 'pruning', checkpoint: true, done: (dir) => stageStatus(dir).state === 'complete' },
+  prune: {
+    folder: 'pruned',
+    verb: 'headsteer prune',
+    label: 'pruning',
+    checkpoint: true,
+    done: (dir) => stageStatus(dir).state === 'complete',
+    content: ['weights.safetensors'],
+    reads: ['seed', 'prune'],
+  },
   extract: {
     folder: 'features',
     verb: 'headsteer extract',
     label: 'feature extraction',
     checkpoint: false,
     done: (dir) => existsSync(join(dir, 'manifest.json')),
+    // The per-layer files are left out: adding steered layers rewrites them, never the final layer's.
+    content: ['train.safetensors', 'test.safetensors'],
+    reads: [],
   },
   // metrics.json is written once training has finished; the checkpoint alone may be an interrupted one.
   sae: {
@@ -77,12 +110,53 @@ export const STAGES: Readonly<Record<Stage, StageLayout>> = {
     label: 'SAE training',
     checkpoint: true,
     done: (dir) => existsSync(join(dir, 'metrics.json')) && isCheckpoint(dir),
+    content: ['weights.safetensors'],
+    reads: ['sae'],
   },
-  stats: { folder: 'stats', verb: 'headsteer stats', label: 'latent statistics', checkpoint: false, done: (dir) => existsSync(join(dir, 'stats.json')) },
-  steer: { folder: 'steer', verb: 'headsteer steer', label: 'steering', checkpoint: false, done: (dir) => existsSync(join(dir, 'results.json')) },
+  stats: {
+    folder: 'stats',
+    verb: 'headsteer stats',
+    label: 'latent statistics',
+    checkpoint: false,
+    done: (dir) => existsSync(join(dir, 'stats.json')),
+    content: ['stats.json'],
+    reads: ['seed', 'steer.ks'],
+  },
+  steer: {
+    folder: 'steer',
+    verb: 'headsteer steer',
+    label: 'steering',
+    checkpoint: false,
+    done: (dir) => existsSync(join(dir, 'results.json')),
+    content: ['results.json', 'layers.json'],
+    reads: ['seed', 'steer'],
+  },
+  latents: {
+    folder: 'latents',
+    verb: 'headsteer latents',
+    label: 'latent dashboards',
+    checkpoint: false,
+    done: (dir) => existsSync(join(dir, 'latents.json')),
+    content: ['latents.json'],
+    reads: ['seed', 'steer'],
+  },
   // Never done: it is cheap and reflects whatever the stages above now hold, so it is always rebuilt.
-  report: { folder: 'report', verb: 'headsteer report', label: 'report', checkpoint: false, done: () => false },
+  report: { folder: 'report', verb: 'headsteer report', label: 'report', checkpoint: false, done: () => false, content: [], reads: [] },
 };
+
+/**
+ * Checks, before any work, that `out` may take a stage's output that is not a checkpoint: absent or a
+ * folder that is not a checkpoint (a typo in --out must not bury a model under features or statistics).
+ * @throws UserError naming what `out` is.
+ */
+export function requireStageOut(out: string, stage: Stage): void {
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory()) throw new UserError(`${out} is a file, not a folder; choose another --out`);
+  if (isCheckpoint(out)) {
+    const kind = (readJson(join(out, 'config.json'), 'checkpoint config') as Record<string, unknown>)['kind'];
+    throw new UserError(`${out} holds a '${String(kind)}' checkpoint; \`${STAGES[stage].verb}\` does not write there, choose another --out`);
+  }
+}
 
 /** The folder a stage writes in `run`. */
 export function stageDir(run: string, stage: Stage): string {

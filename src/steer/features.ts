@@ -18,7 +18,7 @@ import { makeBatch } from '../data/batch.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { readSafetensors, toFloat32, type TensorData } from '../io/safetensors.js';
+import { readSafetensors, requireFinite, toFloat32, type TensorData } from '../io/safetensors.js';
 import { imagesToTensor } from '../model/input.js';
 import type { ViT } from '../model/vit.js';
 import { modelConfigOf } from '../run/layout.js';
@@ -174,6 +174,11 @@ export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: 
   };
   const N = manifest[split].count;
   const { dim: D, heads: H, tokens: T } = manifest;
+  // The first bad value's sample, for a features file (rows are samples).
+  requireFinite(tensors, file, (name, i) => {
+    const t = tensors.get(name)!;
+    return t.shape.length > 1 ? `sample ${Math.floor(i / (t.data.length / t.shape[0]!))}` : undefined;
+  });
   const features: SplitFeatures = {
     count: N,
     x: get<Float32Array>('x', [N, D]),
@@ -182,6 +187,15 @@ export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: 
     finalMasks: get<Float32Array>('final_masks', [N, H]),
     ...(split === 'test' ? { k: get<Float32Array>('k', [N, H, T, D / H]), v: get<Float32Array>('v', [N, H, T, D / H]) } : {}),
   };
+  const K = manifest.classNames.length;
+  for (const [name, values] of [
+    ['labels', features.labels],
+    ['predictions', features.predictions],
+  ] as const) {
+    const i = values.findIndex((c) => !(c >= 0 && c < K));
+    if (i >= 0)
+      throw new UserError(`${file}: '${name}' of sample ${i} is ${values[i]}, expected a class index in 0..${K - 1} (manifest.json names ${K} classes)`);
+  }
   return { manifest, features };
 }
 
@@ -211,6 +225,7 @@ export function loadLayerFeatures(dir: string, split: 'train' | 'test', layer: n
       `${file}: '${name}' is ${t === undefined ? 'missing' : `[${t.shape.join(',')}]`}, expected [${features.count},${D}]; rerun \`headsteer extract\``,
     );
   }
+  requireFinite(new Map([[name, t]]), file, (_, i) => `sample ${Math.floor(i / D)}`);
   const { count, labels, predictions, finalMasks } = features;
   return { manifest, features: { count, x: toFloat32(t, name, file), labels, predictions, finalMasks } };
 }

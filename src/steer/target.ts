@@ -73,7 +73,7 @@ export class TargetUnreachableError extends UserError {
     readonly evaluations: number,
   ) {
     super(
-      `target usage ${target} is not reachable: usage ranged over [${usageRange[0]}, ${usageRange[1]}] for params in [${paramRange[0]}, ${paramRange[1]}] (${evaluations} evaluations)`,
+      `target usage ${target} is not reachable: usage ranged over [${usageRange[0].toFixed(3)}, ${usageRange[1].toFixed(3)}] for params in [${+paramRange[0].toFixed(3)}, ${+paramRange[1].toFixed(3)}] (${evaluations} evaluations)`,
     );
   }
 }

@@ -101,6 +101,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   const shard = job.replica?.index ?? 0;
   const leader = shard === 0; // writes checkpoints and metrics, evaluates, reports progress
   if (B % shards !== 0) throw new UserError(`${stage}.batchSize ${B} does not split over ${shards} workers; use a multiple of ${stage}.workers`);
+  if (B > ds.train.count) throw new UserError(`${stage}.batchSize ${B} is larger than the ${ds.train.count} training images; use at most ${ds.train.count}`);
   const Bs = B / shards; // this replica's share of each batch
   const micro = cfg.microBatch ?? Bs; // images per forward/backward pass
   if (Bs % micro !== 0) throw new UserError(`${stage}.microBatch ${micro} does not divide the ${Bs} images of each batch${shards > 1 ? ' per worker' : ''}`);

@@ -6,7 +6,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
-const VERBS = ['run', 'data', 'pretrain', 'prune', 'eval', 'import-timm', 'infer', 'extract', 'sae', 'stats', 'steer', 'explore', 'report', 'compare'];
+const VERBS = [
+  'run',
+  'data',
+  'pretrain',
+  'prune',
+  'eval',
+  'import-timm',
+  'infer',
+  'extract',
+  'sae',
+  'stats',
+  'latents',
+  'steer',
+  'explore',
+  'report',
+  'compare',
+];
 
 test('headsteer --help lists every verb', () => {
   const r = spawnSync(BIN, ['--help'], { encoding: 'utf8' }); // executed directly: needs the shebang and +x

@@ -1,5 +1,5 @@
 /**
- * The wasm Identity (shared buffer) and leading-axes Sum replacements (src/engine/wasm_kernels.ts):
+ * The wasm Identity (shared buffer), leading-axes Sum, Slice and GatherV2 replacements (src/engine/wasm_kernels.ts):
  * Sum equals tfjs's own kernels for every axis pattern (replaced and passed-through ones), a clone
  * outlives its source and is unaffected by variable updates, gradients through a training-like
  * graph are unchanged, nothing leaks, and unregistering restores the originals.
@@ -107,6 +107,43 @@ test('Slice by heap views equals tfjs-wasm for every rank, contiguous or strided
     got.forEach((g, i) => {
       assert.deepEqual(g.shape, want[i]!.shape, `slice case ${i}: shape`);
       assert.deepEqual(Array.from(g.data), Array.from(want[i]!.data), `slice case ${i}: values`);
+    });
+  } finally {
+    restore();
+  }
+});
+
+const GATHERS: Array<{ shape: number[]; indices: number[]; axis: number }> = [
+  { shape: [5, 3, 4], indices: [4, 0, 0, 2], axis: 0 }, // rows, one repeated
+  { shape: [2, 6, 3], indices: [5, 1, 3], axis: 1 },
+  { shape: [4, 7], indices: [6, 0, 2, 2, 1], axis: 1 }, // single elements
+  { shape: [3, 4], indices: [], axis: 0 },
+];
+
+function gathers(): Array<{ shape: number[]; data: Float32Array }> {
+  return GATHERS.map(({ shape, indices, axis }, i) =>
+    tf.tidy(() => {
+      const x = tf.tensor(
+        values(
+          shape.reduce((p, d) => p * d, 1),
+          200 + i,
+        ),
+        shape,
+      );
+      const g = tf.gather(x, tf.tensor1d(indices, 'int32'), axis);
+      return { shape: g.shape, data: g.dataSync() as Float32Array };
+    }),
+  );
+}
+
+test('GatherV2 by heap copies equals tfjs-wasm on every axis, with repeated indices and none', () => {
+  const want = gathers();
+  const restore = registerWasmKernels();
+  try {
+    const got = gathers();
+    got.forEach((g, i) => {
+      assert.deepEqual(g.shape, want[i]!.shape, `gather case ${i}: shape`);
+      assert.deepEqual(Array.from(g.data), Array.from(want[i]!.data), `gather case ${i}: values`);
     });
   } finally {
     restore();

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
+import { finalLayerFlops, type FlopsReport } from '../../src/eval/flops.js';
 import { chromiumSkip, launchChromium } from '../browser.js';
 import { TARGET_KNOBS, type Meta, type PointView, type SampleView, type TargetView } from '../../src/explore/data.js';
 import { isTraversal, startExplorer, type Explorer } from '../../src/explore/server.js';
@@ -319,6 +320,12 @@ test('browser: the page follows the slider, class and strategy', { skip: chromiu
     const row = sweep('global', 0.5).perClass[1]!;
     assert.equal(await page.textContent('#acc'), pct(row.accuracy));
     assert.equal(await page.textContent('#usage'), row.headUsage.toFixed(3));
+    // FLOPs beside the usage: the pruned model's eval.json count, moved along the final layer's heads.
+    const point = await api<PointView>('/api/point?strategy=global&alpha=0.5&class=1');
+    const flops = (JSON.parse(readFileSync(join(run, 'pruned', 'eval.json'), 'utf8')) as { flops: FlopsReport }).flops;
+    const line = finalLayerFlops(flops, point.unsteered.headUsage, 1);
+    assert.ok(point.flops !== null && Math.abs(point.flops.steered - line(row.headUsage)) < 1e-6 && point.flops.unsteered === flops.perClass[1]);
+    assert.equal(await page.textContent('#flops'), (point.flops.steered / 1e6).toFixed(3));
     assert.equal(await page.inputValue('#alpha-input'), '0.5');
     assert.deepEqual(
       await heads(),

@@ -9,8 +9,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/engine/backend.js';
@@ -22,6 +22,7 @@ import { thresholdProbe } from '../../src/steer/controls.js';
 import { validateLayersResults } from '../../src/steer/layers_results.js';
 import { validateResults } from '../../src/steer/results.js';
 import { loadSteerContext, probeRuns, type ProbeBatch } from '../../src/steer/sweep.js';
+import { fixtureDir } from '../fixtures.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const root = mkdtempSync(join(tmpdir(), 'headsteer-run-'));
@@ -66,7 +67,7 @@ test('run: killed mid-pretrain, rerun resumes and finishes every stage; a third 
 
   const third = cli(['run', '--preset', 'smoke', '--out', run]);
   assert.equal(third.status, 0, third.stderr);
-  assert.equal((third.stderr.match(/already complete, skipped/g) ?? []).length, 6, third.stderr);
+  assert.equal((third.stderr.match(/already complete, skipped/g) ?? []).length, 7, third.stderr);
   assert.match(third.stdout, /report: .*report\/index\.html/);
 });
 
@@ -279,4 +280,110 @@ test('every-layer bad input: a layer without a gate, layer 0, an SAE of another 
     assert.match(lines[0]!, expect, args.join(' '));
   }
   assert.deepEqual(readdirSync(bad), [], 'nothing written');
+});
+
+/** A copy of the finished smoke run, for a test that changes it. */
+function copyOfRun(name: string): string {
+  const copy = join(root, name);
+  cpSync(run, copy, { recursive: true });
+  return copy;
+}
+
+/** The one `headsteer:` line of a failed command (exit 2), without a stack trace. */
+function refusal(args: string[]): string {
+  const r = cli(args);
+  assert.equal(r.status, 2, `${args.join(' ')}\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/, 'no stack trace');
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('headsteer:'));
+  assert.equal(lines.length, 1, r.stderr);
+  return lines[0]!;
+}
+
+test('stale results: a redone SAE makes stats and steer stale; the report refuses them, run redoes them and says why', () => {
+  const copy = copyOfRun('stale');
+  const steerBefore = readFileSync(join(copy, 'steer', 'results.json'), 'utf8');
+  assert.match(refusal(['sae', '--run', copy, '--set', 'sae.seed=7']), /sae already holds a finished SAE; pass --force to train it again/);
+  const redo = cli(['sae', '--run', copy, '--set', 'sae.seed=7', '--force']);
+  assert.equal(redo.status, 0, redo.stderr);
+  assert.match(refusal(['report', '--run', copy]), /stats is stale: it was built from .*stale\/sae, which has changed since; redo it with `headsteer stats`/);
+  assert.match(refusal(['steer', '--run', copy, '--out', join(copy, 'steer2')]), /stats is stale/);
+  const r = cli(['run', '--preset', 'smoke', '--out', copy]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const stage of ['pretrain', 'prune', 'extract', 'sae']) assert.match(r.stderr, new RegExp(`\\] ${stage}: already complete, skipped`), stage);
+  assert.match(r.stderr, /\[6\/9\] stats: stale, it was built from .*stale\/sae, which has changed since; redoing it/);
+  assert.match(r.stderr, /\[7\/9\] latents: stale, it was built from .*stale\/(sae|stats), which has changed since; redoing it/);
+  assert.match(r.stderr, /\[8\/9\] steer: stale, it was built from .*stale\/(sae|stats), which has changed since; redoing it/);
+  assert.notEqual(readFileSync(join(copy, 'steer', 'results.json'), 'utf8'), steerBefore, "steering follows the new SAE's latents");
+  const again = cli(['run', '--preset', 'smoke', '--out', copy]);
+  assert.equal((again.stderr.match(/already complete, skipped/g) ?? []).length, 7, again.stderr);
+});
+
+test('stale results: a changed dense model makes the pruned one stale, and the stages after it refuse to build on it', () => {
+  const copy = copyOfRun('stale-dense');
+  const weights = join(copy, 'dense', 'weights.safetensors');
+  const bytes = readFileSync(weights);
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1; // the last byte of a float: another (finite) dense model
+  writeFileSync(weights, bytes);
+  assert.match(
+    refusal(['extract', '--run', copy, '--out', join(copy, 'f2')]),
+    /pruned is stale: it was built from .*dense, which has changed since; redo it with `headsteer prune`/,
+  );
+  assert.match(refusal(['report', '--run', copy]), /pruned is stale/);
+});
+
+test('no silent overwrite: --out at a checkpoint of another kind, import-timm over a checkpoint, a stage writing into a model', () => {
+  const copy = copyOfRun('overwrite');
+  const pruned = join(copy, 'pruned');
+  const before = readdirSync(pruned).map((f) => readFileSync(join(pruned, f)));
+  const timm = join(fixtureDir('timm'), 'timm_vit_tiny_rgb.weights.safetensors');
+  assert.match(refusal(['sae', '--run', copy, '--out', pruned, '--force']), /pruned holds a 'vit' checkpoint, not a 'sae' one; refusing to replace it/);
+  assert.match(refusal(['extract', '--run', copy, '--out', join(copy, 'sae')]), /sae holds a 'sae' checkpoint; `headsteer extract` does not write there/);
+  assert.match(refusal(['stats', '--run', copy, '--out', pruned]), /pruned holds a 'vit' checkpoint/);
+  assert.match(refusal(['import-timm', timm, '--out', pruned]), /pruned already holds a checkpoint; pass --force to replace it/);
+  assert.deepEqual(
+    readdirSync(pruned).map((f) => readFileSync(join(pruned, f))),
+    before,
+    'the pruned model is untouched',
+  );
+  const forced = cli(['import-timm', timm, '--out', pruned, '--force']);
+  assert.equal(forced.status, 0, forced.stderr);
+  assert.ok(!existsSync(join(pruned, 'eval.json')), "the old model's eval.json went with it");
+});
+
+test('ignored settings are refused: run --set or another --preset on a finished model, pretrain --resume with other epochs', () => {
+  const copy = copyOfRun('settings');
+  assert.match(
+    refusal(['run', '--preset', 'smoke', '--out', copy, '--set', 'seed=5']),
+    /--set seed: .*dense was built with seed=0, not 5, and run does not retrain a finished model/,
+  );
+  assert.match(
+    refusal(['run', '--preset', 'smoke', '--out', copy, '--set', 'prune.rho=0.6']),
+    /--set prune\.rho: .*pruned was built with prune\.rho=0\.7, not 0\.6/,
+  );
+  assert.match(refusal(['run', '--preset', 'default', '--out', copy]), /--preset default: .*dense was trained with preset 'smoke'; use a new --out/);
+  // An interrupted pretrain (step 3 of 10): resuming it with other epochs would train something else.
+  const dense = join(copy, 'dense');
+  const config = json(join(dense, 'config.json'));
+  writeFileSync(join(dense, 'config.json'), JSON.stringify({ ...config, complete: false }));
+  writeFileSync(join(dense, 'state.json'), JSON.stringify({ step: 3, totalSteps: 10 }));
+  cpSync(join(dense, 'weights.safetensors'), join(dense, 'optimizer.safetensors'));
+  assert.match(
+    refusal(['pretrain', '--out', copy, '--resume', '--epochs', '2']),
+    /--resume continues .*dense with the config it started with, where pretrain\.epochs is 4, not 2; drop the setting, or pass --force/,
+  );
+});
+
+test('the run lock: a live holder is named and refused; a dead one is taken over, and the lock is gone afterwards', () => {
+  const copy = copyOfRun('lock');
+  const lock = join(copy, '.lock');
+  const holder = (pid: number) => JSON.stringify({ pid, host: hostname(), verb: 'run', since: '2026-01-01T00:00:00.000Z' });
+  writeFileSync(lock, holder(process.pid)); // this test's process: alive
+  assert.match(refusal(['stats', '--run', copy, '--out', join(copy, 'stats2')]), new RegExp(`is in use by pid ${process.pid} \\(run, since 2026-01-01`));
+  assert.match(refusal(['run', '--preset', 'smoke', '--out', copy]), new RegExp(`in use by pid ${process.pid}`));
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }); // exits: a dead pid
+  writeFileSync(lock, holder(Number(gone.stdout)));
+  const r = cli(['stats', '--run', copy, '--out', join(copy, 'stats2')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`took over the lock of pid ${gone.stdout} \\(run\\), which is no longer running`));
+  assert.ok(!existsSync(lock), 'released on exit');
 });

@@ -138,6 +138,19 @@ test('frontier figure: both panels draw the strategies, the beta sweep, its fron
   assert.ok(png.length > 10_000);
 });
 
+test('frontier figure with FLOPs: a top axis labels usage as skipping MFLOPs; only one usage axis per panel', async () => {
+  const { r, sum } = summaryOf(0.02);
+  const f = frontierFigure(r, r.controls!, sum, classShares(r.controls!), (u) => 20e6 + 3e6 * u);
+  for (const p of (f.spec as unknown as { hconcat: Panel[] }).hconcat) {
+    const axes = p.layer.map((l) => (l as unknown as { encoding: { x?: { axis?: { orient?: string; labelExpr?: string } | null } } }).encoding.x?.axis);
+    assert.equal(axes.filter((a) => a !== null && a !== undefined && a.orient === 'top').length, 1, 'one FLOPs axis');
+    assert.equal(axes.filter((a) => a !== null && (a === undefined || a.orient !== 'top')).length, 1, 'one usage axis');
+    assert.match(axes.find((a) => a?.orient === 'top')!.labelExpr!, /^format\(20 \+ 3 \* datum\.value/);
+  }
+  const { png } = await renderFigure(f.spec);
+  assert.ok(png.length > 10_000);
+});
+
 test('top-class figure: one panel per top-gain class with its per-class steering points and threshold curve', () => {
   const r = tinyResults(0.02);
   const f = classFrontierFigure(r, r.controls!)!;

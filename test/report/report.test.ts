@@ -21,7 +21,15 @@ import { layersSample } from './synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test/report
 const FIXTURE = join(here, '../../../test/fixtures/run-smoke');
-const FIGURES = ['fig2-steering-positive', 'fig4-steering-negative', 'fig3-head-activation', 'fig5-latent-overlap', 'training-curves', 'per-layer-usage'];
+const FIGURES = [
+  'fig2-steering-positive',
+  'fig4-steering-negative',
+  'fig3-head-activation',
+  'fig5-latent-overlap',
+  'latent-specificity-effect',
+  'training-curves',
+  'per-layer-usage',
+];
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** A fresh copy of the fixture run in a temp dir; removed by the caller. */
@@ -102,9 +110,10 @@ test('missing steering results: the page says so and shows the rest', async () =
     assert.ok(html.includes('steering not run yet: run <code>headsteer steer</code>'));
     assert.ok(!html.includes('<figure id="fig2-steering-positive">'));
     assert.ok(!html.includes('<figure id="fig3-head-activation">'));
-    // Figure 5 only needs the statistics stage; the training figures only the logs.
-    for (const name of ['fig5-latent-overlap', 'training-curves', 'per-layer-usage']) assert.ok(html.includes(`<figure id="${name}">`), name);
-    assert.equal(out.figures.length, 6);
+    // Figure 5 only needs the statistics stage, the latent figure its dashboards; the training figures only the logs.
+    for (const name of ['fig5-latent-overlap', 'latent-specificity-effect', 'training-curves', 'per-layer-usage'])
+      assert.ok(html.includes(`<figure id="${name}">`), name);
+    assert.equal(out.figures.length, 8);
   } finally {
     rmSync(dirname(run), { recursive: true, force: true });
   }

@@ -41,10 +41,10 @@ const userError =
     e instanceof UserError && re.test(e.message);
 
 test('stages in pipeline order, each with its own folder under the run', () => {
-  assert.deepEqual(STAGE_ORDER, ['pretrain', 'finetune', 'prune', 'extract', 'sae', 'stats', 'steer', 'report']);
+  assert.deepEqual(STAGE_ORDER, ['pretrain', 'finetune', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report']);
   assert.deepEqual(
     STAGE_ORDER.map((s) => STAGES[s].folder),
-    ['dense', 'finetuned', 'pruned', 'features', 'sae', 'stats', 'steer', 'report'],
+    ['dense', 'finetuned', 'pruned', 'features', 'sae', 'stats', 'latents', 'steer', 'report'],
   );
   assert.equal(stageDir('runs/x', 'prune'), join('runs/x', 'pruned'));
   for (const s of STAGE_ORDER) assert.equal(STAGES[s].verb, `headsteer ${s}`);
@@ -59,6 +59,7 @@ test('done-tests look at what each stage writes last; the report is never done',
     for (const [stage, file] of [
       ['extract', 'manifest.json'],
       ['stats', 'stats.json'],
+      ['latents', 'latents.json'],
       ['steer', 'results.json'],
     ] as const) {
       mkdirSync(stageDir(run, stage), { recursive: true });
@@ -75,7 +76,7 @@ test('done-tests look at what each stage writes last; the report is never done',
     writeFileSync(join(stageDir(run, 'report'), 'index.html'), '');
     assert.deepEqual(
       STAGE_ORDER.filter((s) => stageDone(run, s)),
-      ['pretrain', 'extract', 'stats', 'steer'],
+      ['pretrain', 'extract', 'stats', 'latents', 'steer'],
     );
     writeFileSync(join(stageDir(run, 'sae'), 'metrics.json'), '{}'); // the SAE stage writes it after training
     assert.ok(stageDone(run, 'sae'));

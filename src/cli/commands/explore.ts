@@ -4,6 +4,7 @@
  * exit 0.
  */
 import type { Command } from 'commander';
+import { requireFreshRun } from '../../run/provenance.js';
 import { UserError } from '../../errors.js';
 import { DEFAULT_PORT, startExplorer } from '../../explore/server.js';
 import { startEngine } from '../options.js';
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .action(async (flags: ExploreFlags) => {
       const port = parsePort(flags.port);
       await startEngine();
+      requireFreshRun(flags.run);
       const explorer = await startExplorer({ run: flags.run, port });
       process.stdout.write(`headsteer explorer for ${flags.run}: ${explorer.url}  (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {

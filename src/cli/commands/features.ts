@@ -11,7 +11,7 @@ import { layerStageDir, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import { progressBar, type Progress } from '../progress.js';
-import { collect, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, startEngine, withOverrides } from '../options.js';
 
 export function printSaeMetrics(dir: string, m: SaeStageMetrics): void {
   const pt = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pt`;
@@ -40,6 +40,7 @@ export function register(program: Command): void {
       await startEngine();
       const checkpoint = flags.checkpoint ?? stageDir(flags.run, 'prune');
       const out = flags.out ?? stageDir(flags.run, 'extract');
+      holdLock(lockFolder(flags.run, out), 'extract');
       let bar: Progress | null = null;
       let current = '';
       const manifest = extractStage({
@@ -71,17 +72,19 @@ export function register(program: Command): void {
     .option('--layer <l>', "the gated layer whose block-input CLS to train on (default: the final layer's, x)")
     .option('--set <key=value>', 'override a config value, e.g. --set sae.epochs=20 (repeatable)', collect, [])
     .option('--resume', 'continue an interrupted SAE training')
-    .action(async (flags: { features?: string; out?: string; run: string; layer?: string; set: string[]; resume?: boolean }) => {
+    .option('--force', 'discard a finished or interrupted SAE in the folder and train anew')
+    .action(async (flags: { features?: string; out?: string; run: string; layer?: string; set: string[]; resume?: boolean; force?: boolean }) => {
       await startEngine();
       const features = flags.features ?? stageDir(flags.run, 'extract');
       const manifest = loadFeaturesManifest(features);
       const layer = flags.layer === undefined ? manifest.depth - 1 : parseLayer(flags.layer);
       const out = flags.out ?? layerStageDir(flags.run, 'sae', layer, manifest.depth - 1);
       const cfg = withOverrides(runConfigOf(manifest.checkpoint), flags.set);
+      holdLock(lockFolder(flags.run, out), 'sae');
       const hooks = saeProgress();
       let metrics: SaeStageMetrics;
       try {
-        metrics = await saeStage({ features, out, cfg, resume: flags.resume === true, layer, hooks });
+        metrics = await saeStage({ features, out, cfg, resume: flags.resume === true, force: flags.force === true, layer, hooks });
       } finally {
         hooks.done();
       }

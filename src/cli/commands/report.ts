@@ -4,6 +4,8 @@
  * `headsteer compare`: the steering effect across several finished runs (e.g. seeds) into `<out>/`.
  */
 import type { Command } from 'commander';
+import { requireFreshRun } from '../../run/provenance.js';
+import { holdLock } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -11,6 +13,8 @@ export function register(program: Command): void {
     .description("write <run>/report/index.html: the paper's figures and tables, each figure also as SVG and PNG")
     .option('--run <dir>', 'run folder', 'runs/default')
     .action(async (flags: { run: string }) => {
+      holdLock(flags.run, 'report');
+      requireFreshRun(flags.run);
       // Loaded on use: vega, vega-lite and resvg would slow every other verb's start-up.
       const { buildReport } = await import('../../report/report.js');
       const { index, figures } = await buildReport(flags.run);

@@ -16,7 +16,7 @@ import type { LayersResults } from '../../steer/layers_results.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
-import { collect, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, startEngine, withOverrides } from '../options.js';
 
 interface PathFlags {
   run: string;
@@ -129,6 +129,7 @@ export function register(program: Command): void {
       const layer = flags.layer === undefined ? finalLayer : parseLayer(flags.layer);
       const sae = flags.sae ?? layerStageDir(flags.run, 'sae', layer, finalLayer);
       const out = flags.out ?? (flags.layer === undefined ? p.stats : layerStageDir(flags.run, 'stats', layer, finalLayer));
+      holdLock(lockFolder(flags.run, out), 'stats');
       const s = statsStage({ features: p.features, sae, out, cfg: stageConfig(p.features, flags.set), layer });
       process.stdout.write(`${join(out, 'stats.json')}: k_s ${s.ks}; overlap global vs per-class ${s.overlap.globalVsPerClass.toFixed(4)} (paper: 0.1641)\n`);
     });
@@ -191,6 +192,7 @@ export function register(program: Command): void {
           return;
         }
         if (flags.class !== undefined) throw new UserError('--class goes with --target-usage (the sweep always reports every class)');
+        holdLock(lockFolder(flags.run, out), 'steer');
         if (flags.layers !== undefined) {
           const layers = parseLayerSpec(flags.layers);
           const bar = progressBar('layers  ', 1, []);

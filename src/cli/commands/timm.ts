@@ -8,14 +8,17 @@
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors.js';
-import { saveCheckpoint } from '../../io/checkpoint.js';
+import { rmSync } from 'node:fs';
+import { isCheckpoint, requireReplaceable, saveCheckpoint } from '../../io/checkpoint.js';
 import { readSafetensors, toFloat32, writeSafetensors, type TensorData } from '../../io/safetensors.js';
 import { importTimmFile, timmExport } from '../../model/timm.js';
 import { loadStageViT } from '../../run/layout.js';
-import { startEngine } from '../options.js';
+import { holdLock, startEngine } from '../options.js';
+import { dirname } from 'node:path';
 
 interface ImportFlags {
   out: string;
+  force?: boolean;
   imgSize?: string;
   patchSize?: string;
   inChans?: string;
@@ -39,10 +42,15 @@ const KWARG_FLAGS: Array<[keyof ImportFlags, string]> = [
   ['qkvBias', 'qkv_bias'],
 ];
 
-/** Import a timm file into a checkpoint folder and say what it holds (also `run --from`'s first step). */
-export function importTimm(weightsPath: string, out: string, overrides: Record<string, unknown> = {}): void {
+/**
+ * Import a timm file into a checkpoint folder and say what it holds. With `replace`, the folder is
+ * replaced whole once the file has loaded (the old model's eval.json and metrics would describe the new
+ * weights).
+ */
+function importTimm(weightsPath: string, out: string, overrides: Record<string, unknown>, replace: boolean): void {
   const { model, config } = importTimmFile(weightsPath, overrides);
   try {
+    if (replace) rmSync(out, { recursive: true, force: true });
     saveCheckpoint(out, { config, weights: model.stateDict() });
   } finally {
     model.dispose();
@@ -59,18 +67,22 @@ export function register(program: Command): void {
     .command('import-timm')
     .description('turn a timm VisionTransformer checkpoint (safetensors) into a headsteer checkpoint')
     .argument('<weights>', 'timm state dict in safetensors format')
-    .requiredOption('--out <dir>', 'checkpoint folder to write');
+    .requiredOption('--out <dir>', 'checkpoint folder to write')
+    .option('--force', 'replace a checkpoint already in --out (with everything next to it, e.g. its eval.json)');
   for (const [flag, kwarg] of KWARG_FLAGS) {
     imp.option(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <value>`, `timm ${kwarg} (default: from the file's __metadata__.config)`);
   }
   imp.action(async (weightsPath: string, flags: ImportFlags) => {
     await startEngine();
+    requireReplaceable(flags.out, 'vit');
+    holdLock(dirname(flags.out), 'import-timm');
+    if (isCheckpoint(flags.out) && flags.force !== true) throw new UserError(`${flags.out} already holds a checkpoint; pass --force to replace it`);
     const overrides: Record<string, unknown> = {};
     for (const [flag, kwarg] of KWARG_FLAGS) {
       const v = flags[flag];
       if (v !== undefined) overrides[kwarg] = kwarg === 'qkv_bias' ? v === 'true' : Number(v);
     }
-    importTimm(weightsPath, flags.out, overrides);
+    importTimm(weightsPath, flags.out, overrides, flags.force === true);
   });
 
   program

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { finetuneStage, pretrainStage, pruneStage, type TrainHooks, type TrainStageResult } from '../../pipeline/train.js';
 import { formatDuration, progressBar, type Progress } from '../progress.js';
-import { addTrainFlags, configFromFlags, flagOverrides, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
+import { addTrainFlags, configFromFlags, flagOverrides, holdLock, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 
 /** The script each data-parallel training replica runs (`workers` > 1): src/cli/replica.ts. */
 export const REPLICA_ENTRY = fileURLToPath(new URL('../replica.js', import.meta.url));
@@ -65,10 +65,14 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
+      const overrides = flagOverrides(flags, 'pretrain');
+      const cfg = configFromFlags(flags, 'pretrain');
+      holdLock(runDir(flags), 'pretrain');
       await trainWithProgress((hooks) =>
         pretrainStage({
           run: runDir(flags),
-          cfg: configFromFlags(flags, 'pretrain'),
+          cfg,
+          overrides: (cfg) => withOverrides(cfg, overrides),
           resume: flags.resume === true,
           force: flags.force === true,
           hooks,
@@ -88,10 +92,14 @@ export function register(program: Command): void {
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper (the architecture comes from <run>/dense/)', 'default')
     .action(async (flags: TrainFlags) => {
       await startEngine();
+      const overrides = flagOverrides(flags, 'finetune');
+      const cfg = configFromFlags(flags, 'finetune');
+      holdLock(runDir(flags), 'finetune');
       await trainWithProgress((hooks) =>
         finetuneStage({
           run: runDir(flags),
-          cfg: configFromFlags(flags, 'finetune'),
+          cfg,
+          overrides: (cfg) => withOverrides(cfg, overrides),
           resume: flags.resume === true,
           force: flags.force === true,
           hooks,
@@ -108,6 +116,7 @@ export function register(program: Command): void {
     .action(async (flags: TrainFlags) => {
       await startEngine();
       const overrides = flagOverrides(flags, 'prune');
+      holdLock(runDir(flags), 'prune');
       await trainWithProgress((hooks) =>
         pruneStage({
           run: runDir(flags),

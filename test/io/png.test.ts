@@ -1,11 +1,11 @@
 /**
- * The explorer's PNG encoder (src/explore/png.ts): CRC-32 against the spec's known values, and a
+ * The explorer's PNG encoder (src/io/png.ts): CRC-32 against the spec's known values, and a
  * round trip of grayscale and planar-RGB images through the chunk layout and zlib.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inflateSync } from 'node:zlib';
-import { crc32, encodePng, pngDataUrl } from '../../src/explore/png.js';
+import { crc32, decodePng, encodePng, pngDataUrl } from '../../src/io/png.js';
 
 /** Chunks of a PNG file: type -> data, checking each CRC. */
 function chunks(png: Buffer): Map<string, Buffer> {
@@ -62,4 +62,12 @@ test('planar RGB (3, H, W) is interleaved per pixel', () => {
 test('wrong sizes and channel counts are rejected', () => {
   assert.throws(() => encodePng(new Uint8Array(5), 1, 2, 2), /4 bytes|5 bytes/);
   assert.throws(() => encodePng(new Uint8Array(8), 2, 2, 2), /expected 1 or 3/);
+});
+
+test('decodePng reads back what encodePng wrote, grayscale and planar RGB', () => {
+  for (const channels of [1, 3]) {
+    const pixels = Uint8Array.from({ length: channels * 5 * 7 }, (_, i) => (i * 37) % 256); // (C, 5, 7)
+    assert.deepEqual(decodePng(encodePng(pixels, channels, 5, 7)), { pixels, channels, height: 5, width: 7 });
+  }
+  assert.throws(() => decodePng(new Uint8Array(16)), /not a PNG/);
 });

@@ -1,9 +1,10 @@
 /**
- * A minimal PNG encoder for the explorer's sample images: 8-bit grayscale (1 channel) or RGB (3 channels),
- * no interlacing, filter type 0 on every row, one zlib-deflated IDAT chunk (PNG spec, ISO/IEC 15948).
+ * A minimal PNG encoder for the explorer's sample images and the latent dashboards' sprite sheet: 8-bit
+ * grayscale (1 channel) or RGB (3 channels), no interlacing, filter type 0 on every row, one
+ * zlib-deflated IDAT chunk (PNG spec, ISO/IEC 15948). `decodePng` reads back exactly that subset.
  * Legend: C channels, H height, W width.
  */
-import { deflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 
 /** CRC-32 (IEEE 802.3, reflected 0xEDB88320) lookup table, as in the PNG spec's sample code. */
 const CRC_TABLE = ((): Uint32Array => {
@@ -66,4 +67,41 @@ export function encodePng(pixels: Uint8Array, channels: number, height: number, 
 /** The same image as a `data:image/png;base64,...` URL for an `<img src>`. */
 export function pngDataUrl(pixels: Uint8Array, channels: number, height: number, width: number): string {
   return `data:image/png;base64,${encodePng(pixels, channels, height, width).toString('base64')}`;
+}
+
+/**
+ * Decode a PNG written by `encodePng` (8-bit grayscale or RGB, no interlace, filter 0 on every row) into
+ * planar (C, H, W) pixels. Anything else is refused with an Error naming what differs.
+ */
+export function decodePng(png: Uint8Array): { pixels: Uint8Array; channels: number; height: number; width: number } {
+  const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
+  if (!buf.subarray(0, 8).equals(SIGNATURE)) throw new Error('decodePng: not a PNG file');
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const idat: Buffer[] = [];
+  for (let o = 8; o + 8 <= buf.length; ) {
+    const len = buf.readUInt32BE(o);
+    const type = buf.subarray(o + 4, o + 8).toString('ascii');
+    const data = buf.subarray(o + 8, o + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 8 || (data[9] !== 0 && data[9] !== 2) || data[12] !== 0) throw new Error('decodePng: only 8-bit grayscale or RGB without interlace');
+      channels = data[9] === 0 ? 1 : 3;
+    } else if (type === 'IDAT') idat.push(data);
+    o += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels + 1;
+  if (channels === 0 || raw.length !== height * stride) throw new Error(`decodePng: ${raw.length} bytes of image data for ${width}x${height}x${channels}`);
+  const pixels = new Uint8Array(channels * height * width); // (C, H, W)
+  const plane = height * width;
+  for (let y = 0; y < height; y++) {
+    if (raw[y * stride] !== 0) throw new Error(`decodePng: row ${y} uses filter ${raw[y * stride]}; only filter 0 is read`);
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < channels; c++) pixels[c * plane + y * width + x] = raw[y * stride + 1 + x * channels + c]!;
+    }
+  }
+  return { pixels, channels, height, width };
 }
