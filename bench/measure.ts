@@ -1,6 +1,6 @@
 /**
  * One benchmark item in its own process (so peak RSS belongs to that item alone):
- * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default> [reps]` or
+ * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default|paper> [reps [warmup]]` or
  * `node dist/bench/measure.js saeTrain - [reps]` prints `{ "perSec", "msPerStep", "peakRssMB" }` —
  * the median of `reps` timed steps after warm-up; `node dist/bench/measure.js headSkip <config> [reps]`
  * prints head_skip.ts's `HeadSkipResult` (30 single images per rep, 3 batch-256 forwards per path, 2 when quick).
@@ -30,13 +30,14 @@ export function medianMs(fn: () => void, reps: number, warmup: number): number {
 
 const [item, config, repsArg] = process.argv.slice(2);
 const reps = Number(repsArg ?? 7);
+const warmup = Number(process.argv[5] ?? 2);
 await initEngine();
 /** One timed item: the median step time in ms and the images (or samples) per step. */
 function timed(): { ms: number; perStep: number } {
-  if (item === 'saeTrain') return { ms: medianMs(saeStep(), reps, 2), perStep: SAE_BENCH.batch };
-  const m = benchModels[config === 'reference' ? 'reference' : 'default'];
-  if (item === 'vitTrain') return { ms: medianMs(trainStep(m), reps, 2), perStep: m.batch };
-  return { ms: medianMs(inferStep(m), reps, 2), perStep: m.inferBatch };
+  if (item === 'saeTrain') return { ms: medianMs(saeStep(), reps, warmup), perStep: SAE_BENCH.batch };
+  const m = benchModels[config === 'reference' || config === 'paper' ? config : 'default'];
+  if (item === 'vitTrain') return { ms: medianMs(trainStep(m), reps, warmup), perStep: m.batch };
+  return { ms: medianMs(inferStep(m), reps, warmup), perStep: m.inferBatch };
 }
 
 if (item === 'headSkip') {

@@ -1,7 +1,9 @@
 /**
  * The benchmark configurations of issue #3 and a self-contained gated training step for each:
  * `reference` (6 layers, 6 heads, width 192, MLP 768, 32x32x3, 4x4 patches -> 65 tokens, batch 64,
- * 100 classes) and `default` (the default preset's model on 28x28x1, batch 128, 10 classes).
+ * 100 classes) and `default` (the default preset's model on 28x28x1, batch 128, 10 classes); and
+ * `paper` (`npm run bench -- --paper`): the paper's gated ViT-S/16 at 224x224x3 (197 tokens, width 384,
+ * 12 layers), batch 32 as two accumulated passes of 16 (a pass of 32 does not fit the 4 GiB wasm heap).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ViTConfig } from '../src/model/config.js';
@@ -16,11 +18,13 @@ export interface BenchModel {
   config: ViTConfig;
   batch: number;
   inferBatch: number;
+  /** Images per training pass; the batch's gradients are accumulated over batch / microBatch passes. */
+  microBatch?: number;
 }
 
 const all = (depth: number): number[] => Array.from({ length: depth }, (_, i) => i);
 
-export const benchModels: Record<'reference' | 'default', BenchModel> = {
+export const benchModels: Record<'reference' | 'default' | 'paper', BenchModel> = {
   reference: {
     config: { imgSize: 32, patchSize: 4, inChans: 3, numClasses: 100, embedDim: 192, depth: 6, numHeads: 6, mlpRatio: 4, qkvBias: true, gatedLayers: all(6) },
     batch: 64,
@@ -31,24 +35,44 @@ export const benchModels: Record<'reference' | 'default', BenchModel> = {
     batch: 128,
     inferBatch: 500,
   },
+  paper: {
+    config: {
+      imgSize: 224,
+      patchSize: 16,
+      inChans: 3,
+      numClasses: 100,
+      embedDim: 384,
+      depth: 12,
+      numHeads: 6,
+      mlpRatio: 4,
+      qkvBias: true,
+      gatedLayers: all(12),
+    },
+    batch: 32,
+    inferBatch: 32,
+    microBatch: 16,
+  },
 };
 
-/** A closure running one full gated training step (forward, backward, AdamW) on random data. */
+/** A closure running one full gated training step (forward, backward over each micro-batch, AdamW) on random data. */
 export function trainStep(m: BenchModel): () => void {
   const c = m.config;
   const model = new ViT(c, 0, 0.5);
   const params = model.parameters();
   const opt = createAdamWState(params);
   const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
+  const micro = m.microBatch ?? m.batch;
   const r = rng(0, 'bench');
-  const x = tf.tensor4d(r.fill(new Float32Array(m.batch * c.inChans * c.imgSize * c.imgSize), 'normal'), [m.batch, c.inChans, c.imgSize, c.imgSize]);
+  const pixels = c.inChans * c.imgSize * c.imgSize;
+  const images = r.fill(new Float32Array(m.batch * pixels), 'normal');
   const labels = Int32Array.from({ length: m.batch }, (_, i) => i % c.numClasses);
-  const y = tf.oneHot(tf.tensor1d(labels, 'int32'), c.numClasses);
   let step = 0;
-  return () => {
-    step += 1;
+  // One pass over images [offset, offset + micro): gradients named by parameter, kept out of the tidy.
+  const pass = (offset: number): Record<string, tf.Tensor> =>
     tf.tidy(() => {
-      const gateNoise = model.blocks.map((_, l) => tf.tensor2d(logisticNoise(m.batch * c.numHeads, rng(0, 'noise', step, l)), [m.batch, c.numHeads]));
+      const x = tf.tensor4d(images.subarray(offset * pixels, (offset + micro) * pixels), [micro, c.inChans, c.imgSize, c.imgSize]);
+      const y = tf.oneHot(tf.tensor1d(labels.subarray(offset, offset + micro), 'int32'), c.numClasses);
+      const gateNoise = model.blocks.map((_, l) => tf.tensor2d(logisticNoise(micro * c.numHeads, rng(0, 'noise', step, l, offset)), [micro, c.numHeads]));
       const { value, grads } = tf.variableGrads(
         () => {
           const out = model.forward(x, { training: true, gateNoise, tau: 5 });
@@ -57,11 +81,24 @@ export function trainStep(m: BenchModel): () => void {
         },
         params.map((p) => p.variable),
       );
+      value.dataSync();
       const named: Record<string, tf.Tensor> = {};
       for (const [k, g] of Object.entries(grads)) named[byVar.get(k)!] = g;
-      adamwStep(params, named, opt, () => 1e-3, ADAMW_DEFAULTS);
-      value.dataSync();
+      return named;
     });
+  return () => {
+    step += 1;
+    let grads = pass(0);
+    for (let offset = micro; offset < m.batch; offset += micro) {
+      const part = pass(offset);
+      const sum = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(g, part[k]!)])));
+      tf.dispose([...Object.values(grads), ...Object.values(part)]);
+      grads = sum;
+    }
+    tf.tidy(() => {
+      adamwStep(params, grads, opt, () => 1e-3, ADAMW_DEFAULTS);
+    });
+    tf.dispose(Object.values(grads));
   };
 }
 

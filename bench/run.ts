@@ -4,6 +4,9 @@
  * dense, masked and head-skipping inference). Each item runs in its own process (peak RSS per item);
  * prints tables and writes bench/results.json. Installs nothing.
  * `npm run bench -- --only headSkip` (or vitTrain, vitInfer, saeTrain) runs one item; `--quick` fewer reps.
+ * `npm run bench -- --paper` adds `paperScale` (the gated ViT-S/16 at 224 px, batch 32; about 10 more
+ * minutes on 2 cores; `--only paperScale` runs it alone): images/s, peak memory, the ratio to PyTorch, and
+ * hours per CIFAR-100 fine-tune epoch.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,14 +19,18 @@ import type { Measurement } from './measure.js';
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '../..');
 const quick = process.argv.includes('--quick');
-const ITEMS = ['vitTrain', 'vitInfer', 'saeTrain', 'headSkip'] as const;
+const ITEMS = ['vitTrain', 'vitInfer', 'saeTrain', 'headSkip', 'paperScale'] as const;
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt < 0 ? undefined : process.argv[onlyAt + 1];
 if (only !== undefined && !(ITEMS as readonly string[]).includes(only)) {
   process.stderr.write(`--only: unknown item '${only}' (expected one of ${ITEMS.join(', ')})\n`);
   process.exit(2);
 }
-const runs = (item: (typeof ITEMS)[number]): boolean => only === undefined || only === item;
+/** paperScale is opt-in (`--paper`): its steps take tens of seconds each. */
+const runs = (item: (typeof ITEMS)[number]): boolean =>
+  item === 'paperScale' ? only === item || (only === undefined && process.argv.includes('--paper')) : only === undefined || only === item;
+/** CIFAR-100's training images: one fine-tune epoch. */
+const CIFAR100_TRAIN = 50_000;
 
 interface Row {
   perSec: number;
@@ -33,8 +40,8 @@ interface Row {
   torchThreads?: number;
 }
 
-function measure<T = Measurement>(item: string, config: string): T {
-  const out = execFileSync(process.execPath, [join(here, 'measure.js'), item, config, quick ? '3' : '7'], { encoding: 'utf8', env: process.env });
+function measure<T = Measurement>(item: string, config: string, reps = quick ? 3 : 7, warmup = 2): T {
+  const out = execFileSync(process.execPath, [join(here, 'measure.js'), item, config, String(reps), String(warmup)], { encoding: 'utf8', env: process.env });
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
@@ -42,16 +49,17 @@ interface TorchItem {
   perSec: number;
   threads: number;
 }
-/** What bench/torch_reference.py prints: results keyed `vitTrain.reference`, ..., `saeTrain`. */
+/** What bench/torch_reference.py prints: results keyed `vitTrain.reference`, ..., `saeTrain` (or `paperScale.*`). */
 interface TorchResults {
   torch: string;
   results: Record<string, TorchItem>;
+  peakRssMB?: number;
 }
 
-function torchReference(): TorchResults | null {
+function torchReference(args: string[]): TorchResults | null {
   const script = join(root, 'bench/torch_reference.py');
   if (!existsSync('/usr/bin/python3') || !existsSync(script)) return null;
-  const r = spawnSync('/usr/bin/python3', [script, ...(quick ? ['--quick'] : [])], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', [script, ...args], { encoding: 'utf8' });
   if (r.status !== 0) {
     process.stderr.write(`torch reference failed: ${r.stderr.split('\n').slice(-3).join(' ')}\n`);
     return null;
@@ -61,7 +69,7 @@ function torchReference(): TorchResults | null {
     process.stderr.write(`${parsed.error ?? 'torch reference printed no results'}\n`);
     return null;
   }
-  return { torch: parsed.torch, results: parsed.results };
+  return { torch: parsed.torch, results: parsed.results, ...(parsed.peakRssMB === undefined ? {} : { peakRssMB: parsed.peakRssMB }) };
 }
 
 /** Print rows as right-aligned columns. */
@@ -86,8 +94,8 @@ const engine = execFileSync(
   { encoding: 'utf8' },
 ).trim();
 process.stdout.write(`${engine}\n`);
-const torch = runs('vitTrain') || runs('vitInfer') || runs('saeTrain') ? torchReference() : null;
-if (torch === null && only !== 'headSkip')
+const torch = runs('vitTrain') || runs('vitInfer') || runs('saeTrain') ? torchReference(quick ? ['--quick'] : []) : null;
+if (torch === null && only === undefined)
   process.stdout.write('PyTorch reference unavailable (install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n');
 
 // --only replaces its own item in the last results and keeps the others.
@@ -114,6 +122,40 @@ if (runs('saeTrain')) {
   const sae = row(measure('saeTrain', '-'), torch?.results['saeTrain'] ?? null);
   results['saeTrain'] = sae;
   table.push(['saeTrain', '384-3072 k64', sae.perSec.toFixed(1), sae.torchPerSec?.toFixed(1) ?? '-', sae.ratio?.toFixed(2) ?? '-', sae.peakRssMB.toFixed(0)]);
+}
+if (runs('paperScale')) {
+  // One warm-up and 3 timed steps: a training step takes tens of seconds at this scale.
+  const train = row(measure('vitTrain', 'paper', 3, 1), null);
+  const infer = row(measure('vitInfer', 'paper', 3, 1), null);
+  const ref = torchReference(['--paper']);
+  for (const [r, key] of [
+    [train, 'paperScale.train'],
+    [infer, 'paperScale.infer'],
+  ] as const) {
+    const t = ref?.results[key];
+    if (t !== undefined) Object.assign(r, { torchPerSec: t.perSec, ratio: r.perSec / t.perSec, torchThreads: t.threads });
+  }
+  const hours = (perSec: number | null): number | null => (perSec === null ? null : CIFAR100_TRAIN / perSec / 3600);
+  results['paperScale'] = {
+    model: 'gated ViT-S/16, 224x224x3, 100 classes, batch 32 (2 accumulated passes of 16 in headsteer; one pass in PyTorch)',
+    train,
+    infer,
+    torchPeakRssMB: ref?.peakRssMB ?? null,
+    hoursPerCifar100Epoch: { headsteer: hours(train.perSec), torch: hours(train.torchPerSec) },
+  };
+  for (const [label, r] of [
+    ['train', train],
+    ['infer', infer],
+  ] as const) {
+    table.push([
+      'paperScale',
+      `ViT-S/16 224 ${label}`,
+      r.perSec.toFixed(2),
+      r.torchPerSec?.toFixed(2) ?? '-',
+      r.ratio?.toFixed(2) ?? '-',
+      r.peakRssMB.toFixed(0),
+    ]);
+  }
 }
 if (table.length > 1) print(table);
 if (runs('headSkip')) {

@@ -5,6 +5,9 @@ Prints ONE JSON object to stdout (progress goes to stderr):
   vitTrain.reference / vitTrain.default  gated-ViT training step (forward, backward, AdamW), images/s
   vitInfer.reference / vitInfer.default  eval-mode gated forward under no_grad, images/s
   saeTrain                               top-k SAE training step (Adam, decoder renorm), samples/s
+With --paper, only the paper-scale items (the gated ViT-S/16 at 224x224x3, batch 32, in one pass: PyTorch
+has no 4 GiB heap), with the process's peak RSS:
+  paperScale.train / paperScale.infer
 Each item: batch / median step time over timed runs after warm-up, at torch thread counts 1 and 2 (with
 OpenBLAS at its default thread count, and torch 2 + OpenBLAS 1, since torch's OpenMP threads and OpenBLAS's
 pthreads oversubscribe 2 cores); the best is reported with its thread counts (all under `byThreads`).
@@ -23,6 +26,7 @@ OPENBLAS_* variables of the environment are left as they are.
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -45,6 +49,8 @@ CONFIGS = {
     'default': dict(img=28, patch=7, chans=1, dim=96, depth=6, heads=6, mlp=384, classes=10, train_batch=128, infer_batch=500),
 }
 SAE = dict(d=384, n=3072, k=64, batch=4096)
+# The paper's ViT-S/16 at 224 px (196 + CLS tokens), 100 classes (CIFAR-100), batch 32
+PAPER = dict(img=224, patch=16, chans=3, dim=384, depth=12, heads=6, mlp=1536, classes=100, train_batch=32, infer_batch=32)
 
 
 def log(msg):
@@ -259,8 +265,9 @@ def blas_info():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true', help='1 warm-up and 3 timed runs per item (smoke check)')
+    ap.add_argument('--paper', action='store_true', help='only the paper-scale items (1 warm-up, 3 timed runs)')
     args = ap.parse_args()
-    warmup, reps = (1, 3) if args.quick else (3, 7)
+    warmup, reps = (1, 3) if args.quick or args.paper else (3, 7)
     torch.set_num_interop_threads(1)
     items = {
         'vitTrain.reference': lambda: vit_train_step_fn(CONFIGS['reference']),
@@ -269,6 +276,8 @@ def main():
         'vitInfer.default': lambda: vit_infer_fn(CONFIGS['default']),
         'saeTrain': sae_train_fn,
     }
+    if args.paper:
+        items = {'paperScale.train': lambda: vit_train_step_fn(PAPER), 'paperScale.infer': lambda: vit_infer_fn(PAPER)}
     units = {k: ('samples/s' if k == 'saeTrain' else 'images/s') for k in items}
     default_threads = torch.get_num_threads()
     out = {
@@ -298,6 +307,7 @@ def main():
     torch.set_num_threads(default_threads)
     out['seconds'] = round(time.perf_counter() - t_start, 1)
     out['loadAvgAfter'] = os.getloadavg()
+    out['peakRssMB'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(out, indent=2))
 
 

@@ -9,6 +9,7 @@ import { initEngine } from '../src/engine/backend.js';
 import { UserError } from '../src/errors.js';
 import { ViT } from '../src/model/vit.js';
 import { fixtureDir } from './fixtures.js';
+import { saeDims } from '../src/sae/config.js';
 
 before(async () => {
   await initEngine();
@@ -58,9 +59,14 @@ test("a run config recorded before a key existed parses with that key's default"
   }
 });
 
-test('the paper preset is ViT-S/16 at 224 on CIFAR-100', () => {
-  const m = resolveConfig('paper').model;
+test('the paper preset fine-tunes a pretrained ViT-S/16 at 224 on CIFAR-100, with the SAE 384 -> 3072, k 64', () => {
+  const cfg = resolveConfig('paper');
+  const m = cfg.model;
   assert.deepEqual([m.imgSize, m.patchSize, m.embedDim, m.depth, m.numHeads], [224, 16, 384, 12, 6]);
+  assert.equal(cfg.data.dataset, 'cifar100');
+  assert.equal(cfg.finetune.pretrained, true);
+  const dims = saeDims(cfg.sae, m.embedDim);
+  assert.deepEqual([dims.dSae, dims.k], [3072, 64]);
 });
 
 test('unknown preset, unknown key and invalid value fail with the name and what is allowed', () => {

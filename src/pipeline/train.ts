@@ -1,7 +1,8 @@
 /**
- * Pipeline stages `pretrain` (dense ViT) and `prune` (AdaViT gates on the pretrained ViT, fine-tuned
- * jointly): decide fresh start / resume / refuse, build the model, run the training loop, and write
- * the checkpoint and its eval.json into the run folder (`<run>/dense/`, `<run>/pruned/`).
+ * Pipeline stages `pretrain` (dense ViT), `finetune` (the dense checkpoint, imported or pretrained, fitted
+ * to the run's data and fine-tuned) and `prune` (AdaViT gates on the dense ViT, fine-tuned jointly):
+ * decide fresh start / resume / refuse, build the model, run the training loop, and write the checkpoint
+ * and its eval.json into the run folder (`<run>/dense/`, `<run>/finetuned/`, `<run>/pruned/`).
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,14 +15,16 @@ import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
 import { vitFromCheckpoint, type DataInfo, type ViTCheckpointConfig } from '../model/checkpoint.js';
 import type { ViTConfig } from '../model/config.js';
+import { adaptViT, type AdaptTarget } from '../model/adapt.js';
 import { ViT } from '../model/vit.js';
-import { loadStageViT, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
+import { denseStage, loadStageViT, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
 import { provenanceOf, staleReason, type Provenance } from '../run/provenance.js';
 import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
 import { trainInReplicas } from '../train/replicas.js';
 
 export interface TrainHooks {
-  onStart?: (info: { stage: string; dir: string; totalSteps: number; startStep: number }) => void;
+  /** `notes`: one line per change made to the starting model (fine-tuning's new head, resampled input). */
+  onStart?: (info: { stage: string; dir: string; totalSteps: number; startStep: number; notes: string[] }) => void;
   onStep?: (p: StepProgress) => void;
   onEpoch?: (s: EpochSummary) => void;
 }
@@ -112,43 +115,91 @@ export function pretrainStage(o: TrainStageOptions): Promise<TrainStageResult> {
   return dispatch({ stage: 'pretrain', run: o.run, cfg, resume, provenance: { inputs: {} } }, o.hooks, o.replicaEntry);
 }
 
-/** `prune`: add a decision network per layer to `<run>/dense/` and fine-tune jointly into `<run>/pruned/`. */
-export function pruneStage(o: Omit<TrainStageOptions, 'cfg'>): Promise<TrainStageResult> {
-  const dir = stageDir(o.run, 'prune');
-  const resume = plan('prune', dir, o.resume, o.force) === 'resume';
+/** `finetune`: fit `<run>/dense/` (imported or pretrained) to the run's data and fine-tune it into `<run>/finetuned/`. */
+export function finetuneStage(o: TrainStageOptions): Promise<TrainStageResult> {
+  const dir = stageDir(o.run, 'finetune');
+  const resume = plan('finetune', dir, o.resume, o.force) === 'resume';
   const denseDir = stageDir(o.run, 'pretrain');
   if (resume) {
     const why = staleReason(dir);
     if (why !== undefined) throw new UserError(`--resume: the interrupted ${dir} is stale (${why}); pass --force to start over from it`);
     const cfg = resumeConfig(dir, o.overrides);
-    return dispatch({ stage: 'prune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { pretrain: denseDir }) }, o.hooks, o.replicaEntry);
+    return dispatch({ stage: 'finetune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { pretrain: denseDir }) }, o.hooks, o.replicaEntry);
   }
-  if (stageStatus(denseDir).state !== 'complete') {
-    loadCheckpoint(denseDir, { kind: 'vit', createdBy: STAGES.pretrain.verb }); // names a missing folder and the command that creates it
-    throw new UserError(`${denseDir} is not finished; complete \`${STAGES.pretrain.verb} --resume\` first`);
+  requireComplete(denseDir, 'pretrain', `${STAGES.pretrain.verb} (or headsteer import-timm <weights> --out ${denseDir})`);
+  return dispatch({ stage: 'finetune', run: o.run, cfg: o.cfg, resume, provenance: provenanceOf(dir, { pretrain: denseDir }) }, o.hooks, o.replicaEntry);
+}
+
+/** A dense stage's checkpoint folder must be finished before a later stage starts from it. */
+function requireComplete(dir: string, stage: 'pretrain' | 'finetune', createdBy: string = STAGES[stage].verb): void {
+  if (stageStatus(dir).state === 'complete') return;
+  loadCheckpoint(dir, { kind: 'vit', createdBy }); // names a missing folder and the command that creates it
+  throw new UserError(`${dir} is not finished; complete \`${STAGES[stage].verb} --resume\` first`);
+}
+
+/**
+ * `prune`: add a decision network per layer to the run's dense model (`<run>/finetuned/` when the run
+ * has one, else `<run>/dense/`) and fine-tune jointly into `<run>/pruned/`.
+ */
+export function pruneStage(o: Omit<TrainStageOptions, 'cfg'>): Promise<TrainStageResult> {
+  const dir = stageDir(o.run, 'prune');
+  const resume = plan('prune', dir, o.resume, o.force) === 'resume';
+  const source = denseStage(o.run);
+  const denseDir = stageDir(o.run, source);
+  if (resume) {
+    const why = staleReason(dir);
+    if (why !== undefined) throw new UserError(`--resume: the interrupted ${dir} is stale (${why}); pass --force to start over from it`);
+    const cfg = resumeConfig(dir, o.overrides);
+    return dispatch({ stage: 'prune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { [source]: denseDir }) }, o.hooks, o.replicaEntry);
+  }
+  requireComplete(denseDir, source);
+  const denseConfig = loadCheckpoint(denseDir, { kind: 'vit' }).config;
+  if (denseConfig['run'] === undefined) {
+    const classes = (denseConfig['model'] as { numClasses?: number } | undefined)?.numClasses;
+    throw new UserError(
+      `${denseDir} holds an imported model (a ${classes}-class head) that was not fine-tuned on a dataset; run \`${STAGES.finetune.verb} --out ${o.run}\` first (it fits the head to the run's classes)`,
+    );
   }
   const saved = runConfigOf(denseDir);
   const cfg = o.overrides === undefined ? saved : o.overrides(saved);
-  return dispatch({ stage: 'prune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { pretrain: denseDir }) }, o.hooks, o.replicaEntry);
+  return dispatch({ stage: 'prune', run: o.run, cfg, resume, provenance: provenanceOf(dir, { [source]: denseDir }) }, o.hooks, o.replicaEntry);
 }
 
 /** In this process, or in `workers` processes running `replicaEntry` that split every batch. */
 function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined, replicaEntry: string): Promise<TrainStageResult> {
-  const workers = (spec.stage === 'pretrain' ? spec.cfg.pretrain : spec.cfg.prune).workers;
+  const workers = spec.cfg[spec.stage].workers;
   if (workers > 1) return trainInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {});
   return executeTraining(spec, hooks).then((r) => r!); // no replica: this process is the leader
 }
 
-/** Build the model a spec trains: fresh, from the dense checkpoint with new gates, or resumed. */
-function prepareModel(spec: TrainSpec, ds: Dataset): { model: ViT; training?: TrainingState } {
+/** What the data asks of a fine-tuned model: the config's input side (else the data's), channels and classes. */
+export function finetuneTarget(cfg: Config, ds: Dataset): AdaptTarget {
+  return { imgSize: cfg.model.imgSize ?? ds.height, inChans: ds.channels, numClasses: ds.classNames.length };
+}
+
+/**
+ * Build the model a spec trains: fresh, the dense checkpoint fitted to the data (finetune), the dense
+ * model with new gates (prune), or resumed. `notes` says what fitting the dense checkpoint changed.
+ */
+function prepareModel(spec: TrainSpec, ds: Dataset): { model: ViT; training?: TrainingState; notes: string[] } {
   const { stage, cfg } = spec;
   const dir = stageDir(spec.run, stage);
   if (spec.resume) {
     const ckpt = loadCheckpoint(dir, { kind: 'vit', withTraining: true, createdBy: STAGES[stage].verb });
-    return { model: vitFromCheckpoint(dir, ckpt).model, training: ckpt.training! };
+    return { model: vitFromCheckpoint(dir, ckpt).model, training: ckpt.training!, notes: [] };
   }
-  if (stage === 'pretrain') return { model: new ViT(modelConfigFor(cfg, ds, []), cfg.seed) };
-  const dense = loadStageViT(stageDir(spec.run, 'pretrain'));
+  if (stage === 'pretrain') return { model: new ViT(modelConfigFor(cfg, ds, []), cfg.seed), notes: [] };
+  if (stage === 'finetune') {
+    const denseDir = stageDir(spec.run, 'pretrain');
+    const source = loadStageViT(denseDir).model;
+    try {
+      const { model, changes } = adaptViT(source, finetuneTarget(cfg, ds), cfg.seed, cfg.finetune.posEmbedInterp, denseDir);
+      return { model, notes: changes };
+    } finally {
+      source.dispose();
+    }
+  }
+  const dense = loadStageViT(stageDir(spec.run, denseStage(spec.run)));
   const layers = cfg.prune.gatedLayers === 'all' ? Array.from({ length: dense.model.config.depth }, (_, i) => i) : cfg.prune.gatedLayers;
   const model = new ViT({ ...dense.model.config, gatedLayers: layers }, cfg.seed, cfg.prune.gateBiasInit);
   // Dense weights everywhere, fresh gates: overlay the dense state dict on the gated model's own.
@@ -156,7 +207,7 @@ function prepareModel(spec: TrainSpec, ds: Dataset): { model: ViT; training?: Tr
   for (const [name, t] of dense.model.stateDict()) state.set(name, t);
   model.importState('', state);
   dense.model.dispose();
-  return { model };
+  return { model, notes: [] };
 }
 
 type TrainingState = { optimizer: Map<string, TensorData>; state: Record<string, unknown> };
@@ -172,6 +223,11 @@ export function modelConfigFor(cfg: Config, ds: Dataset, gatedLayers: number[]):
   return { ...arch, imgSize: imgSize ?? ds.height, inChans: ds.channels, numClasses: ds.classNames.length, gatedLayers };
 }
 
+/** A ViT config as the run config's `model` section. */
+function modelSectionOf(c: ViTConfig): Config['model'] {
+  return { imgSize: c.imgSize, patchSize: c.patchSize, embedDim: c.embedDim, depth: c.depth, numHeads: c.numHeads, mlpRatio: c.mlpRatio, qkvBias: c.qkvBias };
+}
+
 /**
  * Run a spec's training loop here. With `replica`, this process is one of several that each take a
  * share of every batch and average gradients; only the leader writes files and evaluates.
@@ -180,15 +236,17 @@ export async function executeTraining(spec: TrainSpec, hooks: TrainHooks | undef
   const { stage, cfg } = spec;
   const dir = stageDir(spec.run, stage);
   const ds = loadRunData(cfg);
-  const { model, training } = prepareModel(spec, ds);
-  const stageCfg = stage === 'pretrain' ? cfg.pretrain : cfg.prune;
+  const { model, training, notes } = prepareModel(spec, ds);
+  const stageCfg = cfg[stage];
+  // A fine-tuned model records its own architecture as the run's model section, so the config says what ran.
+  const runCfg: Config = stage === 'finetune' ? { ...cfg, model: modelSectionOf(model.config) } : cfg;
   const startStep = training === undefined ? 0 : Number(training.state['step']);
   const checkpointConfig = (complete: boolean): ViTCheckpointConfig => ({
     kind: 'vit',
     stage,
     complete,
     model: model.config,
-    run: cfg as unknown as Record<string, unknown>,
+    run: runCfg as unknown as Record<string, unknown>,
     data: dataInfo(ds),
     provenance: spec.provenance,
   });
@@ -207,10 +265,10 @@ export async function executeTraining(spec: TrainSpec, hooks: TrainHooks | undef
       ...(hooks?.onStep === undefined ? {} : { onStep: hooks.onStep }),
       ...(hooks?.onEpoch === undefined ? {} : { onEpoch: hooks.onEpoch }),
       ...(replica === undefined ? {} : { replica }),
-      onStart: (totalSteps: number) => hooks?.onStart?.({ stage, dir, totalSteps, startStep }),
+      onStart: (totalSteps: number) => hooks?.onStart?.({ stage, dir, totalSteps, startStep, notes }),
     });
     if (replica !== undefined && replica.index !== 0) return null; // the leader reports
-    return finish(dir, model, cfg, ds, result.seconds, result.test ?? undefined);
+    return finish(dir, model, runCfg, ds, result.seconds, result.test ?? undefined);
   } finally {
     model.dispose();
   }

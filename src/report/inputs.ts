@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { readJson } from '../io/atomic.js';
-import { layersResultsPath, stageDir, stageDone, STAGES, type Stage, type TrainStage } from '../run/layout.js';
+import { denseStage, layersResultsPath, stageDir, stageDone, STAGES, type Stage, type TrainStage } from '../run/layout.js';
 import { saeCheckpointConfigSchema, type SaeCheckpointConfig } from '../sae/checkpoint.js';
 import { validateLayersResults, type LayersResults } from '../steer/layers_results.js';
 import { validateResults, type SteerResults } from '../steer/results.js';
@@ -207,7 +207,7 @@ export function loadRunInputs(run: string): RunInputs {
     };
   };
 
-  const dense = modelStage('pretrain');
+  const dense = modelStage(denseStage(run)); // the dense model prune started from
   const pruned = modelStage('prune');
   const features = read('extract', 'manifest.json', manifestSchema, 'features manifest');
 

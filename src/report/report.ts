@@ -6,7 +6,7 @@
  */
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
-import { STAGE_ORDER, STAGES, stageDir } from '../run/layout.js';
+import { denseStage, STAGE_ORDER, STAGES, stageDir } from '../run/layout.js';
 import { CONTROLS_MISSING, classShares, frontierStatement, frontierSummary } from './controls.js';
 import { finalLayerFlops } from '../eval/flops.js';
 import { classFrontierFigure, frontierFigure } from './figures_frontier.js';
@@ -172,7 +172,8 @@ function headerHtml(inp: RunInputs): string {
     cfg === undefined
       ? ''
       : `<p>Preset <code>${esc(cfg.run.preset)}</code> · data <b>${esc(cfg.data.name)}</b> (${cfg.data.classNames.length} classes) · ViT ${cfg.model.depth} layers × ${cfg.model.numHeads} heads, width ${cfg.model.embedDim}, patch ${cfg.model.patchSize}, image ${cfg.model.imgSize} px</p>`;
-  const order = STAGE_ORDER.filter((s) => s !== 'report');
+  // Fine-tuning is a stage only of runs that start from an imported model.
+  const order = STAGE_ORDER.filter((s) => s !== 'report' && (s !== 'finetune' || denseStage(inp.run) === 'finetune'));
   const status = order.map((stage) => {
     const notes = inp.notes.filter((n) => n.stage === stage);
     const label = esc(STAGES[stage].label);

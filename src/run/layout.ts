@@ -6,6 +6,8 @@
  * folder or done-test changes in one place.
  *
  *   <run>/dense/      pretrain   ViT checkpoint (io/checkpoint.ts), eval.json, metrics.jsonl
+ *                     (or import-timm / `run --from`: an imported dense ViT, no run config)
+ *   <run>/finetuned/  finetune   the dense ViT fine-tuned on the run's data; when present, prune starts here
  *   <run>/pruned/     prune      the same, with decision networks
  *   <run>/features/   extract    manifest.json (written last), train/test.safetensors
  *   <run>/sae/        sae        SAE checkpoint, metrics.json (written after training)
@@ -31,12 +33,12 @@ import { parseViTConfig, type ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 
 /** The stages that write into a run folder, in pipeline order. */
-export const STAGE_ORDER = ['pretrain', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report'] as const;
+export const STAGE_ORDER = ['pretrain', 'finetune', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report'] as const;
 /** A stage of the pipeline, named as its verb. */
 export type Stage = (typeof STAGE_ORDER)[number];
 
 /** The stages that train a ViT (their names are also the run config's sections for them). */
-export type TrainStage = Extract<Stage, 'pretrain' | 'prune'>;
+export type TrainStage = Extract<Stage, 'pretrain' | 'finetune' | 'prune'>;
 
 /** Where a stage writes and how its output is named and recognised. */
 export interface StageLayout {
@@ -72,6 +74,15 @@ export const STAGES: Readonly<Record<Stage, StageLayout>> = {
     done: (dir) => stageStatus(dir).state === 'complete',
     content: ['weights.safetensors'],
     reads: ['seed', 'data', 'model', 'pretrain'],
+  },
+  finetune: {
+    folder: 'finetuned',
+    verb: 'headsteer finetune',
+    label: 'fine-tuning',
+    checkpoint: true,
+    done: (dir) => stageStatus(dir).state === 'complete',
+    content: ['weights.safetensors'],
+    reads: ['seed', 'data', 'model', 'finetune'],
   },
   prune: {
     folder: 'pruned',
@@ -155,6 +166,14 @@ export function stageDir(run: string, stage: Stage): string {
 /** Whether a stage's output in `run` is complete. */
 export function stageDone(run: string, stage: Stage): boolean {
   return STAGES[stage].done(stageDir(run, stage));
+}
+
+/**
+ * The training stage whose checkpoint is the run's dense model, the one `prune` starts from:
+ * `finetune` once `<run>/finetuned/` holds a checkpoint (finished or not), else `pretrain`.
+ */
+export function denseStage(run: string): Extract<TrainStage, 'pretrain' | 'finetune'> {
+  return stageStatus(stageDir(run, 'finetune')).state === 'missing' ? 'pretrain' : 'finetune';
 }
 
 /** The stages that run once per steered layer. */

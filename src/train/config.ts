@@ -31,6 +31,12 @@ export const trainSchema = z.strictObject({
    * dense and 692 gated; 2 replicas at 840 and 673 (gradient exchange and core contention eat the gain).
    */
   workers: z.number().int().min(1).max(16).default(1),
+  /**
+   * Images per forward/backward pass: each batch (or worker's share) runs as passes of this many images
+   * whose gradients are averaged before the one update (gradient accumulation), so a large model's batch
+   * fits the 4 GiB wasm heap (ViT-S/16 at 224 px trains 16 images per pass). Absent: the whole batch at once.
+   */
+  microBatch: z.number().int().min(1).optional(),
 });
 
 /** Pruning fine-tunes the pretrained ViT with the same optimiser keys, plus the gates'. */
@@ -63,3 +69,38 @@ export const pruneSchema = z.strictObject({
 
 export type TrainConfig = z.infer<typeof trainSchema>;
 export type PruneConfig = z.infer<typeof pruneSchema>;
+
+/**
+ * Fine-tuning a dense checkpoint (imported from timm, or pretrained here) on the run's data, before
+ * pruning (docs/design.md "Fine-tuning a pretrained ViT"): the optimiser keys of pretraining with
+ * fine-tuning's usual values, plus layer-wise learning-rate decay and how the position embedding follows
+ * a new input size.
+ */
+export const finetuneSchema = z.strictObject({
+  ...trainSchema.shape,
+  /** Pretrained features need few passes; DeiT-style CIFAR fine-tunes converge in a handful of epochs. */
+  epochs: trainSchema.shape.epochs.unwrap().default(3),
+  /** Peak learning rate (AdamW): a quarter of pretraining's, as the weights are already trained. */
+  lr: trainSchema.shape.lr.unwrap().default(5e-4),
+  /** A tenth of the steps: the new head starts random, so early steps must not wreck the pretrained blocks. */
+  warmup: trainSchema.shape.warmup.unwrap().default(0.1),
+  /** DeiT's and MAE's fine-tuning weight decay. */
+  weightDecay: trainSchema.shape.weightDecay.unwrap().default(0.05),
+  /**
+   * Layer-wise learning-rate decay (BEiT, MAE): block i learns at lr * layerDecay^(L - i), the embeddings
+   * at layerDecay^(L + 1), the final norm and head at lr. 0.75 is MAE's ViT-B value; 1 turns it off.
+   */
+  layerDecay: z.number().gt(0).max(1).default(0.75),
+  /**
+   * How the position embedding's patch grid is resampled when the input size changes (timm's
+   * `resample_abs_pos_embed`: antialiased, the CLS position kept as it is). Bicubic is timm's default.
+   */
+  posEmbedInterp: z.enum(['bicubic', 'bilinear']).default('bicubic'),
+  /**
+   * The run's dense model is a pretrained checkpoint given with `run --from` and fine-tuned here, not a
+   * ViT pretrained from scratch. `paper` sets it: the paper fine-tunes an ImageNet ViT-S.
+   */
+  pretrained: z.boolean().default(false),
+});
+
+export type FinetuneConfig = z.infer<typeof finetuneSchema>;

@@ -1,5 +1,6 @@
 /**
- * The ViT training loop, shared by `pretrain` (dense: cross-entropy) and `prune` (gated, AdaViT:
+ * The ViT training loop, shared by `pretrain` and `finetune` (dense: cross-entropy; fine-tuning with
+ * layer-wise learning-rate decay, train/layer_decay.ts) and `prune` (gated, AdaViT:
  * cross-entropy + lambda * |mean(m) - rho| over batch, gated layers and heads, with Gumbel-Sigmoid
  * masks). Deterministic and resumable: every random draw (shuffle, augmentation, Gumbel noise) comes
  * from a stream keyed by (seed, stage, epoch or step), so a run restarted from a checkpoint at step s
@@ -14,7 +15,7 @@ import { evaluate, type EvalResult } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
 import type { TensorData } from '../io/safetensors.js';
-import type { PruneConfig, TrainConfig } from './config.js';
+import type { FinetuneConfig, PruneConfig, TrainConfig } from './config.js';
 import type { ViTCheckpointConfig } from '../model/checkpoint.js';
 import { logisticNoise } from '../model/gate.js';
 import { imagesToTensor } from '../model/input.js';
@@ -22,6 +23,7 @@ import type { Param } from '../model/layers.js';
 import type { ViT } from '../model/vit.js';
 import { permutation, rng } from '../random.js';
 import { ADAMW_DEFAULTS, adamwStep, createAdamWState, disposeAdamWState, exportAdamWState, importAdamWState } from './adamw.js';
+import { layerDecayScale } from './layer_decay.js';
 import { lrAt } from './schedule.js';
 import { UserError } from '../errors.js';
 
@@ -58,8 +60,8 @@ export interface Replica {
 export interface TrainJob {
   model: ViT;
   dataset: Dataset;
-  stage: 'pretrain' | 'prune';
-  cfg: TrainConfig | PruneConfig;
+  stage: 'pretrain' | 'finetune' | 'prune';
+  cfg: TrainConfig | PruneConfig | FinetuneConfig;
   seed: number;
   /** Checkpoint folder; also receives metrics.jsonl. */
   dir: string;
@@ -82,7 +84,7 @@ export interface TrainResult {
   test: EvalResult | null;
 }
 
-function isPrune(cfg: TrainConfig | PruneConfig): cfg is PruneConfig {
+function isPrune(cfg: TrainConfig | PruneConfig | FinetuneConfig): cfg is PruneConfig {
   return 'rho' in cfg;
 }
 
@@ -101,6 +103,8 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   if (B % shards !== 0) throw new UserError(`${stage}.batchSize ${B} does not split over ${shards} workers; use a multiple of ${stage}.workers`);
   if (B > ds.train.count) throw new UserError(`${stage}.batchSize ${B} is larger than the ${ds.train.count} training images; use at most ${ds.train.count}`);
   const Bs = B / shards; // this replica's share of each batch
+  const micro = cfg.microBatch ?? Bs; // images per forward/backward pass
+  if (Bs % micro !== 0) throw new UserError(`${stage}.microBatch ${micro} does not divide the ${Bs} images of each batch${shards > 1 ? ' per worker' : ''}`);
   const H = model.config.numHeads;
   const spe = stepsPerEpoch(ds.train.count, B);
   const totalSteps = Math.max(1, Math.round(cfg.epochs * spe));
@@ -110,6 +114,8 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   const params = model.parameters();
   const byVarName = new Map(params.map((p) => [p.variable.name, p]));
   const gateNames = new Set(model.gateParameters().map((p) => p.name));
+  // Fine-tuning's layer-wise decay: a fixed scale per parameter on top of the schedule.
+  const layerScale = new Map(params.map((p) => [p.name, 'layerDecay' in cfg ? layerDecayScale(p.name, model.config.depth, cfg.layerDecay) : 1]));
   const opt = createAdamWState(params);
   const metricsPath = join(job.dir, 'metrics.jsonl');
   let step = 0;
@@ -152,43 +158,49 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       const lrScale = lrAt(step, totalSteps, 1, cfg.warmup, cfg.minLrRatio);
       const noiseScale = prune === null ? 0 : 1 + (prune.noiseEnd - 1) * (step / Math.max(1, totalSteps - 1));
 
-      // Forward and backward on this replica's share; gradients leave the scope for the average.
-      const { grads, statsTensor } = tf.tidy(() => {
-        const x = imagesToTensor(batch.images, Bs, ds.channels, ds.height, model.config.imgSize);
-        const labels = tf.tensor1d(batch.labels, 'int32');
-        const y = tf.oneHot(labels, ds.classNames.length); // (Bs, K)
-        // Noise is drawn for the whole batch, so an image gets the same noise whatever the sharding.
-        const noiseRows = (l: number): Float32Array =>
-          logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale).subarray(shard * Bs * H, (shard + 1) * Bs * H);
-        const gateNoise = prune === null ? undefined : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(noiseRows(l), [Bs, H])));
-        let kept: tf.Tensor[] = [];
-        const { value, grads } = tf.variableGrads(
-          () => {
-            const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });
-            const ce = tf.losses.softmaxCrossEntropy(y, out.logits, undefined, cfg.labelSmoothing);
-            const correct = tf.mean(tf.cast(tf.equal(out.logits.argMax(1), labels), 'float32'));
-            const gated = out.masks.filter((m): m is tf.Tensor2D => m !== null);
-            if (prune === null || gated.length === 0) {
-              kept = [tf.keep(correct), tf.keep(tf.scalar(1))];
-              return ce as tf.Scalar;
-            }
-            const usage = tf.mean(tf.stack(gated)); // over gated layers, batch and heads
-            const loss = tf.add(ce, tf.mul(prune.lambda, tf.abs(tf.sub(usage, prune.rho)))) as tf.Scalar;
-            kept = [tf.keep(correct), tf.keep(usage)];
-            return loss;
-          },
-          params.map((p) => p.variable),
-        );
-        const statsTensor = tf.stack([value, ...kept]); // [loss, accuracy, usage]
-        tf.dispose(kept); // kept out of variableGrads' scope by tf.keep, so not tidied automatically
-        const named: Record<string, tf.Tensor> = {};
-        for (const [varName, g] of Object.entries(grads)) named[byVarName.get(varName)!.name] = g;
-        return { grads: named, statsTensor };
-      });
+      // Forward and backward on images [offset, offset + n) of this replica's share; gradients leave the
+      // scope for the micro-batch sum and the replicas' average.
+      const pass = (offset: number, n: number): { grads: Record<string, tf.Tensor>; statsTensor: tf.Tensor } =>
+        tf.tidy(() => {
+          const pixels = batch.images.length / Bs;
+          const x = imagesToTensor(batch.images.subarray(offset * pixels, (offset + n) * pixels), n, ds.channels, ds.height, model.config.imgSize);
+          const labels = tf.tensor1d(batch.labels.subarray(offset, offset + n), 'int32');
+          const y = tf.oneHot(labels, ds.classNames.length); // (n, K)
+          // Noise is drawn for the whole batch, so an image gets the same noise whatever the sharding.
+          const first = shard * Bs + offset;
+          const noiseRows = (l: number): Float32Array =>
+            logisticNoise(B * H, rng(seed, stage, 'gumbel', step, l), noiseScale).subarray(first * H, (first + n) * H);
+          const gateNoise = prune === null ? undefined : model.blocks.map((b, l) => (b.gate === null ? null : tf.tensor2d(noiseRows(l), [n, H])));
+          let kept: tf.Tensor[] = [];
+          const { value, grads } = tf.variableGrads(
+            () => {
+              const out = model.forward(x, { training: prune !== null, ...(gateNoise === undefined ? {} : { gateNoise }), tau: prune?.tau ?? 5 });
+              const ce = tf.losses.softmaxCrossEntropy(y, out.logits, undefined, cfg.labelSmoothing);
+              const correct = tf.mean(tf.cast(tf.equal(out.logits.argMax(1), labels), 'float32'));
+              const gated = out.masks.filter((m): m is tf.Tensor2D => m !== null);
+              if (prune === null || gated.length === 0) {
+                kept = [tf.keep(correct), tf.keep(tf.scalar(1))];
+                return ce as tf.Scalar;
+              }
+              const usage = tf.mean(tf.stack(gated)); // over gated layers, batch and heads
+              const loss = tf.add(ce, tf.mul(prune.lambda, tf.abs(tf.sub(usage, prune.rho)))) as tf.Scalar;
+              kept = [tf.keep(correct), tf.keep(usage)];
+              return loss;
+            },
+            params.map((p) => p.variable),
+          );
+          const statsTensor = tf.stack([value, ...kept]); // [loss, accuracy, usage]
+          tf.dispose(kept); // kept out of variableGrads' scope by tf.keep, so not tidied automatically
+          const named: Record<string, tf.Tensor> = {};
+          for (const [varName, g] of Object.entries(grads)) named[byVarName.get(varName)!.name] = g;
+          return { grads: named, statsTensor };
+        });
+      let { grads, statsTensor } = pass(0, micro);
+      if (micro < Bs) ({ grads, statsTensor } = accumulate({ grads, statsTensor }, (offset) => pass(offset, micro), micro, Bs));
       const averaged = job.replica === undefined ? null : await averageAcrossReplicas(job.replica, params, grads, statsTensor);
       const stats = averaged?.stats ?? statsTensor.dataSync();
       tf.tidy(() => {
-        const lrOf = (p: Param): number => lrScale * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
+        const lrOf = (p: Param): number => lrScale * layerScale.get(p.name)! * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
         adamwStep(params, averaged?.grads ?? grads, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
       });
       tf.dispose([...Object.values(grads), statsTensor, ...Object.values(averaged?.grads ?? {})]);
@@ -236,6 +248,36 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   } finally {
     disposeAdamWState(opt);
   }
+}
+
+/**
+ * Gradient accumulation: the first pass's gradients and statistics plus those of `pass(offset)` for
+ * every further micro-batch of `micro` images in `total`, divided by their number (the mean over equal
+ * micro-batches is the whole batch's mean loss's gradient). Takes ownership of `first`; returns new tensors.
+ */
+function accumulate(
+  first: { grads: Record<string, tf.Tensor>; statsTensor: tf.Tensor },
+  pass: (offset: number) => { grads: Record<string, tf.Tensor>; statsTensor: tf.Tensor },
+  micro: number,
+  total: number,
+): { grads: Record<string, tf.Tensor>; statsTensor: tf.Tensor } {
+  let acc = first;
+  for (let offset = micro; offset < total; offset += micro) {
+    const part = pass(offset);
+    const sum = tf.tidy(() => ({
+      grads: Object.fromEntries(Object.entries(acc.grads).map(([k, g]) => [k, tf.add(g, part.grads[k]!)])),
+      statsTensor: tf.add(acc.statsTensor, part.statsTensor),
+    }));
+    tf.dispose([...Object.values(acc.grads), acc.statsTensor, ...Object.values(part.grads), part.statsTensor]);
+    acc = sum;
+  }
+  const scale = micro / total;
+  const mean = tf.tidy(() => ({
+    grads: Object.fromEntries(Object.entries(acc.grads).map(([k, g]) => [k, tf.mul(g, scale)])),
+    statsTensor: tf.mul(acc.statsTensor, scale),
+  }));
+  tf.dispose([...Object.values(acc.grads), acc.statsTensor]);
+  return mean;
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   stageDone,
   stageStatus,
   STAGE_ORDER,
+  denseStage,
   STAGES,
 } from '../../src/run/layout.js';
 
@@ -40,10 +41,10 @@ const userError =
     e instanceof UserError && re.test(e.message);
 
 test('stages in pipeline order, each with its own folder under the run', () => {
-  assert.deepEqual(STAGE_ORDER, ['pretrain', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report']);
+  assert.deepEqual(STAGE_ORDER, ['pretrain', 'finetune', 'prune', 'extract', 'sae', 'stats', 'latents', 'steer', 'report']);
   assert.deepEqual(
     STAGE_ORDER.map((s) => STAGES[s].folder),
-    ['dense', 'pruned', 'features', 'sae', 'stats', 'latents', 'steer', 'report'],
+    ['dense', 'finetuned', 'pruned', 'features', 'sae', 'stats', 'latents', 'steer', 'report'],
   );
   assert.equal(stageDir('runs/x', 'prune'), join('runs/x', 'pruned'));
   for (const s of STAGE_ORDER) assert.equal(STAGES[s].verb, `headsteer ${s}`);
@@ -79,6 +80,20 @@ test('done-tests look at what each stage writes last; the report is never done',
     );
     writeFileSync(join(stageDir(run, 'sae'), 'metrics.json'), '{}'); // the SAE stage writes it after training
     assert.ok(stageDone(run, 'sae'));
+  });
+});
+
+test('the dense model prune starts from: finetuned/ once it holds a checkpoint, else dense/', () => {
+  withRun((run) => {
+    assert.equal(denseStage(run), 'pretrain');
+    saveCheckpoint(stageDir(run, 'pretrain'), { config: { kind: 'vit', complete: true }, weights: {} });
+    assert.equal(denseStage(run), 'pretrain');
+    saveCheckpoint(stageDir(run, 'finetune'), {
+      config: { kind: 'vit', complete: false },
+      weights: {},
+      training: { optimizer: {}, state: { step: 1, totalSteps: 4 } },
+    });
+    assert.equal(denseStage(run), 'finetune', 'an interrupted fine-tune is still the dense model (prune refuses it until finished)');
   });
 });
 

@@ -87,3 +87,39 @@ test('two data-parallel replicas train the dense smoke model to the same weights
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('micro-batches (gradient accumulation) train the dense smoke model to the weights of whole batches (1e-4), no leaks', async () => {
+  const heads: Float32Array[] = [];
+  for (const micro of [[], ['pretrain.microBatch=8']]) {
+    const cfg = resolveConfig('smoke', ['data.procedural.train=256', 'pretrain.epochs=1', ...micro]);
+    const ds = loadRunData(cfg);
+    const model = new ViT(modelConfigFor(cfg, ds, []), 0);
+    const dir = mkdtempSync(join(tmpdir(), 'headsteer-micro-'));
+    try {
+      const tensorsBefore = tf.memory().numTensors;
+      await trainViT({
+        model,
+        dataset: ds,
+        stage: 'pretrain',
+        cfg: cfg.pretrain,
+        seed: 0,
+        dir: join(dir, 'dense'),
+        checkpointConfig: (complete) => ({ kind: 'vit', stage: 'pretrain', complete, model: model.config }),
+        evalBatchSize: 64,
+        augment: cfg.data.augment,
+      });
+      assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors leaked');
+      heads.push(model.head.weight.dataSync() as Float32Array);
+    } finally {
+      model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  let diff = 0;
+  for (let i = 0; i < heads[0]!.length; i++) diff = Math.max(diff, Math.abs(heads[0]![i]! - heads[1]![i]!));
+  assert.ok(diff < 1e-4, `head weights differ by ${diff}`);
+  assert.ok(
+    heads[0]!.some((v, i) => v !== heads[1]![i]),
+    'a different summation order (else the option did nothing)',
+  );
+});

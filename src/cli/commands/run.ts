@@ -4,12 +4,15 @@
  * sae, stats, latents, steer, report — skipping stages whose output is complete and resuming interrupted ones,
  * so rerunning after a Ctrl-C or a crash continues where it stopped. With `steer.layers` other than
  * 'final', extract, sae, stats and steer also cover each steered layer (docs/design.md "Steering at every
- * layer"), and a stage counts as complete only when every layer's part is.
+ * layer"), and a stage counts as complete only when every layer's part is. With `--from
+ * <timm.safetensors>` (or a preset with `finetune.pretrained`) the dense model is imported instead of
+ * pretrained, and fine-tuned on the run's data (`finetune`) before pruning.
  */
 import type { Command } from 'commander';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, configDiff, loadRunData, parseConfig, runConfigOf } from '../../config.js';
+import type { Dataset } from '../../data/dataset.js';
 import { UserError } from '../../errors.js';
 import type { EvalReport } from '../../eval/full_forward.js';
 import { readJson } from '../../io/atomic.js';
@@ -19,8 +22,12 @@ import { layersStage } from '../../pipeline/layers.js';
 import { latentsStage } from '../../pipeline/latents.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
 import { statsStage, steerStage } from '../../pipeline/steer.js';
-import { pretrainStage, pruneStage } from '../../pipeline/train.js';
+import { finetuneStage, finetuneTarget, pretrainStage, pruneStage } from '../../pipeline/train.js';
+import { adaptedConfig } from '../../model/adapt.js';
+import { importTimmFile } from '../../model/timm.js';
+import { saveCheckpoint } from '../../io/checkpoint.js';
 import {
+  denseStage,
   layersResultsPath,
   layerStageDir,
   layerStageDone,
@@ -46,7 +53,7 @@ import { printLatentsSummary } from './latents.js';
 import { printLayersSummary, printSteerSummary } from './steer.js';
 import { REPLICA_ENTRY, trainWithProgress } from './train.js';
 
-type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'>;
+type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'> & { from?: string };
 
 /** One numbered step of the job: the data check, then each stage. */
 interface Step {
@@ -59,16 +66,36 @@ interface Step {
 }
 
 /**
- * Pretrain or prune, resuming an interrupted run and starting over when it is stale (`redo`); `sets`
- * are the command's overrides, which prune applies to the dense model's config.
+ * Pretrain, finetune or prune, resuming an interrupted run and starting over when it is stale (`redo`);
+ * `sets` are the command's overrides, which prune applies to the dense model's config.
  */
 function trainStage(stage: TrainStage, run: string, cfg: Config, sets: string[], redo: boolean): Promise<void> {
   const resume = !redo && stageStatus(stageDir(run, stage)).state === 'interrupted';
   const overrides = (base: Config): Config => withOverrides(base, sets);
-  return trainWithProgress((hooks) =>
-    stage === 'pretrain'
-      ? pretrainStage({ run, cfg, overrides, resume, force: redo, hooks, replicaEntry: REPLICA_ENTRY })
-      : pruneStage({ run, overrides, resume, force: redo, hooks, replicaEntry: REPLICA_ENTRY }),
+  return trainWithProgress((hooks) => {
+    const o = { run, cfg, overrides, resume, force: redo, hooks, replicaEntry: REPLICA_ENTRY };
+    if (stage === 'pretrain') return pretrainStage(o);
+    if (stage === 'finetune') return finetuneStage(o);
+    return pruneStage(o);
+  });
+}
+
+/**
+ * `run --from`'s first step: the timm file imported into `<run>/dense/`, after checking that it can be
+ * fitted to the run's data (patch size, channels), so a file that cannot leaves nothing behind.
+ */
+function importStep(file: string, denseDir: string, cfg: Config, ds: Dataset): void {
+  const { model, config } = importTimmFile(file);
+  try {
+    adaptedConfig(config.model, finetuneTarget(cfg, ds), file);
+    if (config.model.gatedLayers.length > 0) throw new UserError(`${file} holds a gated model; run --from takes a dense ViT (import it with import-timm)`);
+    saveCheckpoint(denseDir, { config, weights: model.stateDict() });
+  } finally {
+    model.dispose();
+  }
+  const c = config.model;
+  process.stderr.write(
+    `  imported ${file}: depth ${c.depth}, width ${c.embedDim}, ${c.numHeads} heads, ${c.imgSize}px/${c.patchSize}, ${c.numClasses} classes\n`,
   );
 }
 
@@ -86,6 +113,7 @@ export function register(program: Command): void {
     .option('--out <run>', 'run folder (default: runs/<preset>)')
     .option('--set <key=value>', 'override a config value, e.g. --set prune.rho=0.6 (repeatable)', collect, [])
     .option('--data-dir <folder>', 'folder holding the dataset files')
+    .option('--from <weights>', 'start from a pretrained timm ViT (safetensors): import it, fine-tune it on the data, then prune')
     .action(async (flags: RunFlags, cmd: Command) => {
       const t0 = performance.now();
       await startEngine();
@@ -95,6 +123,17 @@ export function register(program: Command): void {
       const sets = [...flags.set, ...(flags.dataDir === undefined ? [] : [`data.dataDir=${JSON.stringify(flags.dataDir)}`])];
       const dir = (stage: Stage): string => stageDir(run, stage);
       let reportPath = join(dir('report'), 'index.html');
+      // The dense model comes from a timm file and is fine-tuned here (--from, a preset that asks for it,
+      // or a run folder into which a model was imported or fine-tuned already).
+      const denseImported = (): boolean =>
+        stageDone(run, 'pretrain') && (readJson(join(dir('pretrain'), 'config.json'), 'checkpoint config') as { run?: unknown }).run === undefined;
+      if (flags.from === undefined && cfg.finetune.pretrained && !stageDone(run, 'pretrain')) {
+        throw new UserError(
+          `preset '${cfg.preset}' fine-tunes a pretrained ViT (finetune.pretrained): pass --from <timm weights.safetensors>, e.g. a timm vit_small_patch16_224 state dict`,
+        );
+      }
+      const withFinetune = flags.from !== undefined || cfg.finetune.pretrained || stageStatus(dir('finetune')).state !== 'missing' || denseImported();
+      let dataset: Dataset | undefined;
       // Later stages use the config recorded with the pruned model (plus this command's overrides)...
       const laterConfig = (): Config => withOverrides(runConfigOf(dir('prune')), sets);
       // ... and a stage redone uses the config it was built with, if recorded (a `stats --set` is kept).
@@ -157,7 +196,9 @@ export function register(program: Command): void {
         printSaeMetrics(out, m);
       };
       const stageRuns: Record<Stage, () => Promise<void>> = {
-        pretrain: () => trainStage('pretrain', run, cfg, sets, false),
+        pretrain: async () =>
+          flags.from === undefined ? trainStage('pretrain', run, cfg, sets, false) : importStep(flags.from, dir('pretrain'), cfg, dataset ?? loadRunData(cfg)),
+        finetune: () => trainStage('finetune', run, cfg, sets, redoWhy('finetune', dir('finetune')) !== undefined),
         prune: () => trainStage('prune', run, cfg, sets, redoWhy('prune', dir('prune')) !== undefined),
         extract: async () => {
           const bar = progressBar('extract ', 2, []);
@@ -223,6 +264,7 @@ export function register(program: Command): void {
       // A stage is complete when its own output is and, with more steered layers, every layer's part of it.
       const done: Record<Stage, () => boolean> = {
         pretrain: () => stageDone(run, 'pretrain'),
+        finetune: () => stageDone(run, 'finetune'),
         prune: () => stageDone(run, 'prune'),
         extract: () => stageDone(run, 'extract') && extra().every((l) => loadFeaturesManifest(dir('extract')).layers.includes(l)),
         sae: () => stageDone(run, 'sae') && extra().every((l) => layerStageDone(run, 'sae', l, finalLayer())),
@@ -234,6 +276,7 @@ export function register(program: Command): void {
       // Why a stage's existing output is redone, for each layer of the per-layer stages.
       const redo: Record<Stage, () => string | undefined> = {
         pretrain: () => redoWhy('pretrain', dir('pretrain')),
+        finetune: () => redoWhy('finetune', dir('finetune')),
         prune: () => redoWhy('prune', dir('prune')),
         extract: () => redoWhy('extract', dir('extract')),
         sae: () =>
@@ -256,10 +299,18 @@ export function register(program: Command): void {
           redo: () => undefined,
           run: async () => {
             const ds = loadRunData(cfg);
+            if (flags.from !== undefined) dataset = ds; // the import step checks the model against it
             process.stderr.write(`  ${ds.name}: ${ds.train.count} train / ${ds.test.count} test images from ${ds.source}\n`);
           },
         },
-        ...STAGE_ORDER.map((stage): Step => ({ name: stage, done: done[stage], redo: redo[stage], run: stageRuns[stage] })),
+        ...STAGE_ORDER.filter((stage) => stage !== 'finetune' || withFinetune).map(
+          (stage): Step => ({
+            name: stage === 'pretrain' && flags.from !== undefined ? 'import' : stage,
+            done: done[stage],
+            redo: redo[stage],
+            run: stageRuns[stage],
+          }),
+        ),
       ];
       // A --preset or --set that would need a finished model retrained is refused before any work.
       const recorded = existsSync(dir('pretrain')) ? recordedConfig(dir('pretrain'))?.['preset'] : undefined;
@@ -268,7 +319,7 @@ export function register(program: Command): void {
           `--preset ${flags.preset}: ${dir('pretrain')} was trained with preset '${String(recorded)}'; use a new --out, or leave --preset out to continue it`,
         );
       }
-      for (const stage of ['pretrain', 'prune', 'sae'] as const) redoWhy(stage, dir(stage));
+      for (const stage of ['pretrain', 'finetune', 'prune', 'sae'] as const) redoWhy(stage, dir(stage));
       for (const [i, step] of steps.entries()) {
         const label = `[${i + 1}/${steps.length}] ${step.name}`;
         const why = step.redo();
@@ -282,7 +333,7 @@ export function register(program: Command): void {
         process.stderr.write(`${label}: done in ${formatDuration((performance.now() - ts) / 1000)}\n`);
       }
 
-      const dense = readJson(join(dir('pretrain'), 'eval.json'), 'dense evaluation') as EvalReport;
+      const dense = readJson(join(dir(denseStage(run)), 'eval.json'), 'dense evaluation') as EvalReport;
       const pruned = readJson(join(dir('prune'), 'eval.json'), 'pruned evaluation') as EvalReport;
       const steer = readJson(join(dir('steer'), 'results.json'), 'steering results') as SteerResults;
       const perClass = steer.sweeps.find((s) => s.strategy === 'per-class' && s.alpha === PAPER_ALPHA);
@@ -291,7 +342,7 @@ export function register(program: Command): void {
         [
           '',
           `run folder: ${run} (${formatDuration((performance.now() - t0) / 1000)})`,
-          `  dense ViT:   accuracy ${pct(dense.accuracy)}`,
+          `  dense ViT:   accuracy ${pct(dense.accuracy)}${denseStage(run) === 'finetune' ? ' (fine-tuned)' : ''}`,
           `  pruned ViT:  accuracy ${pct(pruned.accuracy)} at head usage ${pruned.headUsage.overall.toFixed(3)}` +
             (pruned.randomPolicy === undefined ? '' : ` (random policy at the same usage: ${pct(pruned.randomPolicy.accuracy)})`),
           ...(perClass === undefined

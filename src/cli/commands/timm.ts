@@ -1,6 +1,7 @@
 /**
  * timm interop verbs:
  *  `headsteer import-timm <weights.safetensors> --out <dir>`: a timm ViT state dict -> headsteer checkpoint.
+ *  `headsteer export-timm --checkpoint <dir> --out <weights.safetensors>`: the way back (gates included).
  *  `headsteer infer --checkpoint <dir> --input <x.safetensors> --key <name> --out <y.safetensors>`: a float32
  *   NCHW image batch -> `logits`, `final_block_input_cls` (and `masks` (B, L, H) for a gated model).
  */
@@ -10,8 +11,7 @@ import { UserError } from '../../errors.js';
 import { rmSync } from 'node:fs';
 import { isCheckpoint, requireReplaceable, saveCheckpoint } from '../../io/checkpoint.js';
 import { readSafetensors, toFloat32, writeSafetensors, type TensorData } from '../../io/safetensors.js';
-import type { ViTCheckpointConfig } from '../../model/checkpoint.js';
-import { timmKwargsFromMetadata, timmKwargsToConfig, vitFromTimm } from '../../model/timm.js';
+import { importTimmFile, timmExport } from '../../model/timm.js';
 import { loadStageViT } from '../../run/layout.js';
 import { holdLock, startEngine } from '../options.js';
 import { dirname } from 'node:path';
@@ -42,6 +42,26 @@ const KWARG_FLAGS: Array<[keyof ImportFlags, string]> = [
   ['qkvBias', 'qkv_bias'],
 ];
 
+/**
+ * Import a timm file into a checkpoint folder and say what it holds. With `replace`, the folder is
+ * replaced whole once the file has loaded (the old model's eval.json and metrics would describe the new
+ * weights).
+ */
+function importTimm(weightsPath: string, out: string, overrides: Record<string, unknown>, replace: boolean): void {
+  const { model, config } = importTimmFile(weightsPath, overrides);
+  try {
+    if (replace) rmSync(out, { recursive: true, force: true });
+    saveCheckpoint(out, { config, weights: model.stateDict() });
+  } finally {
+    model.dispose();
+  }
+  const c = config.model;
+  const gates = c.gatedLayers.length > 0 ? `, gates on layers ${c.gatedLayers.join(',')}` : '';
+  process.stdout.write(
+    `imported ${weightsPath} (depth ${c.depth}, width ${c.embedDim}, ${c.numHeads} heads, ${c.imgSize}px/${c.patchSize}, ${c.numClasses} classes${gates}) -> ${out}\n`,
+  );
+}
+
 export function register(program: Command): void {
   const imp = program
     .command('import-timm')
@@ -57,23 +77,32 @@ export function register(program: Command): void {
     requireReplaceable(flags.out, 'vit');
     holdLock(dirname(flags.out), 'import-timm');
     if (isCheckpoint(flags.out) && flags.force !== true) throw new UserError(`${flags.out} already holds a checkpoint; pass --force to replace it`);
-    const file = readSafetensors(weightsPath);
-    const kwargs: Record<string, unknown> = { ...(timmKwargsFromMetadata(file.metadata, weightsPath) ?? {}) };
+    const overrides: Record<string, unknown> = {};
     for (const [flag, kwarg] of KWARG_FLAGS) {
       const v = flags[flag];
-      if (v !== undefined) kwargs[kwarg] = kwarg === 'qkv_bias' ? v === 'true' : Number(v);
+      if (v !== undefined) overrides[kwarg] = kwarg === 'qkv_bias' ? v === 'true' : Number(v);
     }
-    const config = timmKwargsToConfig(kwargs, weightsPath);
-    const model = vitFromTimm(config, file.tensors, weightsPath);
-    const ckptConfig: ViTCheckpointConfig = { kind: 'vit', stage: 'import-timm', complete: true, model: config, source: weightsPath };
-    // The old model's eval.json and metrics would describe the new weights: the folder is replaced whole.
-    if (flags.force === true) rmSync(flags.out, { recursive: true, force: true });
-    saveCheckpoint(flags.out, { config: ckptConfig, weights: model.stateDict() });
-    model.dispose();
-    process.stdout.write(
-      `imported ${weightsPath} (depth ${config.depth}, width ${config.embedDim}, ${config.numHeads} heads, ${config.imgSize}px/${config.patchSize}) -> ${flags.out}\n`,
-    );
+    importTimm(weightsPath, flags.out, overrides, flags.force === true);
   });
+
+  program
+    .command('export-timm')
+    .description('write a checkpoint as a timm-loadable state dict (safetensors; gates as gates.<l>.*, config in __metadata__)')
+    .requiredOption('--checkpoint <dir>', 'headsteer checkpoint folder (dense or gated)')
+    .requiredOption('--out <file>', 'safetensors file to write')
+    .action(async (flags: { checkpoint: string; out: string }) => {
+      await startEngine();
+      const { model, config } = loadStageViT(flags.checkpoint);
+      try {
+        const { tensors, metadata } = timmExport(model, config);
+        writeSafetensors(flags.out, tensors, metadata);
+        process.stdout.write(
+          `exported ${flags.checkpoint} (${tensors.size} tensors${model.gated ? `, gates on layers ${model.config.gatedLayers.join(',')}` : ''}) -> ${flags.out}\n`,
+        );
+      } finally {
+        model.dispose();
+      }
+    });
 
   program
     .command('infer')

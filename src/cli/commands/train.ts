@@ -1,10 +1,11 @@
 /**
- * `headsteer pretrain` (dense ViT -> <run>/dense/) and `headsteer prune` (AdaViT gates, joint fine-tune
- * -> <run>/pruned/), with a progress bar showing loss, accuracy and head usage.
+ * `headsteer pretrain` (dense ViT -> <run>/dense/), `headsteer finetune` (<run>/dense/, imported or
+ * pretrained, fitted to the run's data -> <run>/finetuned/) and `headsteer prune` (AdaViT gates, joint
+ * fine-tune -> <run>/pruned/), with a progress bar showing loss, accuracy and head usage.
  */
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { pretrainStage, pruneStage, type TrainHooks, type TrainStageResult } from '../../pipeline/train.js';
+import { finetuneStage, pretrainStage, pruneStage, type TrainHooks, type TrainStageResult } from '../../pipeline/train.js';
 import { formatDuration, progressBar, type Progress } from '../progress.js';
 import { addTrainFlags, configFromFlags, flagOverrides, holdLock, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 
@@ -15,7 +16,8 @@ export const REPLICA_ENTRY = fileURLToPath(new URL('../replica.js', import.meta.
 function trainProgress(): TrainHooks & { done(): void } {
   let bar: Progress | null = null;
   return {
-    onStart: ({ stage, dir, totalSteps, startStep }) => {
+    onStart: ({ stage, dir, totalSteps, startStep, notes }) => {
+      for (const note of notes) process.stderr.write(`${stage}: ${note}\n`);
       process.stderr.write(`${stage}: ${startStep > 0 ? `resuming at step ${startStep}` : 'starting'}, ${totalSteps} steps -> ${dir}\n`);
       bar = progressBar(stage.padEnd(8), totalSteps, ['epoch', 'loss', 'acc', 'heads', 'speed']);
       bar.update(startStep, { epoch: '-', loss: '-', acc: '-', heads: '-', speed: '-' });
@@ -68,6 +70,33 @@ export function register(program: Command): void {
       holdLock(runDir(flags), 'pretrain');
       await trainWithProgress((hooks) =>
         pretrainStage({
+          run: runDir(flags),
+          cfg,
+          overrides: (cfg) => withOverrides(cfg, overrides),
+          resume: flags.resume === true,
+          force: flags.force === true,
+          hooks,
+          replicaEntry: REPLICA_ENTRY,
+        }),
+      );
+    });
+
+  addTrainFlags(
+    program
+      .command('finetune')
+      .description(
+        "fine-tune <run>/dense/ (from import-timm or pretrain) on the run's data into <run>/finetuned/: a new head when the classes differ, the input resized as model.imgSize says",
+      ),
+    'finetune',
+  )
+    .option('--preset <name>', 'config preset: smoke, default, mnist, paper (the architecture comes from <run>/dense/)', 'default')
+    .action(async (flags: TrainFlags) => {
+      await startEngine();
+      const overrides = flagOverrides(flags, 'finetune');
+      const cfg = configFromFlags(flags, 'finetune');
+      holdLock(runDir(flags), 'finetune');
+      await trainWithProgress((hooks) =>
+        finetuneStage({
           run: runDir(flags),
           cfg,
           overrides: (cfg) => withOverrides(cfg, overrides),
