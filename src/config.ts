@@ -18,7 +18,7 @@ import { formatZodError } from './model/config.js';
 import { saeConfigSchema } from './sae/config.js';
 import { steerSchema } from './steer/config.js';
 import { PAPER_ALPHA } from './steer/strategies.js';
-import { finetuneSchema, pruneSchema, trainSchema } from './train/config.js';
+import { finetuneSchema, pretrainSchema, pruneSchema } from './train/config.js';
 
 const dataSchema = z.strictObject({
   /** Fashion-MNIST: 28x28 grayscale and 10 classes, so a ViT trains on 2 cores in minutes, yet harder than MNIST. */
@@ -65,7 +65,7 @@ export const configSchema = z.strictObject({
   seed: z.number().int().min(0).default(0),
   data: dataSchema.prefault({}),
   model: modelSchema.prefault({}),
-  pretrain: trainSchema.prefault({}),
+  pretrain: pretrainSchema.prefault({}),
   /** Fine-tuning an imported or pretrained dense checkpoint before pruning (src/train/config.ts). */
   finetune: finetuneSchema.prefault({}),
   prune: pruneSchema.prefault({}),
