@@ -161,6 +161,8 @@ export interface Meta {
 export interface ExplorerData {
   meta: Meta;
   point(strategy: Strategy, alpha: number, cls: ClassChoice): PointView;
+  /** True when `point` answers without the fast path: a results.json grid point or a cached live one. */
+  precomputed(strategy: Strategy, alpha: number, cls: ClassChoice): boolean;
   samples(strategy: Strategy, alpha: number, cls: ClassChoice, count: number): SampleView[];
   /** Each knob at final-layer usage `usage` in [0, 1] on the scope's images (within TARGET_BUDGET_MS, see TargetView.pending). */
   target(usage: number, cls: ClassChoice): TargetView;
@@ -360,6 +362,9 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       if (saved !== undefined) return view('results', saved);
       const { summary } = live(strategy, alpha);
       return view('live', cls === 'all' ? pick(summary) : pick(summary.perClass[cls]!));
+    },
+    precomputed(strategy, alpha, cls) {
+      return fromResults(strategy, alpha, cls) !== undefined || cache.has(`${strategy}@${alpha}`);
     },
     samples(strategy, alpha, cls, count) {
       checkAlpha(alpha);

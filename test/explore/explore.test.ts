@@ -175,6 +175,22 @@ test('API /api/target: every knob at a usage, overall and for a class; the found
   assert.ok(!th.reached || Math.abs(th.usage - u) <= 0.01 + 1e-12, JSON.stringify(th));
 });
 
+test('a full compute queue: off-grid work gets 503 with Retry-After, the page and grid points still 200', async () => {
+  const busy = await startExplorer({ run, port: 0, queue: 0 });
+  try {
+    for (const path of ['/api/point?strategy=global&alpha=0.37', '/api/images?strategy=global&alpha=0.5', `/api/target?usage=0.5`]) {
+      const res = await fetch(new URL(path, busy.url));
+      assert.equal(res.status, 503, path);
+      assert.match(res.headers.get('retry-after') ?? '', /^[1-9]\d*$/, path);
+      assert.match(((await res.json()) as { error: string }).error, /busy.*retry in \d+ s/);
+    }
+    assert.equal((await api<PointView>('/api/point?strategy=global&alpha=0.5', busy)).source, 'results');
+    assert.equal((await fetch(busy.url)).status, 200);
+  } finally {
+    await busy.close();
+  }
+});
+
 test('a run without controls: meta says null, points have no margin, the page says how to get them', async () => {
   const bare = join(root, 'bare');
   cpSync(run, bare, { recursive: true });
