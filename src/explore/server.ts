@@ -21,7 +21,9 @@
  * A target request starts searches for TARGET_BUDGET_MS at most and names the knobs left `pending`.
  * Every fast-path computation (off-grid points, images, target, latent-steer) runs on a bounded compute
  * queue (queue.ts): identical requests share one job, a full queue answers 503 with Retry-After, and the
- * page and grid points are answered between jobs, never behind the queue.
+ * page and grid points are answered between jobs, never behind the queue. Pages carry a hash-based
+ * Content-Security-Policy and no answer may be framed (csp.ts); API requests another site's page sends
+ * (Sec-Fetch-Site cross-site or same-site, or a foreign Origin) get 403.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +34,7 @@ import { openExplorerData, type ClassChoice, type ExplorerData } from './data.js
 import { hasLatents, openLatentsData, type LatentsData } from './latents.js';
 import { latentsPage } from './latents_page.js';
 import { computeQueue, QueueFull } from './queue.js';
+import { API_POLICY, crossSite, pagePolicy, SECURITY_HEADERS } from './csp.js';
 import { explorerPage } from './page.js';
 
 /** The only interface the explorer listens on. */
@@ -162,12 +165,17 @@ function latentsOf(latents: LatentsData | null): LatentsData {
   return latents;
 }
 
-type Answer = { type: string; body: string };
-
-const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+/** An answer's content type and body; pages carry their own Content-Security-Policy (csp.ts). */
+type Answer = { type: string; body: string; csp?: string };
 
 function send(res: ServerResponse, status: number, a: Answer, head: boolean): void {
-  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': a.type, 'content-length': Buffer.byteLength(a.body) });
+  res.writeHead(status, {
+    'cache-control': 'no-store',
+    ...SECURITY_HEADERS,
+    'content-security-policy': a.csp ?? API_POLICY,
+    'content-type': a.type,
+    'content-length': Buffer.byteLength(a.body),
+  });
   res.end(head ? undefined : a.body);
 }
 
@@ -175,8 +183,9 @@ function sendJson(res: ServerResponse, status: number, value: unknown, head: boo
   send(res, status, json(value), head);
 }
 
+/** A page with its policy. */
 function html(body: string): Answer {
-  return { type: 'text/html; charset=utf-8', body };
+  return { type: 'text/html; charset=utf-8', body, csp: pagePolicy(body) };
 }
 
 /** A route's answer now, or the fast-path work that makes it (run on the compute queue, keyed by `key`). */
@@ -286,6 +295,8 @@ export async function startExplorer(opts: ExplorerOptions): Promise<Explorer> {
     try {
       if (req.method !== 'GET' && !head) throw new HttpError(405, `method ${req.method ?? '?'} not allowed; the explorer is read-only`);
       if (!hostAllowed(req.headers.host, bound)) throw new HttpError(403, `unexpected Host header '${req.headers.host ?? ''}'`);
+      const foreign = (req.url ?? '').startsWith('/api/') ? crossSite(req.headers, [`http://${LOOPBACK}:${bound}`, `http://localhost:${bound}`]) : undefined;
+      if (foreign !== undefined) throw new HttpError(403, `cross-site API request refused (${foreign}); open the explorer's own page`);
       const out = route(req, data, pages, latents);
       if ('compute' in out) {
         queue.run(out.key, out.compute).then(
