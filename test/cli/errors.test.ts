@@ -10,7 +10,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fsErrorLine } from '../../src/errors.js';
+import { resolveConfig } from '../../src/config.js';
+import { fsErrorLine, UserError } from '../../src/errors.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { fixtureDir } from '../fixtures.js';
 
@@ -41,6 +42,18 @@ function errorLine(stderr: string): string {
   return lines[0]!;
 }
 
+test('--set refuses __proto__, constructor and prototype keys before assigning anything', () => {
+  for (const o of ['__proto__.x=1', 'constructor.prototype.x=1', 'prototype.x=1', 'model.__proto__.x=1', 'constructor.x=1']) {
+    assert.throws(
+      () => resolveConfig('smoke', ['seed=3', o]),
+      (e: unknown) => e instanceof UserError && e.message.includes('is not a config key'),
+      o,
+    );
+    assert.equal(({} as Record<string, unknown>)['x'], undefined, `${o}: Object.prototype untouched`);
+    assert.equal(Object.hasOwn(Object.prototype, 'x'), false, o);
+  }
+});
+
 test('bad input to training verbs: one line, exit 2, no run folder written', () => {
   const root = mkdtempSync(join(tmpdir(), 'headsteer-cli-'));
   try {
@@ -51,6 +64,8 @@ test('bad input to training verbs: one line, exit 2, no run folder written', () 
       { args: ['pretrain', '--preset', 'nope', '--out', out], expect: /unknown preset 'nope' \(allowed: smoke, default, mnist, paper\)/ },
       { args: ['pretrain', '--preset', 'smoke', '--set', 'model.depht=3', '--out', out], expect: /unknown key\(s\) 'depht' at model/ },
       { args: ['pretrain', '--preset', 'smoke', '--set', 'pretrain.lr=-1', '--out', out], expect: /pretrain\.lr/ },
+      { args: ['pretrain', '--preset', 'smoke', '--set', '__proto__.x=1', '--out', out], expect: /'__proto__' is not a config key/ },
+      { args: ['pretrain', '--preset', 'smoke', '--set', 'model.constructor.x=1', '--out', out], expect: /'constructor' is not a config key/ },
       {
         args: ['pretrain', '--preset', 'default', '--data-dir', bad, '--out', out],
         expect: /train-images-idx3-ubyte.*(magic|truncated)|magic/i,
