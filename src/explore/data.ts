@@ -220,11 +220,13 @@ export function openExplorerData(run: string): ExplorerData {
 function checkAligned(ds: Dataset, ctx: SteerContext, run: string): void {
   const f = ctx.features;
   if (ds.test.count !== f.count)
-    throw new UserError(`${run}: the features hold ${f.count} test images but the dataset ${ds.name} has ${ds.test.count}; rerun \`headsteer extract\``);
+    throw new UserError(
+      `${run}: the features hold ${f.count} test images but the dataset ${ds.name} has ${ds.test.count}; rerun \`headsteer extract --force\``,
+    );
   for (let i = 0; i < f.count; i++) {
     if (ds.test.labels[i] !== f.labels[i])
       throw new UserError(
-        `${run}: test image ${i} is labelled ${ds.test.labels[i]} in ${ds.name} but ${f.labels[i]} in the features; rerun \`headsteer extract\``,
+        `${run}: test image ${i} is labelled ${ds.test.labels[i]} in ${ds.name} but ${f.labels[i]} in the features; rerun \`headsteer extract --force\``,
       );
   }
 }
