@@ -197,6 +197,12 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
         expect: /images of 4x4 pixels are smaller than one 7x7 patch \(model\.patchSize\)/,
       },
       {
+        name: 'IDX smaller than a patch, at data time',
+        args: ['data', '--preset', 'default', '--data-dir', idx('idx4data', { train: 10, test: 10 }, 4)],
+        expect: /images of 4x4 pixels are smaller than one 7x7 patch \(model\.patchSize\)/,
+      },
+      { name: '--set without --preset on data', args: ['data', '--set', 'model.patchSize=4'], expect: /--set goes with --preset/ },
+      {
         name: 'batch larger than the data',
         args: ['pretrain', '--preset', 'smoke', '--set', 'pretrain.batchSize=4096', '--out', out('batch')],
         expect: /pretrain\.batchSize 4096 is larger than the 2000 training images/,
@@ -231,6 +237,8 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
     }
     assert.deepEqual(readdirSync(root).sort(), before, 'nothing written');
     assert.ok(!existsSync(join(ckpt, 'eval.json')), 'no eval.json for NaN weights');
+    const fits = cli(['data', '--preset', 'default', '--data-dir', join(root, 'idx4data'), '--set', 'model.patchSize=4']);
+    assert.equal(fits.status, 0, `4x4 images fit a 4x4 patch: ${fits.stderr}`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
