@@ -38,9 +38,10 @@ for v in "${variants[@]}"; do
     for stage in dense pruned features sae; do ln -sfn "$run/$stage" "$dir/$stage"; done
     if [ ! -f "$dir/steer/results.json" ]; then
       # shellcheck disable=SC2086 # the overrides are words on purpose
-      "${cli[@]}" stats --run "$dir" $stats_args >/dev/null
+      # --force: statistics (or a sweep) left by an interrupted earlier pass are redone, not kept.
+      "${cli[@]}" stats --run "$dir" $stats_args --force >/dev/null
       # shellcheck disable=SC2086
-      "${cli[@]}" steer --run "$dir" $steer_args >/dev/null
+      "${cli[@]}" steer --run "$dir" $steer_args --force >/dev/null
     fi
     dirs+=("$dir")
   done

@@ -138,16 +138,13 @@ export function resolveConfig(preset: string, overrides: readonly string[] = [])
 
 /** Apply `a.b.c=value` overrides to a config (full, or a preset's keys) and validate the result. */
 export function applyOverrides(base: ConfigInput, overrides: readonly string[], where: string): Config {
+  const parsed = overrides.map(parseOverride); // every key checked before anything is assigned
   const cfg = structuredClone(base) as unknown as Record<string, unknown>;
-  for (const o of overrides) {
-    const eq = o.indexOf('=');
-    if (eq <= 0) throw new UserError(`override '${o}' is not of the form key.path=value (e.g. pretrain.epochs=2)`);
-    const path = o.slice(0, eq).split('.');
-    const value = parseValue(o.slice(eq + 1));
+  for (const { text: o, path, value } of parsed) {
     let node: Record<string, unknown> = cfg;
     for (let i = 0; i < path.length - 1; i++) {
       const key = path[i]!;
-      const next = node[key];
+      const next = Object.hasOwn(node, key) ? node[key] : undefined;
       if (next === undefined) node[key] = {};
       else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
         throw new UserError(`override '${o}': '${path.slice(0, i + 1).join('.')}' is not a section`);
@@ -157,6 +154,19 @@ export function applyOverrides(base: ConfigInput, overrides: readonly string[], 
     node[path[path.length - 1]!] = value;
   }
   return parseConfig(cfg, `${where} with overrides`);
+}
+
+/** Keys that reach an object's prototype rather than a field of its own: never a config key. */
+const PROTOTYPE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** `a.b.c=value` as its key path and JSON value; refuses a malformed override or a prototype key. */
+function parseOverride(text: string): { text: string; path: string[]; value: unknown } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UserError(`override '${text}' is not of the form key.path=value (e.g. pretrain.epochs=2)`);
+  const path = text.slice(0, eq).split('.');
+  const bad = path.find((k) => PROTOTYPE_KEYS.has(k) || k === '');
+  if (bad !== undefined) throw new UserError(`override '${text}': '${bad}' is not a config key (keys are names like pretrain.epochs)`);
+  return { text, path, value: parseValue(text.slice(eq + 1)) };
 }
 
 function parseValue(text: string): unknown {

@@ -9,6 +9,7 @@ import { applyOverrides, resolveConfig, type Config } from '../config.js';
 import { initEngine } from '../engine/backend.js';
 import type { TrainStage } from '../run/layout.js';
 import { lockRun } from '../run/lock.js';
+import { UserError } from '../errors.js';
 
 export interface TrainFlags {
   preset: string;
@@ -77,6 +78,14 @@ export function holdLock(folder: string, verb: string): void {
   process.on('exit', lock.release);
   const h = lock.tookOver;
   if (h !== undefined) process.stderr.write(`${folder}: took over the lock of pid ${h.pid} (${h.verb}), which is no longer running\n`);
+}
+
+/**
+ * A stage verb's guard against redoing finished output (`done`) without `--force`: one line naming the
+ * folder. `headsteer run` calls the stages directly and redoes a stale one without asking.
+ */
+export function refuseFinished(out: string, done: boolean, what: string, force: boolean | undefined): void {
+  if (done && force !== true) throw new UserError(`${out} already holds ${what}; pass --force to compute it again`);
 }
 
 /** The folder whose lock a stage verb takes: the run folder when `out` lies inside it, else `out`'s parent. */

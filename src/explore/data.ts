@@ -161,6 +161,8 @@ export interface Meta {
 export interface ExplorerData {
   meta: Meta;
   point(strategy: Strategy, alpha: number, cls: ClassChoice): PointView;
+  /** True when `point` answers without the fast path: a results.json grid point or a cached live one. */
+  precomputed(strategy: Strategy, alpha: number, cls: ClassChoice): boolean;
   samples(strategy: Strategy, alpha: number, cls: ClassChoice, count: number): SampleView[];
   /** Each knob at final-layer usage `usage` in [0, 1] on the scope's images (within TARGET_BUDGET_MS, see TargetView.pending). */
   target(usage: number, cls: ClassChoice): TargetView;
@@ -218,11 +220,13 @@ export function openExplorerData(run: string): ExplorerData {
 function checkAligned(ds: Dataset, ctx: SteerContext, run: string): void {
   const f = ctx.features;
   if (ds.test.count !== f.count)
-    throw new UserError(`${run}: the features hold ${f.count} test images but the dataset ${ds.name} has ${ds.test.count}; rerun \`headsteer extract\``);
+    throw new UserError(
+      `${run}: the features hold ${f.count} test images but the dataset ${ds.name} has ${ds.test.count}; rerun \`headsteer extract --force\``,
+    );
   for (let i = 0; i < f.count; i++) {
     if (ds.test.labels[i] !== f.labels[i])
       throw new UserError(
-        `${run}: test image ${i} is labelled ${ds.test.labels[i]} in ${ds.name} but ${f.labels[i]} in the features; rerun \`headsteer extract\``,
+        `${run}: test image ${i} is labelled ${ds.test.labels[i]} in ${ds.name} but ${f.labels[i]} in the features; rerun \`headsteer extract --force\``,
       );
   }
 }
@@ -360,6 +364,9 @@ function build(run: string, results: SteerResults, ctx: SteerContext, ds: Datase
       if (saved !== undefined) return view('results', saved);
       const { summary } = live(strategy, alpha);
       return view('live', cls === 'all' ? pick(summary) : pick(summary.perClass[cls]!));
+    },
+    precomputed(strategy, alpha, cls) {
+      return fromResults(strategy, alpha, cls) !== undefined || cache.has(`${strategy}@${alpha}`);
     },
     samples(strategy, alpha, cls, count) {
       checkAlpha(alpha);

@@ -107,7 +107,7 @@ export function hasLatents(run: string): boolean {
 export function openLatentsData(run: string, ctx: SteerContext): LatentsData {
   const { file, sprite } = loadLatents(stageDir(run, 'latents'));
   if (file.latents.length !== ctx.sae.dSae || file.testCount !== ctx.features.count)
-    throw new UserError(`${join(stageDir(run, 'latents'), LATENTS_FILE)} does not match the run's SAE or test features; rerun \`headsteer latents\``);
+    throw new UserError(`${join(stageDir(run, 'latents'), LATENTS_FILE)} does not match the run's SAE or test features; rerun \`headsteer latents --force\``);
   return build(file, readSprite(sprite, file.sprite), ctx);
 }
 

@@ -15,6 +15,7 @@ header a { color:#5eead4; font-size:13px; } header .run { font:12px ui-monospace
 main { display:grid; grid-template-columns: minmax(360px, 440px) 1fr; gap:16px; padding:16px 24px 28px; max-width:1400px; margin:0 auto; }
 .card { background:#fff; border:1px solid var(--line); border-radius:12px; padding:14px 16px; }
 .card h2 { margin:0 0 10px; font-size:12px; text-transform:uppercase; letter-spacing:.08em; color:var(--muted); font-weight:650; }
+.card h2.spaced { margin-top:12px; }
 .row { display:flex; gap:8px; align-items:center; flex-wrap:wrap; margin-bottom:8px; }
 input, select, button { font:inherit; padding:5px 8px; border:1px solid #cbd5e1; border-radius:8px; background:#fff; color:var(--ink); }
 #latent-search { flex:1; min-width:140px; }
@@ -89,7 +90,7 @@ export function latentsPage(run: string): string {
       <form class="row" id="steer-form"><label for="steer-alpha">α</label><input type="number" id="steer-alpha" step="0.05" min="${ALPHA_RANGE.min}" max="${ALPHA_RANGE.max}" value="1"><button type="submit" class="go" id="steer-go">Steer</button><span class="hint">Eq. 5 with S = {i} on every test image, through the fast path</span></form>
       <div id="steer-result" hidden>
         <table id="steer-table"><thead><tr><th>images</th><th>accuracy</th><th>head usage</th><th>keep rate per head (α = 0 → α)</th></tr></thead><tbody></tbody></table>
-        <h2 style="margin-top:12px">Its top images before and after</h2>
+        <h2 class="spaced">Its top images before and after</h2>
         <div class="thumbs" id="steer-samples"></div>
       </div>
     </div>

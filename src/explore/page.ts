@@ -81,6 +81,8 @@ input.invalid { border-color:var(--bad); background:#fef2f2; }
 .legend { font-size:12px; color:var(--muted); display:flex; gap:14px; flex-wrap:wrap; margin-top:8px; }
 .legend i { display:inline-block; width:14px; height:0; border-top:3px solid; vertical-align:middle; margin-right:4px; }
 .legend i.dash { border-top:2px dashed #0f172a; opacity:.55; }
+.legend i.acc { border-color:var(--acc); } .legend i.use { border-color:var(--use); } .legend i.now { border-color:var(--teal); border-top-width:2px; }
+label.field.spaced { margin-top:12px; }
 #curve { width:100%; height:auto; display:block; margin-top:2px; }
 #curve path { fill:none; stroke-width:2; } #curve path.acc { stroke:var(--acc); } #curve path.use { stroke:var(--use); }
 #curve circle.acc { fill:var(--acc); } #curve circle.use { fill:var(--use); }
@@ -167,7 +169,7 @@ export function explorerPage(run: string): string {
     <label class="field" for="class">Class</label>
     <select id="class"></select>
     <a class="hint" id="class-latents" href="/latents">all SAE latents →</a>
-    <label class="field" style="margin-top:12px">Strategy</label>
+    <label class="field spaced">Strategy</label>
     <div class="seg" id="strategy">${strategies}</div>
     <label class="field" for="alpha-input">Alpha <span id="alpha-label"></span></label>
     <div class="alpha-row"><input type="range" id="alpha-range" list="alpha-grid" aria-label="alpha"><input type="number" id="alpha-input" aria-label="alpha value"></div>
@@ -192,7 +194,7 @@ export function explorerPage(run: string): string {
       <div id="curves">
         <h2>Sweep over alpha <span class="sub" id="curve-title"></span></h2>
         <svg id="curve" viewBox="0 0 440 230" role="img" aria-label="accuracy and head usage against alpha"></svg>
-        <div class="legend"><span><i style="border-color:var(--acc)"></i>accuracy</span><span><i style="border-color:var(--use)"></i>head usage</span><span><i class="dash"></i>unsteered</span><span><i style="border-color:var(--teal);border-top-width:2px"></i>current alpha</span></div>
+        <div class="legend"><span><i class="acc"></i>accuracy</span><span><i class="use"></i>head usage</span><span><i class="dash"></i>unsteered</span><span><i class="now"></i>current alpha</span></div>
       </div>
     </div>
   </section>

@@ -19,6 +19,11 @@
  * Bad parameters get 400 with a
  * one-line message; unknown routes, and any path that spells `..` (raw or percent-encoded), get 404.
  * A target request starts searches for TARGET_BUDGET_MS at most and names the knobs left `pending`.
+ * Every fast-path computation (off-grid points, images, target, latent-steer) runs on a bounded compute
+ * queue (queue.ts): identical requests share one job, a full queue answers 503 with Retry-After, and the
+ * page and grid points are answered between jobs, never behind the queue. Pages carry a hash-based
+ * Content-Security-Policy and no answer may be framed (csp.ts); API requests another site's page sends
+ * (Sec-Fetch-Site cross-site or same-site, or a foreign Origin) get 403.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +33,8 @@ import { STRATEGIES, type Strategy } from '../steer/strategies.js';
 import { openExplorerData, type ClassChoice, type ExplorerData } from './data.js';
 import { hasLatents, openLatentsData, type LatentsData } from './latents.js';
 import { latentsPage } from './latents_page.js';
+import { computeQueue, QueueFull } from './queue.js';
+import { API_POLICY, crossSite, pagePolicy, SECURITY_HEADERS } from './csp.js';
 import { explorerPage } from './page.js';
 
 /** The only interface the explorer listens on. */
@@ -36,12 +43,19 @@ export const DEFAULT_PORT = 8080;
 /** Sample images per request unless `count` says otherwise, and the most it may say. */
 export const DEFAULT_SAMPLES = 12;
 const MAX_SAMPLES = 48;
+/**
+ * Distinct fast-path jobs at once (queue.ts): at ~0.2 s per off-grid point on 10k test images, the last
+ * of 32 waits ~6 s; beyond that a client is better told to retry than left waiting.
+ */
+export const DEFAULT_QUEUE = 32;
 
 export interface ExplorerOptions {
   /** Run folder with `steer/results.json`, features, sae, stats and the pruned checkpoint. */
   run: string;
   /** TCP port on 127.0.0.1; 0 picks a free one. @default 8080 */
   port?: number;
+  /** Fast-path jobs that may wait or run at once before new ones get 503 (queue.ts); 0 serves the precomputed grid only. @default DEFAULT_QUEUE */
+  queue?: number;
 }
 
 export interface Explorer {
@@ -151,51 +165,72 @@ function latentsOf(latents: LatentsData | null): LatentsData {
   return latents;
 }
 
-const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+/** An answer's content type and body; pages carry their own Content-Security-Policy (csp.ts). */
+type Answer = { type: string; body: string; csp?: string };
 
-function send(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
-  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body) });
-  res.end(head ? undefined : body);
+function send(res: ServerResponse, status: number, a: Answer, head: boolean): void {
+  res.writeHead(status, {
+    'cache-control': 'no-store',
+    ...SECURITY_HEADERS,
+    'content-security-policy': a.csp ?? API_POLICY,
+    'content-type': a.type,
+    'content-length': Buffer.byteLength(a.body),
+  });
+  res.end(head ? undefined : a.body);
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, head: boolean): void {
-  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), head);
+  send(res, status, json(value), head);
 }
 
-/** Route one request; throws HttpError for anything but a 200. */
-function route(req: IncomingMessage, data: ExplorerData, page: string, latents: LatentsData | null): { type: string; body: string } {
+/** A page with its policy. */
+function html(body: string): Answer {
+  return { type: 'text/html; charset=utf-8', body, csp: pagePolicy(body) };
+}
+
+/** A route's answer now, or the fast-path work that makes it (run on the compute queue, keyed by `key`). */
+type Routed = Answer | { key: string; compute: () => Answer };
+
+const json = (v: unknown): Answer => ({ type: 'application/json; charset=utf-8', body: JSON.stringify(v) });
+
+/** Route one request; throws HttpError for anything but a 200. Parameters are checked before any work is queued. */
+function route(req: IncomingMessage, data: ExplorerData, pages: { steer: Answer; latents: Answer }, latents: LatentsData | null): Routed {
   const raw = req.url ?? '/';
   const rawPath = raw.split('?')[0] ?? '/';
   if (isTraversal(rawPath)) throw new HttpError(404, 'not found');
   const url = new URL(raw, `http://${LOOPBACK}`);
-  const json = (v: unknown): { type: string; body: string } => ({ type: 'application/json; charset=utf-8', body: JSON.stringify(v) });
+  const key = url.pathname + url.search;
   const C = data.meta.classNames.length;
   switch (url.pathname) {
     case '/':
     case '/index.html':
       parseQuery(url.searchParams, []);
-      return { type: 'text/html; charset=utf-8', body: page };
+      return pages.steer;
     case '/api/meta':
       parseQuery(url.searchParams, []);
       return json(data.meta);
     case '/api/point': {
       const q = parseQuery(url.searchParams, ['strategy', 'alpha', 'class']);
-      return json(data.point(strategyParam(q), alphaParam(q), classParam(q, C)));
+      const [s, a, c] = [strategyParam(q), alphaParam(q), classParam(q, C)];
+      const compute = (): Answer => json(data.point(s, a, c));
+      return data.precomputed(s, a, c) ? compute() : { key, compute };
     }
     case '/api/images': {
       const q = parseQuery(url.searchParams, ['strategy', 'alpha', 'class', 'count']);
-      return json({ images: data.samples(strategyParam(q), alphaParam(q), classParam(q, C), countParam(q)) });
+      const [s, a, c, n] = [strategyParam(q), alphaParam(q), classParam(q, C), countParam(q)];
+      return { key, compute: () => json({ images: data.samples(s, a, c, n) }) };
     }
     case '/api/target': {
       const q = parseQuery(url.searchParams, ['usage', 'class']);
-      return json(data.target(usageParam(q), classParam(q, C)));
+      const [u, c] = [usageParam(q), classParam(q, C)];
+      return { key, compute: () => json(data.target(u, c)) };
     }
     case '/latents': {
       const q = parseQuery(url.searchParams, ['set']);
       const set = q.get('set');
       if (set !== undefined && set !== 'all' && !(/^\d+$/.test(set) && Number(set) < C))
         throw new HttpError(400, `set must be 'all' or a class index, an integer in [0, ${C - 1}]; got '${set}'`);
-      return { type: 'text/html; charset=utf-8', body: latentsPage(data.meta.run) };
+      return pages.latents;
     }
     case '/api/latents':
       parseQuery(url.searchParams, []);
@@ -206,8 +241,9 @@ function route(req: IncomingMessage, data: ExplorerData, page: string, latents: 
     }
     case '/api/latent-steer': {
       const q = parseQuery(url.searchParams, ['i', 'alpha']);
-      const i = latentParam(q, data.context.sae.dSae);
-      return json(latentsOf(latents).steer(i, alphaParam(q)));
+      const l = latentsOf(latents);
+      const [i, a] = [latentParam(q, data.context.sae.dSae), alphaParam(q)];
+      return { key, compute: () => json(l.steer(i, a)) };
     }
     default:
       throw new HttpError(404, 'not found');
@@ -235,6 +271,7 @@ function listen(server: Server, port: number): Promise<number> {
 /** Load the run and serve the explorer on 127.0.0.1 until `close()`. */
 export async function startExplorer(opts: ExplorerOptions): Promise<Explorer> {
   const port = opts.port ?? DEFAULT_PORT;
+  if (opts.queue !== undefined && !(Number.isInteger(opts.queue) && opts.queue >= 0)) throw new UserError(`--queue must be an integer >= 0; got ${opts.queue}`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in [0, 65535]; got ${port}`);
   await initEngine();
   const data = openExplorerData(opts.run);
@@ -245,18 +282,30 @@ export async function startExplorer(opts: ExplorerOptions): Promise<Explorer> {
     data.dispose();
     throw e;
   }
-  const page = explorerPage(data.meta.run);
+  const pages = { steer: html(explorerPage(data.meta.run)), latents: html(latentsPage(data.meta.run)) };
+  const queue = computeQueue(opts.queue ?? DEFAULT_QUEUE);
+  const fail = (res: ServerResponse, e: unknown, head: boolean): void => {
+    const status = e instanceof HttpError ? e.status : e instanceof QueueFull ? 503 : e instanceof UserError ? 400 : 500;
+    if (e instanceof QueueFull) res.setHeader('retry-after', String(e.retryAfter));
+    sendJson(res, status, { error: e instanceof Error ? e.message : String(e) }, head);
+  };
   let bound = 0;
   const server = createServer((req, res) => {
     const head = req.method === 'HEAD';
     try {
       if (req.method !== 'GET' && !head) throw new HttpError(405, `method ${req.method ?? '?'} not allowed; the explorer is read-only`);
       if (!hostAllowed(req.headers.host, bound)) throw new HttpError(403, `unexpected Host header '${req.headers.host ?? ''}'`);
-      const out = route(req, data, page, latents);
-      send(res, 200, out.type, out.body, head);
+      const foreign = (req.url ?? '').startsWith('/api/') ? crossSite(req.headers, [`http://${LOOPBACK}:${bound}`, `http://localhost:${bound}`]) : undefined;
+      if (foreign !== undefined) throw new HttpError(403, `cross-site API request refused (${foreign}); open the explorer's own page`);
+      const out = route(req, data, pages, latents);
+      if ('compute' in out) {
+        queue.run(out.key, out.compute).then(
+          (a) => send(res, 200, a, head),
+          (e: unknown) => fail(res, e, head),
+        );
+      } else send(res, 200, out, head);
     } catch (e) {
-      const status = e instanceof HttpError ? e.status : e instanceof UserError ? 400 : 500;
-      sendJson(res, status, { error: e instanceof Error ? e.message : String(e) }, head);
+      fail(res, e, head);
     }
   });
   try {

@@ -89,7 +89,9 @@ export function validateLatents(value: unknown, file: string): LatentsFile {
   const r = latentsFileSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
-    throw new UserError(`${file} is not a valid latents file (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'bad shape'}); rerun \`headsteer latents\``);
+    throw new UserError(
+      `${file} is not a valid latents file (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'bad shape'}); rerun \`headsteer latents --force\``,
+    );
   }
   return r.data;
 }
@@ -100,7 +102,7 @@ export function loadLatents(dir: string): { file: LatentsFile; sprite: Buffer } 
   if (!existsSync(path)) throw new UserError(`no latent dashboards in ${dir}; run \`headsteer latents\` first`);
   const file = validateLatents(readJson(path, 'latent dashboards'), path);
   const spritePath = join(dir, file.sprite.file);
-  if (!existsSync(spritePath)) throw new UserError(`${spritePath} is missing; rerun \`headsteer latents\``);
+  if (!existsSync(spritePath)) throw new UserError(`${spritePath} is missing; rerun \`headsteer latents --force\``);
   return { file, sprite: readFileSync(spritePath) };
 }
 

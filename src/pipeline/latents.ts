@@ -33,7 +33,9 @@ export function latentsStage(o: LatentsStageOptions): { file: LatentsFile; bytes
     const ds = loadRunData(o.cfg);
     const f = ctx.features;
     if (ds.test.count !== f.count || ds.test.labels.some((y, i) => i < f.count && y !== f.labels[i]))
-      throw new UserError(`the features in ${o.features} do not match the test images of ${ds.name} (count or labels differ); rerun \`headsteer extract\``);
+      throw new UserError(
+        `the features in ${o.features} do not match the test images of ${ds.name} (count or labels differ); rerun \`headsteer extract --force\``,
+      );
     const latents = latentDashboards(ctx, o.cfg.seed, o.onProgress);
     const shown = [...new Set(latents.flatMap((l) => [...l.top, ...l.random]))].sort((a, b) => a - b);
     const sheet = spriteSheet({ images: ds.test.images, channels: ds.channels, height: ds.height, width: ds.width }, shown, SPRITE_FILE);

@@ -21,7 +21,7 @@ import { sameAlpha } from './figures_steer.js';
 import { STRATEGY_ORDER } from './render.js';
 
 /** What the page and `compare` say for results written before the controls existed. */
-export const CONTROLS_MISSING = 'controls not computed; rerun `headsteer steer`';
+export const CONTROLS_MISSING = 'controls not computed; rerun `headsteer steer --force`';
 
 /** Margins within this are float noise of accuracy ratios k/n (a point on the bar), not a margin. */
 export const MARGIN_TOLERANCE = 1e-9;

@@ -253,7 +253,7 @@ export function topGainTable(r: SteerResults): string {
   const nullHead = nul === undefined ? 'null 95th percentile' : `null 95th percentile of this rank (α = ${nul.alpha}, ${nul.draws} draws)`;
   const note =
     nul === undefined
-      ? notice('the top-gain null was not computed; rerun `headsteer steer` with `steer.nullDraws` above 0 to test the ranks')
+      ? notice('the top-gain null was not computed; rerun `headsteer steer --force` with `steer.nullDraws` above 0 to test the ranks')
       : `<p class="note">Intervals: paired bootstrap over the class’s test images, one class at a time; they do not account for these classes being chosen as the largest gains. The null does: rank j’s bar is the 95th percentile of the j-th largest gain when every class is steered with ${nul.ks} random latents instead of its own set (${nul.draws} draws). Each rank is a 5% test on its own; a claim about the single best class uses rank 1 alone. Ranks beating their null: ${nul.beats.filter((b) => b).length} of ${nul.beats.length}.</p>`;
   return `${table([...base, 'Δ accuracy [95% CI]', 'Δ usage [95% CI]', nullHead, 'gain beats null'], rows, `Top-gain classes under per-class steering (α = ${a}) with their controls`)}\n${note}`;
 }

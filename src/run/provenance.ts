@@ -67,7 +67,7 @@ export function provenanceOf(out: string, inputs: Partial<Record<Stage, string>>
   const records: Partial<Record<Stage, InputRecord>> = {};
   for (const [stage, dir] of Object.entries(inputs) as Array<[Stage, string]>) {
     const why = staleReason(dir);
-    if (why !== undefined) throw new UserError(`${dir} is stale: ${why}; redo it with \`${STAGES[stage].verb}\` (or \`headsteer run\`) first`);
+    if (why !== undefined) throw new UserError(`${dir} is stale: ${why}; redo it with \`${STAGES[stage].verb} --force\` (or \`headsteer run\`) first`);
     records[stage] = { path: relative(out, dir) || '.', sha256: fingerprint(dir, stage) };
   }
   return { inputs: records, ...(config === undefined ? {} : { config: config as Record<string, unknown> }) };
@@ -110,7 +110,7 @@ export function staleReason(dir: string): string | undefined {
 /** A UserError when the output in `dir` is stale, naming the verb that redoes it. */
 export function requireFresh(dir: string, verb: string): void {
   const why = staleReason(dir);
-  if (why !== undefined) throw new UserError(`${dir} is stale: ${why}; redo it with \`${verb}\` or \`headsteer run\``);
+  if (why !== undefined) throw new UserError(`${dir} is stale: ${why}; redo it with \`${verb} --force\` or \`headsteer run\``);
 }
 
 /** The run config the output in `dir` was built with: its provenance's, else a ViT checkpoint's `run`. */

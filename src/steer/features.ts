@@ -154,7 +154,7 @@ export function loadFeaturesManifest(dir: string): FeaturesManifest {
   const checkpoint = resolve(dir, saved.checkpoint);
   if (saved.depth !== undefined && saved.layers !== undefined) return { ...(saved as FeaturesManifest), checkpoint };
   const model = (readJson(join(checkpoint, 'config.json'), 'checkpoint config') as { model?: { depth?: unknown } }).model;
-  if (typeof model?.depth !== 'number') throw new UserError(`${join(checkpoint, 'config.json')} records no model depth; rerun \`headsteer extract\``);
+  if (typeof model?.depth !== 'number') throw new UserError(`${join(checkpoint, 'config.json')} records no model depth; rerun \`headsteer extract --force\``);
   return { ...(saved as FeaturesManifest), checkpoint, depth: model.depth, layers: [model.depth - 1] };
 }
 
@@ -162,11 +162,11 @@ export function loadFeaturesManifest(dir: string): FeaturesManifest {
 export function loadFeatures(dir: string, split: 'train' | 'test'): { manifest: FeaturesManifest; features: SplitFeatures } {
   const manifest = loadFeaturesManifest(dir);
   const file = join(dir, `${split}.safetensors`);
-  if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract\``);
+  if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract --force\``);
   const { tensors } = readSafetensors(file);
   const get = <T extends TensorData['data']>(name: string, shape: number[]): T => {
     const t = tensors.get(name);
-    if (t === undefined) throw new UserError(`${file} has no tensor '${name}'; rerun \`headsteer extract\``);
+    if (t === undefined) throw new UserError(`${file} has no tensor '${name}'; rerun \`headsteer extract --force\``);
     if (t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
       throw new UserError(`${file}: '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
     }
@@ -216,13 +216,13 @@ export function loadLayerFeatures(dir: string, split: 'train' | 'test', layer: n
     );
   }
   const file = layerFeaturesFile(dir, split);
-  if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract --layers all\``);
+  if (!existsSync(file)) throw new UserError(`${file} is missing; rerun \`headsteer extract --layers all --force\``);
   const name = `x.${layer}`;
   const t = readSafetensors(file).tensors.get(name);
   const D = manifest.dim;
   if (t === undefined || t.shape.length !== 2 || t.shape[0] !== features.count || t.shape[1] !== D) {
     throw new UserError(
-      `${file}: '${name}' is ${t === undefined ? 'missing' : `[${t.shape.join(',')}]`}, expected [${features.count},${D}]; rerun \`headsteer extract\``,
+      `${file}: '${name}' is ${t === undefined ? 'missing' : `[${t.shape.join(',')}]`}, expected [${features.count},${D}]; rerun \`headsteer extract --force\``,
     );
   }
   requireFinite(new Map([[name, t]]), file, (_, i) => `sample ${Math.floor(i / D)}`);

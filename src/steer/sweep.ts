@@ -117,7 +117,7 @@ export function loadSteerContext(paths: { features: string; sae: string; stats: 
     const stats = loadStats(paths.stats);
     if (stats.global.length !== sae.dSae)
       throw new UserError(
-        `${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats\``,
+        `${join(paths.stats, 'stats.json')} counts ${stats.global.length} latents, but the SAE in ${paths.sae} has ${sae.dSae}; rerun \`headsteer stats --force\``,
       );
     const { model } = loadStageViT(manifest.checkpoint);
     return {

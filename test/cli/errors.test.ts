@@ -10,7 +10,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fsErrorLine } from '../../src/errors.js';
+import { resolveConfig } from '../../src/config.js';
+import { fsErrorLine, UserError } from '../../src/errors.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { fixtureDir } from '../fixtures.js';
 
@@ -41,6 +42,18 @@ function errorLine(stderr: string): string {
   return lines[0]!;
 }
 
+test('--set refuses __proto__, constructor and prototype keys before assigning anything', () => {
+  for (const o of ['__proto__.x=1', 'constructor.prototype.x=1', 'prototype.x=1', 'model.__proto__.x=1', 'constructor.x=1']) {
+    assert.throws(
+      () => resolveConfig('smoke', ['seed=3', o]),
+      (e: unknown) => e instanceof UserError && e.message.includes('is not a config key'),
+      o,
+    );
+    assert.equal(({} as Record<string, unknown>)['x'], undefined, `${o}: Object.prototype untouched`);
+    assert.equal(Object.hasOwn(Object.prototype, 'x'), false, o);
+  }
+});
+
 test('bad input to training verbs: one line, exit 2, no run folder written', () => {
   const root = mkdtempSync(join(tmpdir(), 'headsteer-cli-'));
   try {
@@ -51,6 +64,8 @@ test('bad input to training verbs: one line, exit 2, no run folder written', () 
       { args: ['pretrain', '--preset', 'nope', '--out', out], expect: /unknown preset 'nope' \(allowed: smoke, default, mnist, paper\)/ },
       { args: ['pretrain', '--preset', 'smoke', '--set', 'model.depht=3', '--out', out], expect: /unknown key\(s\) 'depht' at model/ },
       { args: ['pretrain', '--preset', 'smoke', '--set', 'pretrain.lr=-1', '--out', out], expect: /pretrain\.lr/ },
+      { args: ['pretrain', '--preset', 'smoke', '--set', '__proto__.x=1', '--out', out], expect: /'__proto__' is not a config key/ },
+      { args: ['pretrain', '--preset', 'smoke', '--set', 'model.constructor.x=1', '--out', out], expect: /'constructor' is not a config key/ },
       {
         args: ['pretrain', '--preset', 'default', '--data-dir', bad, '--out', out],
         expect: /train-images-idx3-ubyte.*(magic|truncated)|magic/i,
@@ -182,6 +197,12 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
         expect: /images of 4x4 pixels are smaller than one 7x7 patch \(model\.patchSize\)/,
       },
       {
+        name: 'IDX smaller than a patch, at data time',
+        args: ['data', '--preset', 'default', '--data-dir', idx('idx4data', { train: 10, test: 10 }, 4)],
+        expect: /images of 4x4 pixels are smaller than one 7x7 patch \(model\.patchSize\)/,
+      },
+      { name: '--set without --preset on data', args: ['data', '--set', 'model.patchSize=4'], expect: /--set goes with --preset/ },
+      {
         name: 'batch larger than the data',
         args: ['pretrain', '--preset', 'smoke', '--set', 'pretrain.batchSize=4096', '--out', out('batch')],
         expect: /pretrain\.batchSize 4096 is larger than the 2000 training images/,
@@ -216,6 +237,8 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
     }
     assert.deepEqual(readdirSync(root).sort(), before, 'nothing written');
     assert.ok(!existsSync(join(ckpt, 'eval.json')), 'no eval.json for NaN weights');
+    const fits = cli(['data', '--preset', 'default', '--data-dir', join(root, 'idx4data'), '--set', 'model.patchSize=4']);
+    assert.equal(fits.status, 0, `4x4 images fit a 4x4 patch: ${fits.stderr}`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -175,6 +176,22 @@ test('API /api/target: every knob at a usage, overall and for a class; the found
   assert.ok(!th.reached || Math.abs(th.usage - u) <= 0.01 + 1e-12, JSON.stringify(th));
 });
 
+test('a full compute queue: off-grid work gets 503 with Retry-After, the page and grid points still 200', async () => {
+  const busy = await startExplorer({ run, port: 0, queue: 0 });
+  try {
+    for (const path of ['/api/point?strategy=global&alpha=0.37', '/api/images?strategy=global&alpha=0.5', `/api/target?usage=0.5`]) {
+      const res = await fetch(new URL(path, busy.url));
+      assert.equal(res.status, 503, path);
+      assert.match(res.headers.get('retry-after') ?? '', /^[1-9]\d*$/, path);
+      assert.match(((await res.json()) as { error: string }).error, /busy.*retry in \d+ s/);
+    }
+    assert.equal((await api<PointView>('/api/point?strategy=global&alpha=0.5', busy)).source, 'results');
+    assert.equal((await fetch(busy.url)).status, 200);
+  } finally {
+    await busy.close();
+  }
+});
+
 test('a run without controls: meta says null, points have no margin, the page says how to get them', async () => {
   const bare = join(root, 'bare');
   cpSync(run, bare, { recursive: true });
@@ -205,6 +222,34 @@ test('a run without controls: meta says null, points have no margin, the page sa
   } finally {
     await other.close();
   }
+});
+
+test('headers: a hash-based CSP on each page, no framing, nosniff; cross-site API requests 403, the page itself still opens', async () => {
+  for (const path of ['/', '/latents']) {
+    const res = await fetch(new URL(path, explorer.url));
+    const body = await res.text();
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/, path);
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+    const script = /<script[^>]*>([\s\S]*?)<\/script>/.exec(body)![1]!;
+    assert.ok(csp.includes(`'sha256-${createHash('sha256').update(script).digest('base64')}'`), `${path}: the inline script's hash`);
+    assert.doesNotMatch(body, /\sstyle="|\son[a-z]+="/, `${path}: no inline style or handler attributes`);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  }
+  const meta = await fetch(new URL('/api/meta', explorer.url));
+  assert.match(meta.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+  const refused = [{ 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }, { origin: 'http://evil.example' }];
+  for (const headers of refused) {
+    const res = await fetch(new URL('/api/point?strategy=global&alpha=0.5', explorer.url), { headers });
+    assert.equal(res.status, 403, JSON.stringify(headers));
+    assert.match(((await res.json()) as { error: string }).error, /cross-site API request refused/);
+  }
+  const own = new URL(explorer.url).origin;
+  for (const headers of [{ 'sec-fetch-site': 'same-origin', origin: own }, { 'sec-fetch-site': 'none' }, {}])
+    assert.equal((await fetch(new URL('/api/meta', explorer.url), { headers })).status, 200, JSON.stringify(headers));
+  assert.equal((await fetch(explorer.url, { headers: { 'sec-fetch-site': 'cross-site' } })).status, 200, 'a link from elsewhere opens the page');
 });
 
 test('routes: traversal and unknown paths 404, bad parameters 400, foreign Host 403', async () => {

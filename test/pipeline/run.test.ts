@@ -305,7 +305,10 @@ test('stale results: a redone SAE makes stats and steer stale; the report refuse
   assert.match(refusal(['sae', '--run', copy, '--set', 'sae.seed=7']), /sae already holds a finished SAE; pass --force to train it again/);
   const redo = cli(['sae', '--run', copy, '--set', 'sae.seed=7', '--force']);
   assert.equal(redo.status, 0, redo.stderr);
-  assert.match(refusal(['report', '--run', copy]), /stats is stale: it was built from .*stale\/sae, which has changed since; redo it with `headsteer stats`/);
+  assert.match(
+    refusal(['report', '--run', copy]),
+    /stats is stale: it was built from .*stale\/sae, which has changed since; redo it with `headsteer stats --force`/,
+  );
   assert.match(refusal(['steer', '--run', copy, '--out', join(copy, 'steer2')]), /stats is stale/);
   const r = cli(['run', '--preset', 'smoke', '--out', copy]);
   assert.equal(r.status, 0, r.stderr);
@@ -326,7 +329,7 @@ test('stale results: a changed dense model makes the pruned one stale, and the s
   writeFileSync(weights, bytes);
   assert.match(
     refusal(['extract', '--run', copy, '--out', join(copy, 'f2')]),
-    /pruned is stale: it was built from .*dense, which has changed since; redo it with `headsteer prune`/,
+    /pruned is stale: it was built from .*dense, which has changed since; redo it with `headsteer prune --force`/,
   );
   assert.match(refusal(['report', '--run', copy]), /pruned is stale/);
 });
@@ -348,6 +351,23 @@ test('no silent overwrite: --out at a checkpoint of another kind, import-timm ov
   const forced = cli(['import-timm', timm, '--out', pruned, '--force']);
   assert.equal(forced.status, 0, forced.stderr);
   assert.ok(!existsSync(join(pruned, 'eval.json')), "the old model's eval.json went with it");
+});
+
+test('no silent overwrite: extract, stats, steer and latents refuse their finished output without --force; with it they redo it', () => {
+  const copy = copyOfRun('finished');
+  const bytesOf = (): Buffer[] =>
+    ['features', 'stats', 'steer', 'latents'].flatMap((d) => readdirSync(join(copy, d)).map((f) => readFileSync(join(copy, d, f))));
+  const before = bytesOf();
+  for (const [verb, folder, what] of [
+    ['extract', 'features', 'finished features'],
+    ['stats', 'stats', 'finished statistics'],
+    ['steer', 'steer', 'finished steering results \\(results.json\\)'],
+    ['latents', 'latents', 'finished latent dashboards'],
+  ] as const)
+    assert.match(refusal([verb, '--run', copy]), new RegExp(`${join(copy, folder)} already holds ${what}.*; pass --force to compute it again`), verb);
+  assert.deepEqual(bytesOf(), before, 'nothing finished was changed');
+  const forced = cli(['stats', '--run', copy, '--force']);
+  assert.equal(forced.status, 0, forced.stderr);
 });
 
 test('ignored settings are refused: run --set or another --preset on a finished model, pretrain --resume with other epochs', () => {

@@ -193,10 +193,10 @@ test('compare: runs without controls are named and left out; the page says how t
     assert.deepEqual(c.controls.missing, [b]);
     assert.deepEqual(c.controls.runs, [a]);
     const statement = controlsStatement(c.controls);
-    assert.ok(statement.includes(`Runs without controls, left out below: ${b} (controls not computed; rerun \`headsteer steer\`)`));
+    assert.ok(statement.includes(`Runs without controls, left out below: ${b} (controls not computed; rerun \`headsteer steer --force\`)`));
     assert.match(statement, /Only one run has controls, so there is no seed band/);
     const html = readFileSync((await writeComparison([a, b], join(dir, 'cmp'))).index, 'utf8');
-    assert.ok(html.includes('controls not computed; rerun <code>headsteer steer</code>'));
+    assert.ok(html.includes('controls not computed; rerun <code>headsteer steer --force</code>'));
     assert.ok(html.includes('Largest margin of any steering point'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

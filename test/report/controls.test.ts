@@ -174,9 +174,9 @@ test('top-gain table: bootstrap intervals and the null per rank; without control
   const old: Record<string, unknown> = { ...tinyResults(0.02) };
   delete old['controls'];
   const bare = topGainTable(validateResults(old, 'old results'));
-  assert.ok(bare.includes('controls not computed; rerun <code>headsteer steer</code>'));
+  assert.ok(bare.includes('controls not computed; rerun <code>headsteer steer --force</code>'));
   assert.ok(!bare.includes('95% CI'));
-  assert.equal(CONTROLS_MISSING, 'controls not computed; rerun `headsteer steer`');
+  assert.equal(CONTROLS_MISSING, 'controls not computed; rerun `headsteer steer --force`');
 });
 
 test('clipping: a segment is cut at the window edges; a line leaving and re-entering gives two pieces', () => {
@@ -210,7 +210,7 @@ test('report page: with controls, the statement, both frontier figures and the m
     const run = join(dir, 'run');
     cpSync(FIXTURE, run, { recursive: true });
     const before = readFileSync((await buildReport(run)).index, 'utf8');
-    assert.ok(before.includes('controls not computed; rerun <code>headsteer steer</code>'));
+    assert.ok(before.includes('controls not computed; rerun <code>headsteer steer --force</code>'));
     assert.ok(!before.includes('<figure id="frontier">'));
 
     const file = join(run, 'steer', 'results.json');

@@ -1,16 +1,35 @@
 /**
  * `headsteer data`: list the known datasets and where they are found, or load one and print a summary
  * (counts, image shape, class balance, normalisation constants). Loading runs every validation, so a
- * clean summary means the files are usable for training.
+ * clean summary means the files are usable for training. With `--preset` (and `--set`) the dataset is the
+ * one that config names (`--dataset` still overrides it) and it is also checked against the model, so
+ * images smaller than one patch are refused here rather than when `pretrain` starts.
  */
 import type { Command } from 'commander';
+import { loadRunData, resolveConfig } from '../../config.js';
 import { classCounts, type Dataset } from '../../data/dataset.js';
 import { DEFAULT_DATASET, listDatasets, loadDataset } from '../../data/registry.js';
+import { UserError } from '../../errors.js';
+import { collect } from '../options.js';
 
 interface DataFlags {
   list?: boolean;
-  dataset: string;
+  dataset?: string;
   dataDir?: string;
+  preset?: string;
+  set: string[];
+}
+
+/** The dataset the flags name, loaded and validated; against the preset's model too when one is given. */
+function load(flags: DataFlags): Dataset {
+  if (flags.preset === undefined) {
+    if (flags.set.length > 0) throw new UserError('--set goes with --preset (the config it overrides)');
+    return loadDataset(flags.dataset ?? DEFAULT_DATASET, flags.dataDir === undefined ? {} : { dataDir: flags.dataDir });
+  }
+  const sets = [...flags.set];
+  if (flags.dataset !== undefined) sets.push(`data.dataset=${JSON.stringify(flags.dataset)}`);
+  if (flags.dataDir !== undefined) sets.push(`data.dataDir=${JSON.stringify(flags.dataDir)}`);
+  return loadRunData(resolveConfig(flags.preset, sets));
 }
 
 /** Add the `data` verb to the program. */
@@ -19,11 +38,12 @@ export function register(program: Command): void {
     .command('data')
     .description('list the available datasets, or load one, validate it and print a summary')
     .option('--list', 'list datasets: whether each is available and where it was found')
-    .option('--dataset <name>', 'dataset to load and summarise', DEFAULT_DATASET)
+    .option('--dataset <name>', `dataset to load and summarise (default: the preset's, else ${DEFAULT_DATASET})`)
     .option('--data-dir <folder>', 'folder to look for the dataset files in (overrides the default location)')
+    .option('--preset <name>', "check the data against this preset's config: its dataset and the model's patch size")
+    .option('--set <key=value>', 'with --preset: override a config value, e.g. --set model.patchSize=4 (repeatable)', collect, [])
     .action((flags: DataFlags) => {
-      const dataDir = flags.dataDir === undefined ? {} : { dataDir: flags.dataDir };
-      const text = flags.list === true ? listTable(dataDir) : summary(loadDataset(flags.dataset, dataDir));
+      const text = flags.list === true ? listTable(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }) : summary(load(flags));
       process.stdout.write(text);
     });
 }

@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { runConfigOf } from '../../config.js';
 import { extractStage } from '../../pipeline/extract.js';
 import { saeStage, type SaeStageMetrics } from '../../pipeline/sae.js';
-import { layerStageDir, stageDir } from '../../run/layout.js';
+import { layerStageDir, STAGES, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import { progressBar, type Progress } from '../progress.js';
-import { collect, holdLock, lockFolder, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
 
 export function printSaeMetrics(dir: string, m: SaeStageMetrics): void {
   const pt = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pt`;
@@ -36,11 +36,13 @@ export function register(program: Command): void {
       '--layers <spec>',
       "steered layers whose block-input CLS to store too: 'final' (only x), 'all' gated layers, or indices like 0,2 (default: the config's steer.layers)",
     )
-    .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string; layers?: string }) => {
+    .option('--force', 'extract again over finished features in --out')
+    .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string; layers?: string; force?: boolean }) => {
       await startEngine();
       const checkpoint = flags.checkpoint ?? stageDir(flags.run, 'prune');
       const out = flags.out ?? stageDir(flags.run, 'extract');
       holdLock(lockFolder(flags.run, out), 'extract');
+      refuseFinished(out, STAGES.extract.done(out), 'finished features', flags.force);
       let bar: Progress | null = null;
       let current = '';
       const manifest = extractStage({

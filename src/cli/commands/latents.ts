@@ -8,10 +8,10 @@ import { runConfigOf } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { latentAt, loadLatents, type LatentDashboard, type LatentsFile } from '../../latents/file.js';
 import { latentsStage } from '../../pipeline/latents.js';
-import { stageDir } from '../../run/layout.js';
+import { STAGES, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { progressBar } from '../progress.js';
-import { collect, holdLock, lockFolder, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
 
 interface LatentsFlags {
   run: string;
@@ -21,6 +21,7 @@ interface LatentsFlags {
   out?: string;
   set: string[];
   latent?: string;
+  force?: boolean;
 }
 
 const signed = (x: number, digits: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'dashboards folder (default: <run>/latents)')
     .option('--set <key=value>', 'override a config value, e.g. --set steer.mode=post (repeatable)', collect, [])
     .option('--latent <i>', 'print latent i from the dashboards already written instead of computing them')
+    .option('--force', 'compute the dashboards again over finished ones in --out')
     .action(async (flags: LatentsFlags) => {
       const out = flags.out ?? stageDir(flags.run, 'latents');
       if (flags.latent !== undefined) {
@@ -66,6 +68,7 @@ export function register(program: Command): void {
         return;
       }
       holdLock(lockFolder(flags.run, out), 'latents');
+      refuseFinished(out, STAGES.latents.done(out), 'finished latent dashboards (latents.json)', flags.force);
       await startEngine();
       const features = flags.features ?? stageDir(flags.run, 'extract');
       const cfg = withOverrides(runConfigOf(loadFeaturesManifest(features).checkpoint), flags.set);

@@ -4,19 +4,20 @@
  * steer/results.json + results.csv; `--layers` for the every-layer sweep -> steer/layers.json).
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, runConfigOf } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { layersStage } from '../../pipeline/layers.js';
 import { statsStage, steerStage, targetStage, type BudgetResult } from '../../pipeline/steer.js';
-import { layerStageDir, stageDir } from '../../run/layout.js';
+import { layerStageDir, STAGES, stageDir } from '../../run/layout.js';
 import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import type { LayersResults } from '../../steer/layers_results.js';
 import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
-import { collect, holdLock, lockFolder, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
 
 interface PathFlags {
   run: string;
@@ -25,6 +26,7 @@ interface PathFlags {
   stats?: string;
   out?: string;
   set: string[];
+  force?: boolean;
 }
 
 function paths(flags: PathFlags): { features: string; sae: string; stats: string } {
@@ -122,6 +124,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'statistics folder (default: <run>/stats, or <run>/layers/<l>/stats with --layer l)')
     .option('--layer <l>', "the gated layer whose SAE to count, on that layer's features (default: the final layer)")
     .option('--set <key=value>', 'override a config value, e.g. --set steer.ks=32 (repeatable)', collect, [])
+    .option('--force', 'count again over finished statistics in --out')
     .action(async (flags: PathFlags & { layer?: string }) => {
       await startEngine();
       const p = paths(flags);
@@ -130,6 +133,7 @@ export function register(program: Command): void {
       const sae = flags.sae ?? layerStageDir(flags.run, 'sae', layer, finalLayer);
       const out = flags.out ?? (flags.layer === undefined ? p.stats : layerStageDir(flags.run, 'stats', layer, finalLayer));
       holdLock(lockFolder(flags.run, out), 'stats');
+      refuseFinished(out, STAGES.stats.done(out), 'finished statistics', flags.force);
       const s = statsStage({ features: p.features, sae, out, cfg: stageConfig(p.features, flags.set), layer });
       process.stdout.write(`${join(out, 'stats.json')}: k_s ${s.ks}; overlap global vs per-class ${s.overlap.globalVsPerClass.toFixed(4)} (paper: 0.1641)\n`);
     });
@@ -153,6 +157,7 @@ export function register(program: Command): void {
       'instead of the sweep: find, per strategy and for the threshold shift, the alpha or beta at which final-layer head usage is U, and the accuracy there',
     )
     .option('--class <index>', 'with --target-usage: match the usage of this class, on its test images only')
+    .option('--force', 'sweep again over finished results in --out (results.json, or layers.json with --layers)')
     .option(
       '--layers <spec>',
       "instead of the final-layer sweep: steer at 'all' gated layers or at indices like 1,3, a forward per configuration, with each layer's SAE and statistics from the run folder -> steer/layers.json",
@@ -194,6 +199,7 @@ export function register(program: Command): void {
         if (flags.class !== undefined) throw new UserError('--class goes with --target-usage (the sweep always reports every class)');
         holdLock(lockFolder(flags.run, out), 'steer');
         if (flags.layers !== undefined) {
+          refuseFinished(out, existsSync(join(out, 'layers.json')), 'a finished every-layer sweep (layers.json)', flags.force);
           const layers = parseLayerSpec(flags.layers);
           const bar = progressBar('layers  ', 1, []);
           let r: LayersResults;
@@ -205,6 +211,7 @@ export function register(program: Command): void {
           printLayersSummary(join(out, 'layers.json'), r);
           return;
         }
+        refuseFinished(out, STAGES.steer.done(out), 'finished steering results (results.json)', flags.force);
         const bar = progressBar('steer   ', 1, []);
         let results: SteerResults;
         try {
