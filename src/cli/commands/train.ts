@@ -60,26 +60,31 @@ function printResult(r: TrainStageResult): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** The action of a stage that takes its config from the flags (pretrain, finetune; prune reads <run>/dense/'s). */
+function configuredStage(stage: 'pretrain' | 'finetune', run: typeof pretrainStage): (flags: TrainFlags) => Promise<void> {
+  return async (flags) => {
+    await startEngine();
+    const overrides = flagOverrides(flags, stage);
+    const cfg = configFromFlags(flags, stage);
+    holdLock(runDir(flags), stage);
+    await trainWithProgress((hooks) =>
+      run({
+        run: runDir(flags),
+        cfg,
+        overrides: (cfg) => withOverrides(cfg, overrides),
+        resume: flags.resume === true,
+        force: flags.force === true,
+        hooks,
+        replicaEntry: REPLICA_ENTRY,
+      }),
+    );
+  };
+}
+
 export function register(program: Command): void {
   addTrainFlags(program.command('pretrain').description('train a dense ViT classifier (no gates) into <run>/dense/'), 'pretrain')
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper', 'default')
-    .action(async (flags: TrainFlags) => {
-      await startEngine();
-      const overrides = flagOverrides(flags, 'pretrain');
-      const cfg = configFromFlags(flags, 'pretrain');
-      holdLock(runDir(flags), 'pretrain');
-      await trainWithProgress((hooks) =>
-        pretrainStage({
-          run: runDir(flags),
-          cfg,
-          overrides: (cfg) => withOverrides(cfg, overrides),
-          resume: flags.resume === true,
-          force: flags.force === true,
-          hooks,
-          replicaEntry: REPLICA_ENTRY,
-        }),
-      );
-    });
+    .action(configuredStage('pretrain', pretrainStage));
 
   addTrainFlags(
     program
@@ -90,23 +95,7 @@ export function register(program: Command): void {
     'finetune',
   )
     .option('--preset <name>', 'config preset: smoke, default, mnist, paper (the architecture comes from <run>/dense/)', 'default')
-    .action(async (flags: TrainFlags) => {
-      await startEngine();
-      const overrides = flagOverrides(flags, 'finetune');
-      const cfg = configFromFlags(flags, 'finetune');
-      holdLock(runDir(flags), 'finetune');
-      await trainWithProgress((hooks) =>
-        finetuneStage({
-          run: runDir(flags),
-          cfg,
-          overrides: (cfg) => withOverrides(cfg, overrides),
-          resume: flags.resume === true,
-          force: flags.force === true,
-          hooks,
-          replicaEntry: REPLICA_ENTRY,
-        }),
-      );
-    });
+    .action(configuredStage('finetune', finetuneStage));
 
   addTrainFlags(
     program.command('prune').description('add a decision network per layer and fine-tune ViT + gates toward a head-usage target into <run>/pruned/'),
