@@ -16,15 +16,20 @@ let tempCounter = 0;
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  writeAtomicWith(path, (fd) => writeAll(fd, bytes));
+}
+
+/**
+ * Like writeFileAtomic, but `write` fills the open temp file itself (e.g. in chunks, for files larger
+ * than one buffer can hold); the temp file is removed if it throws.
+ */
+export function writeAtomicWith(path: string, write: (fd: number) => void): void {
   mkdirSync(dirname(path), { recursive: true });
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
   try {
     const fd = openSync(temp, 'w');
     try {
-      let written = 0;
-      while (written < bytes.byteLength) {
-        written += writeSync(fd, bytes, written, bytes.byteLength - written);
-      }
+      write(fd);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -35,6 +40,14 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     throw err;
   }
   fsyncDir(dirname(path));
+}
+
+/** Writes all of `bytes` at the file's current position (writeSync may write less than asked). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    written += writeSync(fd, bytes, written, bytes.byteLength - written);
+  }
 }
 
 /** Writes `value` as pretty-printed JSON (2 spaces) plus a trailing newline, atomically. */

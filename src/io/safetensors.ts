@@ -9,10 +9,16 @@
  * 8 bytes, lists tensors by name, and lays the data out contiguously by element size (largest first)
  * then name, as the Rust library does, so every tensor is aligned to its element size. Assumes a
  * little-endian host (x86, ARM), as typed arrays use the host's byte order.
+ *
+ * Files stream: writeSafetensors writes the header then each tensor's bytes from its typed array, and
+ * readSafetensors reads the header then each tensor into its own typed array, so a file may pass the
+ * 4 GiB a single Buffer can hold on Node 20 (features of paper-scale runs are ~6 GB); only one tensor
+ * must fit in a typed array. encodeSafetensors/decodeSafetensors do the same in memory.
  */
+import { constants } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeAll, writeAtomicWith } from './atomic.js';
 
 /** Element types of the safetensors format that headsteer reads and writes. */
 export type DType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'U16' | 'I16' | 'F16' | 'BF16' | 'BOOL';
@@ -54,6 +60,9 @@ const DTYPES: Record<DType, DTypeInfo> = {
 
 const METADATA_KEY = '__metadata__';
 
+/** The most elements one typed array can hold (2^32 on Node 20). */
+const MAX_LENGTH = constants.MAX_LENGTH;
+
 function isDType(s: unknown): s is DType {
   return typeof s === 'string' && Object.hasOwn(DTYPES, s);
 }
@@ -72,30 +81,41 @@ function isIndex(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-/**
- * Parses safetensors bytes. `file` names the source in errors.
- *
- * Tensors are views into `bytes` (sharing its memory) when that is safe: `bytes` spans its whole
- * ArrayBuffer (so never a slice of Node's pooled Buffer) and the tensor is aligned to its element size.
- * Otherwise the tensor's bytes are copied.
- * @throws UserError naming `file` for a truncated file, bad header, unknown dtype, or bad offsets/shapes.
- */
-export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsContents {
-  const fail = (what: string): never => {
+/** Where one tensor's bytes sit in the data section, checked against its dtype and shape. */
+interface TensorSpan {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+  count: number;
+}
+
+/** A checked header: the metadata and each tensor's span, in the header's order. */
+interface Header {
+  metadata: Record<string, string>;
+  spans: TensorSpan[];
+}
+
+type Fail = (what: string) => never;
+
+function failFor(file: string): Fail {
+  return (what) => {
     throw new UserError(`${file} is not a valid safetensors file: ${what}`);
   };
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = view.getBigUint64(0, true);
-  if (headerLen > BigInt(bytes.byteLength - 8)) {
-    fail(`header length ${headerLen} runs past the end of the file (${bytes.byteLength} bytes)`);
-  }
-  const dataStart = 8 + Number(headerLen);
-  const dataLen = bytes.byteLength - dataStart;
+}
 
+/** The data section's start (8 + header length), checked against the file's size in bytes. */
+function dataStartOf(headerLen: bigint, fileLen: number, fail: Fail): number {
+  if (headerLen > BigInt(fileLen - 8)) fail(`header length ${headerLen} runs past the end of the file (${fileLen} bytes)`);
+  return 8 + Number(headerLen);
+}
+
+/** Parses and checks the JSON header (`json` = its bytes) against a data section of `dataLen` bytes. */
+function parseHeader(json: Uint8Array, dataLen: number, fail: Fail): Header {
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (err) {
     fail(`header is not valid JSON (${(err as Error).message})`);
   }
@@ -111,10 +131,7 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
     }
   }
 
-  // Whole-buffer inputs may be viewed without copying; subarrays (e.g. pooled Buffers) are copied.
-  const ownsBuffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
-  const spans: Array<{ name: string; begin: number; end: number }> = [];
-  const tensors = new Map<string, TensorData>();
+  const spans: TensorSpan[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
     if (!isPlainObject(entry)) return fail(`entry ${name} is not an object`);
@@ -132,25 +149,48 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
     if (begin > end || end > dataLen) {
       fail(`tensor ${name} has data_offsets [${begin},${end}] outside the ${dataLen}-byte data section`);
     }
-    const info = DTYPES[dtype];
     const count = numel(shape as number[]);
-    if (count * info.bytes !== end - begin) {
-      fail(`tensor ${name} has shape [${shape.join(',')}] of ${dtype} = ${count * info.bytes} bytes, but data_offsets span ${end - begin}`);
+    if (count * DTYPES[dtype].bytes !== end - begin) {
+      fail(`tensor ${name} has shape [${shape.join(',')}] of ${dtype} = ${count * DTYPES[dtype].bytes} bytes, but data_offsets span ${end - begin}`);
     }
-    spans.push({ name, begin, end });
+    spans.push({ name, dtype, shape: [...(shape as number[])], begin, end, count });
+  }
+
+  const sorted = [...spans].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < sorted.length; i++) {
+    const prev = sorted[i - 1]!;
+    const cur = sorted[i]!;
+    if (cur.begin < prev.end) fail(`tensors ${prev.name} and ${cur.name} overlap in the data section`);
+  }
+  return { metadata, spans };
+}
+
+/**
+ * Parses safetensors bytes. `file` names the source in errors.
+ *
+ * Tensors are views into `bytes` (sharing its memory) when that is safe: `bytes` spans its whole
+ * ArrayBuffer (so never a slice of Node's pooled Buffer) and the tensor is aligned to its element size.
+ * Otherwise the tensor's bytes are copied.
+ * @throws UserError naming `file` for a truncated file, bad header, unknown dtype, or bad offsets/shapes.
+ */
+export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsContents {
+  const fail = failFor(file);
+  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes, shorter than the 8-byte header length`);
+  const headerLen = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+  const dataStart = dataStartOf(headerLen, bytes.byteLength, fail);
+  const { metadata, spans } = parseHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, fail);
+
+  // Whole-buffer inputs may be viewed without copying; subarrays (e.g. pooled Buffers) are copied.
+  const ownsBuffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const tensors = new Map<string, TensorData>();
+  for (const { name, dtype, shape, begin, end, count } of spans) {
+    const info = DTYPES[dtype];
     const at = bytes.byteOffset + dataStart + begin;
     const data =
       ownsBuffer && at % info.bytes === 0
         ? new info.array(bytes.buffer as ArrayBuffer, at, count)
         : new info.array(copyBytes(bytes.subarray(dataStart + begin, dataStart + end)), 0, count);
-    tensors.set(name, { dtype, shape: [...(shape as number[])], data });
-  }
-
-  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  for (let i = 1; i < spans.length; i++) {
-    const prev = spans[i - 1]!;
-    const cur = spans[i]!;
-    if (cur.begin < prev.end) fail(`tensors ${prev.name} and ${cur.name} overlap in the data section`);
+    tensors.set(name, { dtype, shape, data });
   }
   return { tensors, metadata };
 }
@@ -162,11 +202,28 @@ function copyBytes(src: Uint8Array): ArrayBuffer {
   return out.buffer;
 }
 
+/** A file's bytes are read and written in chunks of this size (no single call moves more). */
+const CHUNK_BYTES = 64 * 2 ** 20;
+
+/** The bytes of a typed array, as a view (no copy). */
+function bytesOf(data: TensorArray): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The header and data layout of a safetensors file, before any tensor byte is copied. */
+interface Plan {
+  /** 8-byte little-endian header length, then the JSON header padded with spaces to a multiple of 8. */
+  head: Uint8Array;
+  /** Tensors in data-section order, each at `begin` bytes into the data section. */
+  layout: Array<{ data: TensorArray; begin: number }>;
+  dataLen: number;
+}
+
 /**
- * Serialises tensors (and optional string metadata) to safetensors bytes.
+ * Lays out tensors (and optional string metadata) as a safetensors file.
  * @throws TypeError when a tensor's typed array or length does not match its dtype and shape (a bug).
  */
-export function encodeSafetensors(tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): Uint8Array {
+function planSafetensors(tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): Plan {
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   for (const [name, t] of entries) {
     const info = DTYPES[t.dtype];
@@ -180,11 +237,13 @@ export function encodeSafetensors(tensors: Record<string, TensorData> | Map<stri
   }
   const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   // Largest elements first keeps every tensor aligned to its element size (the header is 8-aligned).
-  const layout = [...entries].sort(([na, a], [nb, b]) => DTYPES[b.dtype].bytes - DTYPES[a.dtype].bytes || byName(na, nb));
+  const sorted = [...entries].sort(([na, a], [nb, b]) => DTYPES[b.dtype].bytes - DTYPES[a.dtype].bytes || byName(na, nb));
   const offsets = new Map<string, [number, number]>();
+  const layout: Plan['layout'] = [];
   let pos = 0;
-  for (const [name, t] of layout) {
+  for (const [name, t] of sorted) {
     offsets.set(name, [pos, pos + t.data.byteLength]);
+    layout.push({ data: t.data, begin: pos });
     pos += t.data.byteLength;
   }
 
@@ -193,27 +252,84 @@ export function encodeSafetensors(tensors: Record<string, TensorData> | Map<stri
   for (const [name, t] of [...entries].sort(([na], [nb]) => byName(na, nb))) {
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(name) };
   }
-  let headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil(headerBytes.byteLength / 8) * 8;
-  if (padded !== headerBytes.byteLength) {
-    const withSpaces = new Uint8Array(padded).fill(0x20);
-    withSpaces.set(headerBytes);
-    headerBytes = withSpaces;
-  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const head = new Uint8Array(8 + padded).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
+  head.set(json, 8);
+  return { head, layout, dataLen: pos };
+}
 
-  const out = new Uint8Array(8 + padded + pos);
-  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
-  out.set(headerBytes, 8);
-  for (const [name, t] of layout) {
-    const [begin] = offsets.get(name)!;
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), 8 + padded + begin);
-  }
+/**
+ * Serialises tensors (and optional string metadata) to safetensors bytes, the bytes writeSafetensors
+ * writes. The whole file is one buffer, so it must fit in one (4 GiB on Node 20).
+ * @throws TypeError when a tensor's typed array or length does not match its dtype and shape (a bug).
+ */
+export function encodeSafetensors(tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): Uint8Array {
+  const { head, layout, dataLen } = planSafetensors(tensors, metadata);
+  const out = new Uint8Array(head.byteLength + dataLen);
+  out.set(head);
+  for (const { data, begin } of layout) out.set(bytesOf(data), head.byteLength + begin);
   return out;
 }
 
 /**
- * Reads a safetensors file into a fresh (never pooled) buffer; tensors are views into it where aligned.
- * @throws UserError naming the file when it is missing, unreadable or invalid.
+ * Writes tensors (and optional string metadata) to `path` atomically (see writeAtomicWith): the header,
+ * then each tensor's bytes from its typed array, gathered in a buffer of at most CHUNK_BYTES that is
+ * written whenever full (one write for a small file, however many tensors it has). No buffer of the
+ * whole file is built, so files past the 4 GiB buffer limit can be written. Same bytes as encodeSafetensors.
+ */
+export function writeSafetensors(path: string, tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): void {
+  const { head, layout, dataLen } = planSafetensors(tensors, metadata);
+  const chunk = new Uint8Array(Math.min(CHUNK_BYTES, head.byteLength + dataLen));
+  writeAtomicWith(path, (fd) => {
+    let used = 0;
+    const put = (bytes: Uint8Array): void => {
+      for (let at = 0; at < bytes.byteLength; ) {
+        const n = Math.min(chunk.byteLength - used, bytes.byteLength - at);
+        chunk.set(bytes.subarray(at, at + n), used);
+        used += n;
+        at += n;
+        if (used === chunk.byteLength) {
+          writeAll(fd, chunk);
+          used = 0;
+        }
+      }
+    };
+    put(head);
+    for (const { data } of layout) put(bytesOf(data));
+    writeAll(fd, chunk.subarray(0, used));
+  });
+}
+
+/** Fills `into` from the file at byte `position`, in chunks. `path` names the file in errors. */
+function readExactly(fd: number, into: Uint8Array, position: number, path: string): void {
+  let got = 0;
+  while (got < into.byteLength) {
+    const n = readSync(fd, into, got, Math.min(CHUNK_BYTES, into.byteLength - got), position + got);
+    if (n === 0) throw new UserError(`safetensors file ${path} shrank while being read`);
+    got += n;
+  }
+}
+
+/** A fresh, zeroed typed array for a tensor's elements; a clear error when it cannot be allocated. */
+function allocTensor(span: TensorSpan, path: string): TensorArray {
+  const info = DTYPES[span.dtype];
+  const what = `${path}: tensor ${span.name} of shape [${span.shape.join(',')}] ${span.dtype}`;
+  if (span.count > MAX_LENGTH) {
+    throw new UserError(`${what} has ${span.count} elements, more than the ${MAX_LENGTH} one typed array can hold in this Node.js`);
+  }
+  try {
+    return new info.array(new ArrayBuffer(span.count * info.bytes), 0, span.count);
+  } catch (err) {
+    throw new UserError(`${what} (${span.count * info.bytes} bytes) cannot be allocated: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Reads a safetensors file: the header first, then each tensor's bytes straight into its own fresh
+ * typed array, so no buffer is larger than one tensor (files past 4 GiB read fine).
+ * @throws UserError naming the file when it is missing, unreadable or invalid, or a tensor too large.
  */
 export function readSafetensors(path: string): SafetensorsContents {
   let fd: number;
@@ -225,23 +341,25 @@ export function readSafetensors(path: string): SafetensorsContents {
     throw new UserError(`cannot read safetensors file ${path}: ${(err as Error).message}`);
   }
   try {
+    const fail = failFor(path);
     const size = fstatSync(fd).size;
-    const bytes = new Uint8Array(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, bytes, got, size - got, got);
-      if (n === 0) throw new UserError(`safetensors file ${path} shrank while being read`);
-      got += n;
+    if (size < 8) fail(`${size} bytes, shorter than the 8-byte header length`);
+    const lenBytes = new Uint8Array(8);
+    readExactly(fd, lenBytes, 0, path);
+    const dataStart = dataStartOf(new DataView(lenBytes.buffer).getBigUint64(0, true), size, fail);
+    const json = new Uint8Array(dataStart - 8);
+    readExactly(fd, json, 8, path);
+    const { metadata, spans } = parseHeader(json, size - dataStart, fail);
+    const tensors = new Map<string, TensorData>();
+    for (const span of spans) {
+      const data = allocTensor(span, path);
+      readExactly(fd, bytesOf(data), dataStart + span.begin, path);
+      tensors.set(span.name, { dtype: span.dtype, shape: span.shape, data });
     }
-    return decodeSafetensors(bytes, path);
+    return { tensors, metadata };
   } finally {
     closeSync(fd);
   }
-}
-
-/** Writes tensors (and optional string metadata) to `path` atomically (see writeFileAtomic). */
-export function writeSafetensors(path: string, tensors: Record<string, TensorData> | Map<string, TensorData>, metadata?: Record<string, string>): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
 /**

@@ -1,7 +1,8 @@
 /** Tests for src/io/safetensors.ts: round trips, the real PyTorch-written timm fixture, and corrupt files. */
+import { constants } from 'node:buffer';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/errors.js';
@@ -72,6 +73,58 @@ test('write then read a file (atomic write) with a Map', () => {
     const path = join(dir, 'a.safetensors');
     writeSafetensors(path, new Map(Object.entries(allDtypes())));
     assert.equal(readSafetensors(path).tensors.size, Object.keys(allDtypes()).length);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('streaming write gives the bytes of encodeSafetensors; streaming read gives what decode gives', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'st-stream-'));
+  try {
+    const cases: Array<[string, Record<string, TensorData>, Record<string, string> | undefined]> = [
+      ['all', allDtypes(), { note: 'hi' }],
+      ['none', {}, undefined],
+      ['one', { x: { dtype: 'U8', shape: [3], data: new Uint8Array([1, 2, 3]) } }, undefined],
+    ];
+    for (const [label, tensors, metadata] of cases) {
+      const path = join(dir, `${label}.safetensors`);
+      writeSafetensors(path, tensors, metadata);
+      const bytes = encodeSafetensors(tensors, metadata);
+      assert.deepEqual(new Uint8Array(readFileSync(path)), bytes, label);
+      const streamed = readSafetensors(path);
+      const decoded = decodeSafetensors(bytes, path);
+      assert.deepEqual(streamed.metadata, decoded.metadata, label);
+      assert.deepEqual([...streamed.tensors.keys()], [...decoded.tensors.keys()], label);
+      for (const [name, t] of decoded.tensors) {
+        const got = streamed.tensors.get(name)!;
+        assert.equal(got.dtype, t.dtype, name);
+        assert.deepEqual(got.shape, t.shape, name);
+        assert.equal(got.data.constructor, t.data.constructor, name);
+        assert.deepEqual(got.data, t.data, name);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const HUGE = 2 ** 32 + 8; // more elements than a typed array holds on Node 20
+
+test('a tensor with more elements than a typed array holds is refused by name (sparse file, nothing allocated)', {
+  skip: constants.MAX_LENGTH >= HUGE && 'typed arrays hold more on this Node.js',
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'st-huge-'));
+  try {
+    const path = join(dir, 'huge.safetensors');
+    const n = HUGE;
+    const head = rawFile({ big: { dtype: 'U8', shape: [n], data_offsets: [0, n] } }, 0);
+    writeFileSync(path, head);
+    truncateSync(path, head.byteLength + n);
+    assert.throws(
+      () => readSafetensors(path),
+      (e: unknown) =>
+        e instanceof UserError && e.message.includes(path) && /tensor big of shape \[4294967304\] U8/.test(e.message) && !e.message.includes('\n'),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
