@@ -173,7 +173,9 @@ function marginBand(m: MarginOverRuns): { mean: number; lo: number; hi: number }
 /**
  * The plain statement over runs: a strategy "beats the threshold frontier by more than the seed band"
  * only when its band's minimum (the worst run's largest margin) is above 0; else the best mean with
- * its band. Plus the runs without controls and the null's verdict per rank.
+ * its band. A largest margin is the best of a sweep's points, so it sits above 0 by chance too: the
+ * random-set strategy's band is that chance level, and an SAE-informed strategy beats it only when its
+ * worst run lies above the control's best. Plus the runs without controls and the null's verdict per rank.
  */
 export function controlsStatement(c: ControlsOverRuns): string {
   if (c.runs.length === 0) return `${CONTROLS_MISSING} (no run’s results carry controls).`;
@@ -202,6 +204,16 @@ export function controlsStatement(c: ControlsOverRuns): string {
         : `the best, ${best.strategy}, has a largest margin of ${range(best.band)}`;
     parts.push(
       `No steering strategy beats the threshold frontier by more than the seed band (the band of largest margins over runs reaches 0 or below): ${detail}.`,
+    );
+  }
+  const control = bands.find((b) => b.strategy === 'random');
+  if (n >= 2 && control !== undefined) {
+    const above = bands.filter((b) => b.strategy !== 'random' && b.band.lo > control.band.hi + MARGIN_TOLERANCE).map((b) => b.strategy);
+    parts.push(
+      `The random-set control (random latents, no hypothesis) has a largest margin of ${range(control.band)}: the best of a sweep's points lies that far above the frontier by chance. ` +
+        (above.length === 0
+          ? 'No SAE-informed strategy beats the random-set control by more than the seed band.'
+          : `${above.join(', ')} ${above.length === 1 ? 'beats' : 'beat'} the random-set control by more than the seed band (its worst run above the control's best).`),
     );
   }
   if (c.nullBeats.length > 0) {

@@ -185,6 +185,18 @@ test('compare statement: "beats by more than the seed band" only when every runâ
   assert.doesNotMatch(no, /\) beats/);
 });
 
+test('compare statement: the random-set control sets the chance level a steering strategy must clear', () => {
+  const withControl = (rd: number[]): ControlsOverRuns => {
+    const c = overRuns([0.01, 0.02, 0.03], [0.05, null, 0.06]);
+    return { ...c, margins: [...c.margins, { strategy: 'random', bar: 'threshold', perRun: rd.map((margin) => ({ margin, alpha: 1 })) }] };
+  };
+  const chance = controlsStatement(withControl([0.005, 0.01, 0.02]));
+  assert.match(chance, /random-set control \(random latents, no hypothesis\) has a largest margin of mean \+1\.17 points, \+0\.50 to \+2\.00 over 3 runs/);
+  assert.match(chance, /No SAE-informed strategy beats the random-set control by more than the seed band/);
+  const beaten = controlsStatement(withControl([-0.01, 0, 0.005]));
+  assert.match(beaten, /per-class beats the random-set control by more than the seed band/);
+});
+
 test('compare: runs without controls are named and left out; the page says how to get them', async () => {
   const { dir, a, b } = twoRuns();
   try {
