@@ -4,7 +4,7 @@
  * dashboards show) and `<run>/latents/latents.json`, written last so that its presence marks a complete stage.
  */
 import { join } from 'node:path';
-import { loadRunData, type Config } from '../config.js';
+import { loadRunData } from '../config.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { GATE_ALPHA, latentDashboards } from '../latents/dashboards.js';
@@ -13,16 +13,10 @@ import { spriteSheet } from '../latents/sprite.js';
 import { requireStageOut } from '../run/layout.js';
 import { provenanceOf, writeProvenance } from '../run/provenance.js';
 import { loadSteerContext } from '../steer/sweep.js';
+import type { SteerStageOptions } from './steer.js';
 
-/** The stage's input folders, output folder and config. */
-export interface LatentsStageOptions {
-  features: string;
-  sae: string;
-  stats: string;
-  out: string;
-  cfg: Config;
-  onProgress?: (done: number, total: number) => void;
-}
+/** The stage reads what steering reads: features, SAE and statistics, into its own `out`. */
+export type LatentsStageOptions = SteerStageOptions;
 
 /** Dashboards of every latent into `out/latents.json` and `out/thumbs.png`; returns the file and the bytes written. */
 export function latentsStage(o: LatentsStageOptions): { file: LatentsFile; bytes: { json: number; sprite: number } } {

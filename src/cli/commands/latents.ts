@@ -4,24 +4,16 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { runConfigOf } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { latentAt, loadLatents, type LatentDashboard, type LatentsFile } from '../../latents/file.js';
 import { latentsStage } from '../../pipeline/latents.js';
 import { STAGES, stageDir } from '../../run/layout.js';
-import { loadFeaturesManifest } from '../../steer/features.js';
 import { progressBar } from '../progress.js';
-import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
+import { collect, holdLock, lockFolder, refuseFinished, startEngine } from '../options.js';
+import { paths, stageConfig, type PathFlags } from './steer.js';
 
-interface LatentsFlags {
-  run: string;
-  features?: string;
-  sae?: string;
-  stats?: string;
-  out?: string;
-  set: string[];
+interface LatentsFlags extends PathFlags {
   latent?: string;
-  force?: boolean;
 }
 
 const signed = (x: number, digits: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
@@ -70,14 +62,12 @@ export function register(program: Command): void {
       holdLock(lockFolder(flags.run, out), 'latents');
       refuseFinished(out, STAGES.latents.done(out), 'finished latent dashboards (latents.json)', flags.force);
       await startEngine();
-      const features = flags.features ?? stageDir(flags.run, 'extract');
-      const cfg = withOverrides(runConfigOf(loadFeaturesManifest(features).checkpoint), flags.set);
+      const inputs = paths(flags);
+      const cfg = stageConfig(inputs.features, flags.set);
       const t0 = performance.now();
       const bar = progressBar('latents ', 1, []);
       const r = latentsStage({
-        features,
-        sae: flags.sae ?? stageDir(flags.run, 'sae'),
-        stats: flags.stats ?? stageDir(flags.run, 'stats'),
+        ...inputs,
         out,
         cfg,
         onProgress: (n, total) => bar.update(n / total, {}),

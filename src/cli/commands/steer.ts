@@ -19,7 +19,7 @@ import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
 import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
 
-interface PathFlags {
+export interface PathFlags {
   run: string;
   features?: string;
   sae?: string;
@@ -29,7 +29,7 @@ interface PathFlags {
   force?: boolean;
 }
 
-function paths(flags: PathFlags): { features: string; sae: string; stats: string } {
+export function paths(flags: PathFlags): { features: string; sae: string; stats: string } {
   return {
     features: flags.features ?? stageDir(flags.run, 'extract'),
     sae: flags.sae ?? stageDir(flags.run, 'sae'),
@@ -38,7 +38,7 @@ function paths(flags: PathFlags): { features: string; sae: string; stats: string
 }
 
 /** The run config of the features' checkpoint with overrides. */
-function stageConfig(features: string, overrides: string[]): Config {
+export function stageConfig(features: string, overrides: string[]): Config {
   const manifest = loadFeaturesManifest(features);
   return withOverrides(runConfigOf(manifest.checkpoint), overrides);
 }
