@@ -1,13 +1,15 @@
 /**
  * Engine start-up: selects TensorFlow.js's WebAssembly backend (XNNPACK, SIMD) and, when the
  * optional native addon `nblas` loads against OpenBLAS, replaces its matmul kernels with OpenBLAS
- * sgemm working in place on the wasm heap (see matmul_kernel.ts), and two slow wasm kernels with
+ * sgemm working in place on the wasm heap (see matmul_kernel.ts) and adds an attention-core kernel
+ * on the same sgemm (attention_kernel.ts), and two slow wasm kernels with
  * JS ones (wasm_kernels.ts); GELU and LayerNorm run as wasm SIMD kernels on the same heap (simd.ts).
  * Model code stays backend-agnostic: the swap happens only in tfjs's kernel registry.
  * Every entry point (CLI, tests, bench) calls `initEngine()` once before building tensors.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerNativeAttention } from './attention_kernel.js';
 import { loadSgemm } from './blas.js';
 import { fusedDisabledByEnv } from './fused.js';
 import { loadSimdKernels, simdDisabledByEnv } from './simd.js';
@@ -82,6 +84,7 @@ export async function initEngine(options: Partial<EngineOptions> = {}): Promise<
     const blas = loadSgemm();
     if (blas.ok) {
       registerNativeMatMul(blas.sgemm, options.matmul ?? DEFAULT_NATIVE_MATMUL);
+      registerNativeAttention(blas.sgemm);
       info = { backend, matmul: 'openblas', simdKernels, notice: `engine: ${label} + OpenBLAS sgemm (nblas), GELU/LayerNorm: ${kernels}` };
       return info;
     }

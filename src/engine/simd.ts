@@ -1,6 +1,6 @@
 /**
- * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU and LayerNorm in both directions, the
- * AdamW update, squared norms, column sums), instantiated against tfjs-backend-wasm's own memory so
+ * The WebAssembly SIMD kernels of simd_kernels.wat (exact GELU, LayerNorm and softmax rows in both
+ * directions, the AdamW update, squared norms, column sums), instantiated against tfjs-backend-wasm's own memory so
  * they read and write tensors in place: no copy in or out, and no JS loop per element. gelu.ts,
  * layernorm.ts, optimizer.ts and wasm_kernels.ts use them on the wasm backend when loaded and fall
  * back to their JS loops otherwise (cpu backend, `HEADSTEER_SIMD=0`, or a build without the .wasm
@@ -39,6 +39,10 @@ export interface SimdKernels {
   sumLeading(x: number, out: number, rows: number, cols: number, scratch: number): void;
   /** Σ x[i]² over n floats, accumulated in float64. */
   sumSquares(x: number, n: number): number;
+  /** Softmax of each row of x (rows, n), in place. */
+  softmaxRows(x: number, rows: number, n: number): void;
+  /** dp = p (dp - Σ_row dp p) for each row of p and dp (rows, n), in place. */
+  softmaxGradRows(p: number, dp: number, rows: number, n: number): void;
   /** Run `f` with `bytes` of heap scratch (malloc'd, freed after). */
   withScratch<T>(bytes: number, f: (ptr: number) => T): T;
 }
@@ -73,9 +77,21 @@ interface Exports {
   adamw(...args: number[]): void;
   sum_squares(x: number, n: number): number;
   sum_leading(x: number, out: number, rows: number, cols: number, acc: number): void;
+  softmax_rows(x: number, rows: number, n: number): void;
+  softmax_grad_rows(p: number, dp: number, rows: number, n: number): void;
 }
 
-const EXPORTS: ReadonlyArray<keyof Exports> = ['gelu', 'gelu_grad', 'layer_norm', 'layer_norm_grad', 'adamw', 'sum_squares', 'sum_leading'];
+const EXPORTS: ReadonlyArray<keyof Exports> = [
+  'gelu',
+  'gelu_grad',
+  'layer_norm',
+  'layer_norm_grad',
+  'adamw',
+  'sum_squares',
+  'sum_leading',
+  'softmax_rows',
+  'softmax_grad_rows',
+];
 
 let kernels: SimdKernels | undefined;
 
@@ -140,6 +156,8 @@ export async function instantiateSimdKernels(
       ex.adamw(p, g, m, v, pOut, mOut, vOut, n, h.scale, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.bc1, h.bc2, h.lr, h.decay, h.eps),
     sumSquares: ex.sum_squares,
     sumLeading: ex.sum_leading,
+    softmaxRows: ex.softmax_rows,
+    softmaxGradRows: ex.softmax_grad_rows,
     withScratch(size, f) {
       const ptr = module._malloc(size + 8);
       try {

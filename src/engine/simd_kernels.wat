@@ -1,7 +1,7 @@
-;; WebAssembly SIMD (128-bit) kernels for exact GELU, LayerNorm, AdamW and column sums, working in place on
+;; WebAssembly SIMD (128-bit) kernels for exact GELU, LayerNorm, AdamW, column sums and softmax, working in place on
 ;; tfjs-backend-wasm's heap: the module imports that backend's memory, so every pointer below is a
 ;; byte offset into the heap (a tensor's memoryOffset). simd.ts loads it; gelu.ts, layernorm.ts,
-;; optimizer.ts and wasm_kernels.ts call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
+;; optimizer.ts, wasm_kernels.ts and attention_kernel.ts call it. Compiled to simd_kernels.wasm by scripts/build_wasm.mjs.
 ;;
 ;; GELU forward, y = x Φ(x) = x (1 + erf(x/√2)) / 2, with erf(u) ≈ u P(u²) / Q(u²) on |u| <= 4: P of
 ;; degree 6, Q of degree 4 with positive coefficients (no pole), fitted by bounded least squares with
@@ -20,6 +20,9 @@
 ;; arrive rounded from float64, as tfjs rounds a scalar operand.
 ;;
 ;; Column sums (the bias gradients) in float64, four rows per pass.
+;;
+;; Softmax rows (the attention probabilities) and their gradient, float32 throughout, with the exp of
+;; the GELU backward; a row's last partial quad is padded (-inf for max and exp, 0 for the dot).
 ;;
 ;; LayerNorm rows: moments in float64 (f64x2 accumulators), everything else in float32x4; a row
 ;; width that is not a multiple of 4 finishes with scalar code. Backward accumulates dγ and dβ over
@@ -499,4 +502,106 @@
           (f32.demote_f64 (f64.load (i32.add (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $store))))
+
+  ;; Σ of the four lanes of $v.
+  (func $hsum (param $v v128) (result f32)
+    (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
+      (f32.add (f32x4.extract_lane 2 (local.get $v)) (f32x4.extract_lane 3 (local.get $v)))))
+
+  ;; Softmax of each row of x (rows, n) in place, rows stored ceil(n/4)*4 floats apart so that every
+  ;; quad is whole: the lanes past n read as -inf and are written as 0. e = exp(x - max), then e / Σ e.
+  ;; exp(w) for w = x - max <= 0 clamped to -86 (so 2^n stays a normal float; below it the result is
+  ;; 0, as e^-86 = 4.5e-38 is): w = n ln2 + r as in gelu_grad, e^r by a degree-5 polynomial fitted
+  ;; for relative error on |r| <= ln2/2 (Lawson-weighted least squares): 1.7e-7 in float32.
+  (func (export "softmax_rows") (param $x i32) (param $rows i32) (param $n i32)
+    (local $p i32) (local $rest i32) (local $live v128) (local $m v128) (local $mx v128) (local $v v128)
+    (local $w v128) (local $k v128) (local $nf v128) (local $r v128) (local $e v128) (local $s v128) (local $inv v128)
+    (if (i32.le_s (local.get $n) (i32.const 0)) (then (return)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.le_s (local.get $rows) (i32.const 0)))
+        ;; max
+        (local.set $m (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $p (local.get $x))
+        (local.set $rest (local.get $n))
+        (loop $max
+          (local.set $live (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rest))))
+          (local.set $m (f32x4.max (local.get $m) (v128.bitselect (v128.load (local.get $p)) (v128.const f32x4 -inf -inf -inf -inf) (local.get $live))))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (local.set $rest (i32.sub (local.get $rest) (i32.const 4)))
+          (br_if $max (i32.gt_s (local.get $rest) (i32.const 0))))
+        (local.set $m (f32x4.max (local.get $m) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $m) (local.get $m))))
+        (local.set $mx (f32x4.max (local.get $m) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $m) (local.get $m))))
+        ;; e = exp(x - max), Σ e
+        (local.set $s (v128.const f32x4 0 0 0 0))
+        (local.set $p (local.get $x))
+        (local.set $rest (local.get $n))
+        (loop $exp
+          (local.set $live (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rest))))
+          (local.set $v (f32x4.sub (v128.load (local.get $p)) (local.get $mx)))
+          (local.set $w (f32x4.pmax (local.get $v) (v128.const f32x4 -86 -86 -86 -86)))
+          (local.set $k (f32x4.add (f32x4.mul (local.get $w) (v128.const f32x4 1.4426950408889634 1.4426950408889634 1.4426950408889634 1.4426950408889634)) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+          (local.set $nf (f32x4.sub (local.get $k) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+          (local.set $r (f32x4.sub (f32x4.sub (local.get $w) (f32x4.mul (local.get $nf) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+            (f32x4.mul (local.get $nf) (v128.const f32x4 -0.00021219444 -0.00021219444 -0.00021219444 -0.00021219444))))
+          (local.set $e (f32x4.add (f32x4.mul (v128.const f32x4 0.00829031 0.00829031 0.00829031 0.00829031) (local.get $r)) (v128.const f32x4 0.04189793 0.04189793 0.04189793 0.04189793)))
+          (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 0.16667636 0.16667636 0.16667636 0.16667636)))
+          (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 0.4999915 0.4999915 0.4999915 0.4999915)))
+          (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 0.99999971 0.99999971 0.99999971 0.99999971)))
+          (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (v128.const f32x4 1 1 1 1)))
+          (local.set $e (f32x4.mul (local.get $e) (i32x4.add (i32x4.shl
+            (i32x4.sub (local.get $k) (v128.const i32x4 0x4B400000 0x4B400000 0x4B400000 0x4B400000))
+            (i32.const 23)) (v128.const i32x4 0x3F800000 0x3F800000 0x3F800000 0x3F800000))))
+          ;; 0 below -86, in the lanes past n, and for NaN padding (the compare is false)
+          (local.set $e (v128.and (local.get $e) (v128.and (local.get $live) (f32x4.ge (local.get $v) (v128.const f32x4 -86 -86 -86 -86)))))
+          (v128.store (local.get $p) (local.get $e))
+          (local.set $s (f32x4.add (local.get $s) (local.get $e)))
+          (local.set $p (i32.add (local.get $p) (i32.const 16)))
+          (local.set $rest (i32.sub (local.get $rest) (i32.const 4)))
+          (br_if $exp (i32.gt_s (local.get $rest) (i32.const 0))))
+        ;; e / Σ e
+        (local.set $inv (f32x4.splat (f32.div (f32.const 1) (call $hsum (local.get $s)))))
+        (loop $scale
+          (local.set $p (i32.sub (local.get $p) (i32.const 16)))
+          (v128.store (local.get $p) (f32x4.mul (v128.load (local.get $p)) (local.get $inv)))
+          (br_if $scale (i32.gt_u (local.get $p) (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2))))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
+
+  ;; The softmax gradient per row of p and dp (rows, n), laid out as for softmax_rows, written over dp:
+  ;; dp = p (dp - Σ dp p). The lanes past n are ignored (they may hold anything) and written as 0.
+  (func (export "softmax_grad_rows") (param $pp i32) (param $dp i32) (param $rows i32) (param $n i32)
+    (local $a i32) (local $b i32) (local $rest i32) (local $s v128) (local $dot v128)
+    (if (i32.le_s (local.get $n) (i32.const 0)) (then (return)))
+    (block $done
+      (loop $row
+        (br_if $done (i32.le_s (local.get $rows) (i32.const 0)))
+        (local.set $s (v128.const f32x4 0 0 0 0))
+        (local.set $a (local.get $pp))
+        (local.set $b (local.get $dp))
+        (local.set $rest (local.get $n))
+        (loop $dotl
+          (local.set $s (f32x4.add (local.get $s) (v128.and (f32x4.mul (v128.load (local.get $a)) (v128.load (local.get $b)))
+            (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rest))))))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (local.set $b (i32.add (local.get $b) (i32.const 16)))
+          (local.set $rest (i32.sub (local.get $rest) (i32.const 4)))
+          (br_if $dotl (i32.gt_s (local.get $rest) (i32.const 0))))
+        (local.set $dot (f32x4.splat (call $hsum (local.get $s))))
+        (local.set $a (local.get $pp))
+        (local.set $b (local.get $dp))
+        (local.set $rest (local.get $n))
+        (loop $grad
+          (v128.store (local.get $b) (v128.and
+            (f32x4.mul (v128.load (local.get $a)) (f32x4.sub (v128.load (local.get $b)) (local.get $dot)))
+            (i32x4.lt_s (v128.const i32x4 0 1 2 3) (i32x4.splat (local.get $rest)))))
+          (local.set $a (i32.add (local.get $a) (i32.const 16)))
+          (local.set $b (i32.add (local.get $b) (i32.const 16)))
+          (local.set $rest (i32.sub (local.get $rest) (i32.const 4)))
+          (br_if $grad (i32.gt_s (local.get $rest) (i32.const 0))))
+        (local.set $pp (local.get $a))
+        (local.set $dp (local.get $b))
+        (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
+        (br $row))))
 )

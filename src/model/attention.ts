@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
+import { attentionCore, attentionCoreActive } from '../engine/attention_kernel.js';
 import type { Rng } from '../random.js';
 import { Composite, Linear, f32, take, type Parts } from './layers.js';
 
@@ -42,6 +43,25 @@ export class Attention extends Composite {
   apply(x: tf.Tensor3D, mask: tf.Tensor2D | null): tf.Tensor3D {
     const [B, N] = x.shape;
     const H = this.numHeads;
+    let o = attentionCoreActive() ? this.fusedCore(x) : this.compositeCore(x); // (B, N, D), head h at columns h Dh
+    if (mask !== null) o = tf.mul(o.reshape([B, N, H, this.headDim]), mask.reshape([B, 1, H, 1])).reshape([B, N, this.dim]);
+    return this.proj.apply(o) as tf.Tensor3D;
+  }
+
+  /** One qkv matmul (B N, D) @ (D, 3D), then the attention core kernel on that layout: x (B, N, D) -> (B, N, D). */
+  private fusedCore(x: tf.Tensor3D): tf.Tensor3D {
+    const [B, N, D] = x.shape;
+    const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1); // (D, 3D)
+    const biases = [this.q.bias, this.k.bias, this.v.bias];
+    const bias = biases.every((b) => b !== null) ? tf.concat(biases as tf.Tensor[]) : undefined; // (3D)
+    const qkv = tf.fused.matMul({ a: x.reshape([B * N, D]), b: weight, ...(bias === undefined ? {} : { bias }) }); // (B N, 3D)
+    return attentionCore(qkv.reshape([B, N, 3 * D]), this.numHeads, 1 / Math.sqrt(this.headDim));
+  }
+
+  /** The same with tfjs ops, per-head transposes included (backends without the kernel, HEADSTEER_FUSED=0). */
+  private compositeCore(x: tf.Tensor3D): tf.Tensor3D {
+    const [B, N] = x.shape;
+    const H = this.numHeads;
     const Dh = this.headDim;
     const heads = (t: tf.Tensor): tf.Tensor4D => t.reshape([B, N, H, Dh]).transpose([0, 2, 1, 3]); // (B, H, N, Dh)
     const q = heads(tf.mul(this.q.apply(x), 1 / Math.sqrt(Dh))); // pre-scaled
@@ -49,10 +69,7 @@ export class Attention extends Composite {
     const v = heads(this.v.apply(x));
     // q k^T with transposeB: one sgemm per (b, h) on the native path, no (B, H, Dh, N) copy of k.
     const att = tf.softmax(tf.matMul(q, k, false, true)); // (B, H, N, N)
-    let o = tf.matMul(att, v); // (B, H, N, Dh)
-    if (mask !== null) o = tf.mul(o, mask.reshape([B, H, 1, 1]));
-    const merged = o.transpose([0, 2, 1, 3]).reshape([B, N, this.dim]); // (B, N, D)
-    return this.proj.apply(merged) as tf.Tensor3D;
+    return tf.matMul(att, v).transpose([0, 2, 1, 3]).reshape([B, N, this.dim]) as tf.Tensor3D; // (B, N, D)
   }
 
   protected parts(): Parts {

@@ -19,6 +19,7 @@
  * Legend: B batch, G images of one group, N tokens, D width, H heads, h kept heads, Dh head dim, L layers.
  */
 import * as tf from '@tensorflow/tfjs';
+import { attentionCore, attentionCoreActive } from '../engine/attention_kernel.js';
 import type { Attention } from './attention.js';
 import type { ViT } from './vit.js';
 
@@ -99,6 +100,21 @@ function keptWeights(attn: Attention, pattern: number): KeptWeights {
   return { kept: heads.length, qkv: qkv as tf.Tensor2D, proj: proj as tf.Tensor2D, qkvBias: (qkvBias ?? null) as tf.Tensor1D | null };
 }
 
+/** The attention core with tfjs ops, q pre-scaled: y (G N, 3 h Dh) -> (G N, h Dh). */
+function compositeCore(y: tf.Tensor2D, G: number, N: number, h: number, Dh: number): tf.Tensor2D {
+  // (3, h G N Dh): each of q, k, v is one contiguous run, so each slice is one copy.
+  const t = y
+    .reshape([G, N, 3 * h, Dh])
+    .transpose([2, 0, 1, 3])
+    .reshape([3, h * G * N * Dh]);
+  const part = (j: number): tf.Tensor4D => t.slice([j, 0], [1, -1]).reshape([h, G, N, Dh]); // (h, G, N, Dh)
+  const att = tf.softmax(tf.matMul(part(0), part(1), false, true)); // (h, G, N, N)
+  return tf
+    .matMul(att, part(2))
+    .transpose([1, 2, 0, 3])
+    .reshape([G * N, h * Dh]);
+}
+
 /**
  * Attention of one group over its kept heads only: xn (G, N, D), already normalised (norm1) -> (G, N, D),
  * the projection's bias included.
@@ -108,18 +124,7 @@ function keptAttention(attn: Attention, w: KeptWeights, xn: tf.Tensor3D): tf.Ten
   const h = w.kept;
   const Dh = attn.headDim;
   const y = tf.fused.matMul({ a: xn.reshape([G * N, D]), b: w.qkv, ...(w.qkvBias === null ? {} : { bias: w.qkvBias }) }); // (G N, 3 h Dh)
-  // (3, h G N Dh): each of q, k, v is one contiguous run, so each slice is one copy.
-  const t = y
-    .reshape([G, N, 3 * h, Dh])
-    .transpose([2, 0, 1, 3])
-    .reshape([3, h * G * N * Dh]);
-  const part = (j: number): tf.Tensor4D => t.slice([j, 0], [1, -1]).reshape([h, G, N, Dh]); // (h, G, N, Dh)
-  const [q, k, v] = [part(0), part(1), part(2)]; // q pre-scaled
-  const att = tf.softmax(tf.matMul(q, k, false, true)); // (h, G, N, N)
-  const o = tf
-    .matMul(att, v)
-    .transpose([1, 2, 0, 3])
-    .reshape([G * N, h * Dh]); // (G N, h Dh)
+  const o = attentionCoreActive() ? attentionCore(y.reshape([G, N, 3 * h * Dh]), h, 1).reshape([G * N, h * Dh]) : compositeCore(y as tf.Tensor2D, G, N, h, Dh); // (G N, h Dh)
   const bias = attn.proj.bias;
   return tf.fused.matMul({ a: o, b: w.proj, ...(bias === null ? {} : { bias }) }).reshape([G, N, D]) as tf.Tensor3D;
 }

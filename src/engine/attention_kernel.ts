@@ -1,0 +1,220 @@
+/**
+ * The attention core, softmax(s Q K^T) V for every head, as one kernel each way on the wasm heap,
+ * reading q, k and v where the fused qkv projection wrote them: (B, N, 3D) with q | k | v each D =
+ * H Dh wide, head h at columns h Dh. Every per-head product is one OpenBLAS sgemm on strided
+ * views (lda = 3D), so there are no per-head transposes or splits, and the softmax and its gradient
+ * are single passes over each (N, N) block. The composite tfjs formula (model/attention.ts) does
+ * the same with 12 kernels forward and about 20 backward, 4 of them transposes.
+ *
+ *   forward   P = softmax(s Q K^T)   (B, H, N, N), kept for backward, its rows padded to whole quads
+ *             O = P V                 (B, N, D), head h at columns h Dh
+ *   backward  dV = P^T dO,  dP = dO V^T,  dS = P ⊙ (dP - rowsum(dP ⊙ P)),
+ *             dQ = s dS K,  dK = s dS^T Q   -> dqkv (B, N, 3D)
+ *
+ * Legend: B batch, N tokens, H heads, Dh head width, D = H Dh, s the logit scale.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { NO_TRANS, TRANS, type Sgemm } from './blas.js';
+import { fusedDisabledByEnv } from './fused.js';
+import { simd } from './simd.js';
+
+export const ATTENTION_KERNEL = 'HeadsteerAttention';
+export const ATTENTION_GRAD_KERNEL = 'HeadsteerAttentionGrad';
+
+/** The parts of tfjs-backend-wasm's `BackendWasm` the kernels touch. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** Sizes of one call, from qkv (B, N, 3D) and the head count. */
+interface Dims {
+  B: number;
+  N: number;
+  H: number;
+  Dh: number;
+  D: number;
+}
+
+function dimsOf(qkv: readonly number[], heads: number): Dims {
+  const [B = 0, N = 0, D3 = 0] = qkv;
+  if (qkv.length !== 3 || D3 % (3 * heads) !== 0) {
+    throw new Error(`${ATTENTION_KERNEL}: qkv must be (B, N, 3 H Dh) with H = ${heads}, got [${qkv.join(', ')}]`);
+  }
+  const D = D3 / 3;
+  return { B, N, H: heads, Dh: D / heads, D };
+}
+
+/** Element offset of a tensor on the wasm heap. */
+function offsetOf(backend: WasmBackend, t: tf.TensorInfo | undefined, name: string): number {
+  const data = t === undefined ? undefined : backend.dataIdMap.get(t.dataId);
+  if (t === undefined || data === undefined || t.dtype !== 'float32' || data.memoryOffset % 4 !== 0) {
+    throw new Error(`${ATTENTION_KERNEL}: input '${name}' is not a float32 tensor on the wasm heap`);
+  }
+  return data.memoryOffset / 4;
+}
+
+/** Floats between the rows of an (N, N) probability block: N rounded up to whole SIMD quads. */
+export const rowStride = (n: number): number => (n + 3) & ~3;
+
+/**
+ * Row-wise softmax of `rows` rows of n at element `off`, in place, rows `rowStride(n)` apart; the
+ * floats past n of each row are set to 0 (the JS twin of simd.ts's `softmaxRows`).
+ */
+export function softmaxRows(x: Float32Array, off: number, rows: number, n: number): void {
+  const stride = rowStride(n);
+  for (let r = 0, o = off; r < rows; r++, o += stride) {
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) max = Math.max(max, x[o + j] as number);
+    let sum = 0;
+    for (let j = 0; j < n; j++) {
+      const e = Math.exp((x[o + j] as number) - max);
+      x[o + j] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let j = 0; j < n; j++) x[o + j] = (x[o + j] as number) * inv;
+    x.fill(0, o + n, o + stride);
+  }
+}
+
+/**
+ * dp = p (dp - rowsum(dp p)) for `rows` rows of n at element offsets `pOff` and `dpOff`, laid out as
+ * for `softmaxRows` (the JS twin of simd.ts's `softmaxGradRows`).
+ */
+export function softmaxGradRows(x: Float32Array, pOff: number, dpOff: number, rows: number, n: number): void {
+  const stride = rowStride(n);
+  for (let r = 0, p = pOff, d = dpOff; r < rows; r++, p += stride, d += stride) {
+    let dot = 0;
+    for (let j = 0; j < n; j++) dot += (x[d + j] as number) * (x[p + j] as number);
+    for (let j = 0; j < n; j++) x[d + j] = (x[p + j] as number) * ((x[d + j] as number) - dot);
+    x.fill(0, d + n, d + stride);
+  }
+}
+
+/** Softmax of `rows` rows of n at element `off` of the heap: the SIMD kernel when loaded. */
+function softmaxOnHeap(heap: Float32Array, off: number, rows: number, n: number): void {
+  const kernels = simd();
+  if (kernels === undefined) softmaxRows(heap, off, rows, n);
+  else kernels.softmaxRows(4 * off, rows, n);
+}
+
+function softmaxGradOnHeap(heap: Float32Array, pOff: number, dpOff: number, rows: number, n: number): void {
+  const kernels = simd();
+  if (kernels === undefined) softmaxGradRows(heap, pOff, dpOff, rows, n);
+  else kernels.softmaxGradRows(4 * pOff, 4 * dpOff, rows, n);
+}
+
+/** Call `f(b, h, row)` for every (batch, head), `row` = the element offset of head h's q in (B, N, 3D). */
+function eachHead({ B, N, H, Dh, D }: Dims, f: (b: number, h: number, row: number) => void): void {
+  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) f(b, h, b * N * 3 * D + h * Dh);
+}
+
+function forward(sgemm: Sgemm, args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as unknown as WasmBackend;
+  const qkv = args.inputs['qkv'];
+  const heads = args.attrs?.['heads'] as number;
+  const scale = args.attrs?.['scale'] as number;
+  const dims = dimsOf(qkv?.shape ?? [], heads);
+  const { B, N, H, Dh, D } = dims;
+  const qkvOff = offsetOf(backend, qkv, 'qkv');
+  const S = rowStride(N);
+  const o = backend.makeOutput([B, N, D], 'float32');
+  const p = backend.makeOutput([B, H, N, S], 'float32');
+  if (B * N * D === 0) return [o, p];
+  const oOff = offsetOf(backend, o, 'o');
+  const pOff = offsetOf(backend, p, 'p');
+  // Views only now: makeOutput may have grown wasm memory and detached the previous buffer.
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  const at = (off: number): Float32Array => heap.subarray(off);
+  const pAt = (b: number, h: number): number => pOff + (b * H + h) * N * S; // (N, N), row stride S
+  eachHead(dims, (b, h, row) => {
+    const q = qkvOff + row; // (N, Dh), row stride 3D; k and v D and 2D further
+    sgemm(NO_TRANS, TRANS, N, N, Dh, scale, at(q), 3 * D, at(q + D), 3 * D, 0, at(pAt(b, h)), S);
+  });
+  softmaxOnHeap(heap, pOff, B * H * N, N);
+  eachHead(dims, (b, h, row) => {
+    sgemm(NO_TRANS, NO_TRANS, N, Dh, N, 1, at(pAt(b, h)), S, at(qkvOff + row + 2 * D), 3 * D, 0, at(oOff + b * N * D + h * Dh), D);
+  });
+  return [o, p];
+}
+
+function backward(sgemm: Sgemm, args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as unknown as WasmBackend;
+  const { dy, qkv, p } = args.inputs;
+  const heads = args.attrs?.['heads'] as number;
+  const scale = args.attrs?.['scale'] as number;
+  const dims = dimsOf(qkv?.shape ?? [], heads);
+  const { B, N, H, Dh, D } = dims;
+  const dyOff = offsetOf(backend, dy, 'dy');
+  const qkvOff = offsetOf(backend, qkv, 'qkv');
+  const pOff = offsetOf(backend, p, 'p');
+  const dqkv = backend.makeOutput([B, N, 3 * D], 'float32');
+  if (B * N * D === 0) return dqkv;
+  const S = rowStride(N);
+  const scratch = backend.makeOutput([B, H, N, S], 'float32'); // dP, then dS, laid out as p
+  const gOff = offsetOf(backend, dqkv, 'dqkv');
+  const sOff = offsetOf(backend, scratch, 'scratch');
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  const at = (off: number): Float32Array => heap.subarray(off);
+  const headAt = (base: number, b: number, h: number): number => base + (b * H + h) * N * S; // (N, N), row stride S
+  eachHead(dims, (b, h, row) => {
+    const dO = at(dyOff + b * N * D + h * Dh); // (N, Dh), stride D
+    sgemm(TRANS, NO_TRANS, N, Dh, N, 1, at(headAt(pOff, b, h)), S, dO, D, 0, at(gOff + row + 2 * D), 3 * D); // dV
+    sgemm(NO_TRANS, TRANS, N, N, Dh, 1, dO, D, at(qkvOff + row + 2 * D), 3 * D, 0, at(headAt(sOff, b, h)), S); // dP
+  });
+  softmaxGradOnHeap(heap, pOff, sOff, B * H * N, N);
+  eachHead(dims, (b, h, row) => {
+    const ds = at(headAt(sOff, b, h));
+    sgemm(NO_TRANS, NO_TRANS, N, Dh, N, scale, ds, S, at(qkvOff + row + D), 3 * D, 0, at(gOff + row), 3 * D); // dQ
+    sgemm(TRANS, NO_TRANS, N, Dh, N, scale, ds, S, at(qkvOff + row), 3 * D, 0, at(gOff + row + D), 3 * D); // dK
+  });
+  backend.disposeData(scratch.dataId);
+  return dqkv;
+}
+
+/**
+ * Register both kernels on the wasm backend, computing with `sgemm`.
+ * @returns a function that unregisters them.
+ */
+export function registerNativeAttention(sgemm: Sgemm): () => void {
+  for (const name of [ATTENTION_KERNEL, ATTENTION_GRAD_KERNEL]) {
+    if (tf.getKernel(name, 'wasm') !== undefined) tf.unregisterKernel(name, 'wasm');
+  }
+  tf.registerKernel({ kernelName: ATTENTION_KERNEL, backendName: 'wasm', kernelFunc: (args) => forward(sgemm, args) });
+  tf.registerKernel({ kernelName: ATTENTION_GRAD_KERNEL, backendName: 'wasm', kernelFunc: (args) => backward(sgemm, args) });
+  return () => {
+    tf.unregisterKernel(ATTENTION_KERNEL, 'wasm');
+    tf.unregisterKernel(ATTENTION_GRAD_KERNEL, 'wasm');
+  };
+}
+
+/** Whether `attentionCore` can run now: the kernels are registered for the current backend and not disabled (`HEADSTEER_FUSED=0`). */
+export function attentionCoreActive(): boolean {
+  return tf.getKernel(ATTENTION_KERNEL, tf.getBackend()) !== undefined && !fusedDisabledByEnv();
+}
+
+/**
+ * The attention core through the kernels above (check `attentionCoreActive` first):
+ * qkv (B, N, 3 H Dh) -> (B, N, H Dh), with logits scaled by `scale`. Differentiable in qkv.
+ */
+export function attentionCore(qkv: tf.Tensor3D, heads: number, scale: number): tf.Tensor3D {
+  const attrs = { heads, scale };
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [tf.Tensor3D, tf.GradSaveFunc];
+    const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, { qkv: x }, attrs) as tf.Tensor[];
+    save([x, p!]);
+    return {
+      value: o!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sp] = saved as [tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, qkv: sx, p: sp }, attrs) as tf.Tensor;
+      },
+    };
+  });
+  return op(qkv) as tf.Tensor3D;
+}
