@@ -213,7 +213,10 @@ function firingSets(ctx: SteerContext): number[][] {
   const bs = 1024;
   for (let start = 0; start < f.count; start += bs) {
     const B = Math.min(bs, f.count - start);
-    const z = tf.tidy(() => sae.encode(tf.tensor2d(f.x.subarray(start * D, (start + B) * D), [B, D])).dataSync() as Float32Array); // (B, F)
+    // Read outside the tidy: a typed array returned from tf.tidy is walked element by element (~0.3 s here).
+    const zt = tf.tidy(() => sae.encode(tf.tensor2d(f.x.subarray(start * D, (start + B) * D), [B, D])));
+    const z = zt.dataSync() as Float32Array; // (B, F)
+    zt.dispose();
     for (let r = 0; r < B; r++) for (let i = 0; i < F; i++) if (z[r * F + i]! > 0) out[i]!.push(start + r);
   }
   return out;
