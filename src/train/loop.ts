@@ -112,6 +112,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   if (prune !== null && !model.gated) throw new Error('prune stage needs a gated model');
 
   const params = model.parameters();
+  const flat = flatGradients(params); // the replicas' exchange vector, reused every step
   const byVarName = new Map(params.map((p) => [p.variable.name, p]));
   const gateNames = new Set(model.gateParameters().map((p) => p.name));
   // Fine-tuning's layer-wise decay: a fixed scale per parameter on top of the schedule.
@@ -197,7 +198,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         });
       let { grads, statsTensor } = pass(0, micro);
       if (micro < Bs) ({ grads, statsTensor } = accumulate({ grads, statsTensor }, (offset) => pass(offset, micro), micro, Bs));
-      const averaged = job.replica === undefined ? null : await averageAcrossReplicas(job.replica, params, grads, statsTensor);
+      const averaged = job.replica === undefined ? null : await averageAcrossReplicas(job.replica, params, grads, statsTensor, flat);
       const stats = averaged?.stats ?? statsTensor.dataSync();
       tf.tidy(() => {
         const lrOf = (p: Param): number => lrScale * layerScale.get(p.name)! * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
@@ -280,18 +281,23 @@ function accumulate(
   return mean;
 }
 
+/** One flat vector for every parameter's gradient and the 3 step statistics (see `averageAcrossReplicas`). */
+function flatGradients(params: readonly Param[]): Float32Array {
+  return new Float32Array(params.reduce((n, p) => n + p.variable.size, 0) + 3);
+}
+
 /**
- * Mean of every replica's gradients and [loss, accuracy, usage], through one flat vector in parameter
- * order. Returns new tensors (caller disposes) and the averaged statistics.
+ * Mean of every replica's gradients and [loss, accuracy, usage], through `flat` (from `flatGradients`,
+ * reused across steps) in parameter order. Returns new tensors (caller disposes) and the averaged statistics.
  */
 async function averageAcrossReplicas(
   replica: Replica,
   params: readonly Param[],
   grads: Record<string, tf.Tensor>,
   stats: tf.Tensor,
+  flat: Float32Array,
 ): Promise<{ grads: Record<string, tf.Tensor>; stats: Float32Array }> {
   const sizes = params.map((p) => p.variable.size);
-  const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0) + 3);
   let at = 0;
   params.forEach((p, i) => {
     flat.set(grads[p.name]!.dataSync() as Float32Array, at);
@@ -305,7 +311,7 @@ async function averageAcrossReplicas(
     out[p.name] = tf.tensor(mean.subarray(at, at + sizes[i]!), p.variable.shape);
     at += sizes[i]!;
   });
-  return { grads: out, stats: mean.subarray(at, at + 3) };
+  return { grads: out, stats: mean.slice(at, at + 3) };
 }
 
 function yieldToEventLoop(): Promise<void> {

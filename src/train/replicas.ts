@@ -1,22 +1,28 @@
 /**
  * Data-parallel training over replica processes (the second core does more than BLAS): the calling
  * process forks `count` copies of an entry script the caller names (the CLI's `src/cli/replica.ts`);
- * each builds the same model from the same spec, takes its share of every batch and sends its
- * gradients here; this process averages them in replica order (deterministic) and sends the mean back,
- * so every replica applies the identical AdamW update.
+ * each builds the same model from the same spec and takes its share of every batch. Gradients travel
+ * through files, not messages (`GradientExchange`): each replica writes its vector to its own file in a
+ * fresh folder (under /dev/shm where it exists, so in memory), says so here in a message of a few
+ * bytes, and once all have, reads every replica's file and averages them in replica order into a buffer
+ * it keeps. Every replica thus computes the identical mean, with the same float32 additions as one
+ * coordinator would, and applies the identical AdamW update; nothing is serialised or allocated per step.
  * Each replica runs OpenBLAS single-threaded (OPENBLAS_NUM_THREADS=1): the parallelism is across
  * replicas. Only replica 0 writes checkpoints, metrics and eval.json, and its progress is forwarded.
  * What a spec, a result and the progress hooks are is the caller's business (src/pipeline/train.ts):
  * they only travel here, as structured clones.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { UserError } from '../errors.js';
 
-/** Messages from the coordinator to a replica training spec S. */
-export type ToReplica<S> = { type: 'start'; spec: S; index: number; count: number } | { type: 'mean'; values: Float32Array };
+/** Messages from the coordinator to a replica training spec S; `exchange` is the gradient files' folder. */
+export type ToReplica<S> = { type: 'start'; spec: S; index: number; count: number; exchange: string } | { type: 'reduced' };
 /** Messages from a replica: R is its result (the leader's is kept), K names its progress hooks. */
 export type FromReplica<R, K extends string> =
-  | { type: 'reduce'; values: Float32Array }
+  | { type: 'written' }
   | { type: 'hook'; name: K; arg: unknown }
   | { type: 'done'; result: R | null }
   | { type: 'error'; message: string; user: boolean };
@@ -28,7 +34,8 @@ export type ReplicaHooks<K extends string> = Partial<Record<K, (arg: never) => v
 export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, count: number, hooks: ReplicaHooks<K>): Promise<R> {
   return new Promise((resolve, reject) => {
     const children: ChildProcess[] = [];
-    const pending: Array<Float32Array | null> = Array.from({ length: count }, () => null);
+    const exchange = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'headsteer-gradients-'));
+    let written = 0;
     let finished = 0;
     let result: R | null = null;
     let failed = false;
@@ -37,6 +44,7 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
     const release = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      rmSync(exchange, { recursive: true, force: true });
     };
     const fail = (err: Error): void => {
       if (failed) return;
@@ -49,14 +57,11 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
     process.on('SIGTERM', stop);
     const onMessage = (index: number, msg: FromReplica<R, K>): void => {
       switch (msg.type) {
-        case 'reduce': {
-          pending[index] = msg.values;
-          if (pending.some((v) => v === null)) return;
-          const mean = new Float32Array(msg.values.length);
-          for (const v of pending as Float32Array[]) for (let i = 0; i < mean.length; i++) mean[i]! += v[i]!;
-          for (let i = 0; i < mean.length; i++) mean[i]! /= count;
-          pending.fill(null);
-          for (const c of children) c.send({ type: 'mean', values: mean } satisfies ToReplica<S>);
+        case 'written': {
+          written += 1;
+          if (written < count) return;
+          written = 0;
+          for (const c of children) c.send({ type: 'reduced' } satisfies ToReplica<S>);
           return;
         }
         case 'hook':
@@ -85,7 +90,70 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
       child.on('exit', (code, signal) => {
         if (code !== 0 && !failed && finished < count) fail(new Error(`training replica ${index} exited (${signal ?? `code ${code}`})`));
       });
-      child.send({ type: 'start', spec, index, count } satisfies ToReplica<S>);
+      child.send({ type: 'start', spec, index, count, exchange } satisfies ToReplica<S>);
     }
   });
+}
+
+/**
+ * A replica's side of the gradient average: `mean(values)` writes them to this replica's file in
+ * `folder`, calls `announce` (the replica tells the coordinator), waits for `allWritten` (called when the
+ * coordinator says every file is written), then reads the files in replica order and returns their
+ * element-wise mean, in float32 as a sum in that order and one division. Steps alternate between two
+ * files per replica, so a replica that is a step ahead never overwrites a file another still reads (it
+ * cannot get two steps ahead: each step waits for every replica's file). The returned array is reused
+ * by the next call.
+ */
+export class GradientExchange {
+  private sum = new Float32Array(0);
+  private part = new Float32Array(0);
+  /** File descriptors by step parity, then replica. */
+  private files: number[][] = [];
+  private step = 0;
+  private pending: (() => void) | null = null;
+
+  constructor(
+    private readonly folder: string,
+    private readonly index: number,
+    private readonly count: number,
+    private readonly announce: () => void,
+  ) {}
+
+  /** The coordinator's word that every replica has written its file for this step. */
+  allWritten(): void {
+    this.pending?.();
+    this.pending = null;
+  }
+
+  async mean(values: Float32Array): Promise<Float32Array> {
+    if (this.files.length === 0) {
+      // 'a+' creates a file its writer has not opened yet; its writer's 'w+' then opens the same one.
+      this.files = [0, 1].map((parity) =>
+        Array.from({ length: this.count }, (_, i) => openSync(join(this.folder, `${i}.${parity}.f32`), i === this.index ? 'w+' : 'a+')),
+      );
+    }
+    if (this.sum.length !== values.length) [this.sum, this.part] = [new Float32Array(values.length), new Float32Array(values.length)];
+    const files = this.files[this.step % 2]!;
+    this.step += 1;
+    const bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    writeSync(files[this.index]!, bytes(values), 0, values.byteLength, 0);
+    await new Promise<void>((resolve) => {
+      this.pending = resolve;
+      this.announce();
+    });
+    const { sum, part } = this;
+    sum.fill(0);
+    for (const fd of files) {
+      const got = readSync(fd, bytes(part), 0, part.byteLength, 0);
+      if (got !== part.byteLength) throw new Error(`gradient exchange: read ${got} of ${part.byteLength} bytes of a replica's file in ${this.folder}`);
+      for (let i = 0; i < sum.length; i++) sum[i]! += part[i]!;
+    }
+    for (let i = 0; i < sum.length; i++) sum[i]! /= this.count;
+    return sum;
+  }
+
+  close(): void {
+    for (const fd of this.files.flat()) closeSync(fd);
+    this.files = [];
+  }
 }
