@@ -61,6 +61,9 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
           written += 1;
           if (written < count) return;
           written = 0;
+          // Every replica has opened every file by its first write: unlinked, they live on through the
+          // open descriptors and vanish with the processes, whatever kills them.
+          rmSync(exchange, { recursive: true, force: true });
           for (const c of children) c.send({ type: 'reduced' } satisfies ToReplica<S>);
           return;
         }
