@@ -28,6 +28,7 @@ const DOTS = 'HeadsteerKSparseDots';
 interface SparseSimd {
   spmm_rows(ptr: number, col: number, coef: number, rhs: number, bias: number, hasBias: number, out: number, rows: number, d: number): void;
   masked_dots(a: number, rhs: number, col: number, coef: number, out: number, rows: number, k: number, d: number): void;
+  topk_relu_sparse(src: number, values: number, indices: number, rows: number, cols: number, kk: number): void;
 }
 
 interface WasmBackend {
@@ -290,6 +291,20 @@ export function kSparseAvailable(): boolean {
   ] as const) {
     if (tf.getKernel(kernelName, 'wasm') === undefined) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as tf.KernelFunc });
   }
+  return true;
+}
+
+/**
+ * ReLU(TopK_kk) of each row of x (B,F) into values (B,kk) and indices (B,kk) int32 by the SIMD kernel,
+ * on heap byte offsets of the active wasm backend, kk <= F. Returns false (nothing written) when the
+ * kernels are unavailable. The selection rule, its JS twin and the tfjs kernel that calls this are
+ * src/sae/topk_kernel.ts's.
+ */
+export function topkReluSparseSimd(x: number, values: number, indices: number, rows: number, cols: number, kk: number): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  const kernels = sparseSimd((tf.backend() as unknown as WasmBackend).wasm);
+  if (kernels === undefined) return false;
+  kernels.topk_relu_sparse(x, values, indices, rows, cols, kk);
   return true;
 }
 

@@ -160,4 +160,102 @@
     (f32.store (i32.add (local.get $out) (local.get $o))
       (select (call $hsum (local.get $s)) (f32.const 0)
         (f32.gt (f32.load (i32.add (local.get $coef) (local.get $o))) (f32.const 0)))))
+;; ReLU(TopK_k) of each row of src (rows, cols) as a k-sparse code: values (rows, kk) and column indices
+;; (rows, kk) int32, kk = min(k, cols). The selection is src/sae/topk_kernel.ts's, instruction for
+;; instruction: a min-heap of the kept (value, column) pairs ordered by (value asc, column desc), an
+;; entry bar of 0 until it is full and then the root's value, strict compares, so ties keep the lower
+;; column and NaN is never kept. Here four entries at a time are tested against the bar with one
+;; SIMD compare; only a quad with a candidate goes through the scalar heap code. The heap lives in
+;; the row's slots of values and indices; slots past the number kept get (0, 0).
+  (func (export "topk_relu_sparse") (param $src i32) (param $values i32) (param $indices i32)
+    (param $rows i32) (param $cols i32) (param $kk i32)
+    (local $r i32) (local $row i32) (local $hv i32) (local $hi i32) (local $n i32) (local $bar f32)
+    (local $j i32) (local $lim i32) (local $v f32) (local $c i32) (local $p i32) (local $l i32)
+    (local $m i32) (local $rr i32) (local $vl f32) (local $vr f32)
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $row (i32.add (local.get $src) (i32.shl (i32.mul (local.get $r) (local.get $cols)) (i32.const 2))))
+        (local.set $hv (i32.add (local.get $values) (i32.shl (i32.mul (local.get $r) (local.get $kk)) (i32.const 2))))
+        (local.set $hi (i32.add (local.get $indices) (i32.shl (i32.mul (local.get $r) (local.get $kk)) (i32.const 2))))
+        (local.set $n (i32.const 0))
+        (local.set $bar (f32.const 0))
+        (local.set $j (i32.const 0))
+        (block $scan_done
+          (loop $scan
+            (br_if $scan_done (i32.ge_u (local.get $j) (local.get $cols)))
+            (local.set $lim (i32.add (local.get $j) (i32.const 4)))
+            (if (i32.le_u (local.get $lim) (local.get $cols))
+              (then
+                (if (i32.eqz (v128.any_true (f32x4.gt
+                      (v128.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2))))
+                      (f32x4.splat (local.get $bar)))))
+                  (then
+                    (local.set $j (local.get $lim))
+                    (br $scan))))
+              (else (local.set $lim (local.get $cols))))
+            ;; entries j..lim one by one (the bar may rise within the quad)
+            (loop $each
+              (local.set $v (f32.load (i32.add (local.get $row) (i32.shl (local.get $j) (i32.const 2)))))
+              (if (f32.gt (local.get $v) (local.get $bar))
+                (then
+                  (if (i32.lt_u (local.get $n) (local.get $kk))
+                    (then
+                      ;; sift up: on equal values the new (highest) column loses first, so it rises
+                      (local.set $c (local.get $n))
+                      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                      (block $up_done
+                        (loop $up
+                          (br_if $up_done (i32.eqz (local.get $c)))
+                          (local.set $p (i32.shr_u (i32.sub (local.get $c) (i32.const 1)) (i32.const 1)))
+                          (br_if $up_done (f32.lt (f32.load (i32.add (local.get $hv) (i32.shl (local.get $p) (i32.const 2)))) (local.get $v)))
+                          (f32.store (i32.add (local.get $hv) (i32.shl (local.get $c) (i32.const 2)))
+                            (f32.load (i32.add (local.get $hv) (i32.shl (local.get $p) (i32.const 2)))))
+                          (i32.store (i32.add (local.get $hi) (i32.shl (local.get $c) (i32.const 2)))
+                            (i32.load (i32.add (local.get $hi) (i32.shl (local.get $p) (i32.const 2)))))
+                          (local.set $c (local.get $p))
+                          (br $up)))
+                      (f32.store (i32.add (local.get $hv) (i32.shl (local.get $c) (i32.const 2))) (local.get $v))
+                      (i32.store (i32.add (local.get $hi) (i32.shl (local.get $c) (i32.const 2))) (local.get $j))
+                      (if (i32.eq (local.get $n) (local.get $kk))
+                        (then (local.set $bar (f32.load (local.get $hv))))))
+                    (else
+                      ;; v beats the root: replace it and sift down
+                      (local.set $c (i32.const 0))
+                      (block $down_done
+                        (loop $down
+                          (local.set $l (i32.add (i32.shl (local.get $c) (i32.const 1)) (i32.const 1)))
+                          (br_if $down_done (i32.ge_u (local.get $l) (local.get $kk)))
+                          (local.set $m (local.get $l))
+                          (local.set $rr (i32.add (local.get $l) (i32.const 1)))
+                          (if (i32.lt_u (local.get $rr) (local.get $kk))
+                            (then
+                              (local.set $vl (f32.load (i32.add (local.get $hv) (i32.shl (local.get $l) (i32.const 2)))))
+                              (local.set $vr (f32.load (i32.add (local.get $hv) (i32.shl (local.get $rr) (i32.const 2)))))
+                              (if (i32.or (f32.lt (local.get $vr) (local.get $vl))
+                                    (i32.and (f32.eq (local.get $vr) (local.get $vl))
+                                      (i32.gt_s (i32.load (i32.add (local.get $hi) (i32.shl (local.get $rr) (i32.const 2))))
+                                        (i32.load (i32.add (local.get $hi) (i32.shl (local.get $l) (i32.const 2)))))))
+                                (then (local.set $m (local.get $rr))))))
+                          ;; on equal values j (the highest column) loses first
+                          (br_if $down_done (f32.le (local.get $v) (f32.load (i32.add (local.get $hv) (i32.shl (local.get $m) (i32.const 2))))))
+                          (f32.store (i32.add (local.get $hv) (i32.shl (local.get $c) (i32.const 2)))
+                            (f32.load (i32.add (local.get $hv) (i32.shl (local.get $m) (i32.const 2)))))
+                          (i32.store (i32.add (local.get $hi) (i32.shl (local.get $c) (i32.const 2)))
+                            (i32.load (i32.add (local.get $hi) (i32.shl (local.get $m) (i32.const 2)))))
+                          (local.set $c (local.get $m))
+                          (br $down)))
+                      (f32.store (i32.add (local.get $hv) (i32.shl (local.get $c) (i32.const 2))) (local.get $v))
+                      (i32.store (i32.add (local.get $hi) (i32.shl (local.get $c) (i32.const 2))) (local.get $j))
+                      (local.set $bar (f32.load (local.get $hv)))))))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br_if $each (i32.lt_u (local.get $j) (local.get $lim))))
+            (br $scan)))
+        ;; empty slots
+        (memory.fill (i32.add (local.get $hv) (i32.shl (local.get $n) (i32.const 2))) (i32.const 0)
+          (i32.shl (i32.sub (local.get $kk) (local.get $n)) (i32.const 2)))
+        (memory.fill (i32.add (local.get $hi) (i32.shl (local.get $n) (i32.const 2))) (i32.const 0)
+          (i32.shl (i32.sub (local.get $kk) (local.get $n)) (i32.const 2)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows_loop))))
 )

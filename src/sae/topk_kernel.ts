@@ -13,6 +13,7 @@
  * Legend: B rows (batch), F columns (latents), K kept per row.
  */
 import * as tf from '@tensorflow/tfjs';
+import { topkReluSparseSimd } from '../engine/sparse.js';
 
 /** Name of the kernel in tfjs's registry (inputs `{ x }`, attrs `{ k }`). */
 export const TOPK_RELU_KERNEL = 'HeadsteerTopKRelu';
@@ -154,6 +155,7 @@ function topkReluSparseKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo
   if (xOff % 4 !== 0 || vOff % 4 !== 0 || iOff % 4 !== 0 || Math.min(xOff, vOff, iOff) < 0) {
     throw new Error(`${TOPK_RELU_SPARSE_KERNEL}: tensors are not aligned on the wasm heap`);
   }
+  if (topkReluSparseSimd(xOff, vOff, iOff, rows, cols, kk)) return [values, indices];
   // Views taken after makeOutput: allocation may have grown (and replaced) the heap's buffer.
   const heap = backend.wasm.HEAPU8.buffer;
   topkReluSparseRows(new Float32Array(heap, xOff, rows * cols), new Float32Array(heap, vOff, rows * kk), new Int32Array(heap, iOff, rows * kk), rows, cols, k);
