@@ -243,25 +243,43 @@ export function transposeKSparse(
   sums.set(acc);
 }
 
-/** (F,D) = S^T R, with S's column sums and counts (F): inputs idx, coef, rhs (B,D); attr n = F. */
+/** out (cols, rows) = src (rows, cols) transposed, 16 rows per pass so that each output run fills a cache line. */
+export function transposeInto(src: Float32Array, out: Float32Array, rows: number, cols: number): void {
+  for (let r0 = 0; r0 < rows; r0 += 16) {
+    const r1 = Math.min(r0 + 16, rows);
+    for (let c = 0; c < cols; c++) {
+      const o = c * rows;
+      for (let r = r0; r < r1; r++) out[o + r] = src[r * cols + c]!;
+    }
+  }
+}
+
+/**
+ * (F,D) = S^T R, or its transpose (D,F) under attr `transposed`, with S's column sums and counts (F):
+ * inputs idx, coef, rhs (B,D); attr n = F.
+ */
 function matMulTKernel(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as unknown as WasmBackend;
   const idx = input(args, 'idx', MATMUL_T, 'int32', 2);
   const coef = input(args, 'coef', MATMUL_T, 'float32', 2);
   const rhs = input(args, 'rhs', MATMUL_T, 'float32', 2);
   const n = args.attrs?.['n'] as number;
+  const transposed = args.attrs?.['transposed'] === true;
   const [b, k] = idx.shape as [number, number];
   const d = rhs.shape[1]!;
   if (rhs.shape[0] !== b) throw new Error(`${MATMUL_T}: rhs has ${rhs.shape[0]} rows, expected ${b}`);
-  const outs = [backend.makeOutput([n, d], 'float32'), backend.makeOutput([n], 'float32'), backend.makeOutput([n], 'float32')];
+  const outs = [backend.makeOutput(transposed ? [d, n] : [n, d], 'float32'), backend.makeOutput([n], 'float32'), backend.makeOutput([n], 'float32')];
   const nnz = b * k;
   const kernels = d % 4 === 0 ? sparseSimd(backend.wasm) : undefined;
-  return withScratch(backend, 4 * (n + 1) + 8 * nnz + 16, (scratch) => {
+  const ptrBytes = (4 * (n + 1) + 15) & ~15;
+  const csrBytes = (ptrBytes + 8 * nnz + 15) & ~15;
+  return withScratch(backend, csrBytes + (transposed ? 4 * n * d : 0), (scratch) => {
     const heap = backend.wasm.HEAPU8.buffer; // after the allocations, which may grow the heap
     const [idxOff, coefOff, rhsOff, outOff, sumsOff, countsOff] = [idx, coef, rhs, ...outs].map((t) => offsetOf(backend, t, MATMUL_T)) as number[];
     const ptrOff = scratch;
-    const rowOff = ptrOff + ((4 * (n + 1) + 15) & ~15);
+    const rowOff = ptrOff + ptrBytes;
     const valOff = rowOff + 4 * nnz;
+    const productOff = transposed ? scratch + csrBytes : outOff!; // (F,D)
     const idxView = new Int32Array(heap, idxOff!, nnz);
     checkIndices(idxView, n, MATMUL_T);
     const csr = {
@@ -272,11 +290,13 @@ function matMulTKernel(args: KernelArgs): tf.TensorInfo[] {
       counts: new Float32Array(heap, countsOff!, n),
     };
     transposeKSparse(idxView, new Float32Array(heap, coefOff!, nnz), k, n, csr);
+    const product = new Float32Array(heap, productOff, n * d);
     if (kernels !== undefined) {
-      kernels.spmm_rows(ptrOff, rowOff, valOff, rhsOff!, 0, 0, outOff!, n, d);
+      kernels.spmm_rows(ptrOff, rowOff, valOff, rhsOff!, 0, 0, productOff, n, d);
     } else {
-      spmmRows(csr.ptr, csr.row, csr.val, new Float32Array(heap, rhsOff!, b * d), undefined, new Float32Array(heap, outOff!, n * d), n, d);
+      spmmRows(csr.ptr, csr.row, csr.val, new Float32Array(heap, rhsOff!, b * d), undefined, product, n, d);
     }
+    if (transposed) transposeInto(product, new Float32Array(heap, outOff!, n * d), n, d);
     return outs;
   });
 }
@@ -308,6 +328,11 @@ export function topkReluSparseSimd(x: number, values: number, indices: number, r
   return true;
 }
 
+/** Whether the k-sparse kernels serve the active backend as SIMD code for width `d` (else JS loops, ~20x slower). */
+export function kSparseSimdAvailable(d: number): boolean {
+  return kSparseAvailable() && d % 4 === 0 && sparseSimd((tf.backend() as unknown as WasmBackend).wasm) !== undefined;
+}
+
 function requireKernels(): void {
   if (!kSparseAvailable()) throw new Error(`the k-sparse kernels need the wasm backend, not ${tf.getBackend()}`);
 }
@@ -325,9 +350,18 @@ export function kSparseDots(a: tf.Tensor2D, w: tf.Tensor2D, idx: tf.Tensor2D, co
   return tf.engine().runKernel<tf.Tensor2D>(DOTS, { a, w, idx, coef }, {});
 }
 
-/** S^T R: out (F,D) with S (B,F) given by idx, coef (B,K) and R (B,D); also S's column sums and nonzero counts (F). */
-export function kSparseMatMulT(idx: tf.Tensor2D, coef: tf.Tensor2D, rhs: tf.Tensor2D, n: number): { out: tf.Tensor2D; sums: tf.Tensor1D; counts: tf.Tensor1D } {
+/**
+ * S^T R: out (F,D) with S (B,F) given by idx, coef (B,K) and R (B,D), or (S^T R)^T (D,F) when
+ * `transposed`; also S's column sums and nonzero counts (F).
+ */
+export function kSparseMatMulT(
+  idx: tf.Tensor2D,
+  coef: tf.Tensor2D,
+  rhs: tf.Tensor2D,
+  n: number,
+  transposed = false,
+): { out: tf.Tensor2D; sums: tf.Tensor1D; counts: tf.Tensor1D } {
   requireKernels();
-  const [out, sums, counts] = tf.engine().runKernel(MATMUL_T, { idx, coef, rhs }, { n }) as unknown as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+  const [out, sums, counts] = tf.engine().runKernel(MATMUL_T, { idx, coef, rhs }, { n, transposed }) as unknown as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
   return { out, sums, counts };
 }

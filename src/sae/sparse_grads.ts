@@ -10,7 +10,7 @@
  *   mse   = mean((x_hat - x)²),  r = d mse / d x_hat = 2 (x_hat - x) / (B D)
  *   dv    = r_b · W_dec[i_bj] where v_bj > 0, else 0   (B,K)  kSparseDots: d pre at the kept entries
  *   dW_dec = S(v,i)^T r                                (F,D)  kSparseMatMulT
- *   dW_enc = (S(dv,i)^T (x - b_dec))^T,  db_enc = Σ_b S(dv,i)_b   (D,F), (F)  kSparseMatMulT + a transpose
+ *   dW_enc = (S(dv,i)^T (x - b_dec))^T,  db_enc = Σ_b S(dv,i)_b   (D,F), (F)  kSparseMatMulT, transposed
  *   db_dec = Σ_b r_b - W_enc db_enc                    (D)    b_dec enters the encoder as -b_dec W_enc
  *
  * AuxK (loss.ts) is the same on a second code, the top-k_aux dead latents of pre, decoded without
@@ -73,7 +73,7 @@ export function sparseSaeGrads(sae: SparseAutoencoder, x: tf.Tensor2D, auxk: Spa
   const main = codeBackward(values, indices, sae.wDec, r);
   let dwDec = main.dwDec;
   const xc = tf.sub<tf.Tensor2D>(x, sae.bDec); // (B,D)
-  let enc = kSparseMatMulT(indices, main.dv, xc, f); // dW_enc^T (F,D), db_enc (F)
+  let enc = kSparseMatMulT(indices, main.dv, xc, f, true); // dW_enc (D,F), db_enc (F)
   let aux: tf.Scalar = tf.scalar(0);
   if (auxk !== null) {
     const code = topkReluSparse(tf.mul<tf.Tensor2D>(pre, auxk.deadMask), auxk.kAux); // (B,Kaux) each
@@ -82,12 +82,12 @@ export function sparseSaeGrads(sae: SparseAutoencoder, x: tf.Tensor2D, auxk: Spa
     aux = tf.mean(tf.square(auxErr)) as tf.Scalar;
     const g = codeBackward(code.values, code.indices, sae.wDec, tf.mul<tf.Tensor2D>(auxErr, (2 * auxk.weight) / (b * d)));
     dwDec = tf.add(dwDec, g.dwDec);
-    const encAux = kSparseMatMulT(code.indices, g.dv, xc, f);
+    const encAux = kSparseMatMulT(code.indices, g.dv, xc, f, true);
     enc = { ...enc, out: tf.add(enc.out, encAux.out), sums: tf.add(enc.sums, encAux.sums) };
   }
   const dbDec = tf.sub(tf.sum(r, 0), tf.matMul(sae.wEnc, enc.sums.reshape([f, 1])).reshape([d])); // (D)
   return {
-    grads: { W_enc: tf.transpose(enc.out), b_enc: enc.sums, W_dec: dwDec, b_dec: dbDec }, // W_enc (D,F)
+    grads: { W_enc: enc.out, b_enc: enc.sums, W_dec: dwDec, b_dec: dbDec },
     mse,
     aux,
     fired: main.counts,

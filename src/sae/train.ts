@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { kSparseAvailable } from '../engine/sparse.js';
+import { kSparseAvailable, kSparseSimdAvailable } from '../engine/sparse.js';
 import { hasTrainingState } from '../io/checkpoint.js';
 import type { Param } from '../model/layers.js';
 import { permutation, rng } from '../random.js';
@@ -81,7 +81,8 @@ export interface SaeTrainResult {
 /**
  * How a step computes its gradients: 'sparse' on the k-sparse code (sparse_grads.ts, wasm backend
  * with the fused top-k kernel), 'dense' through tfjs autograd on a dense z (any backend), 'auto' the
- * sparse path where it is available.
+ * sparse path where its kernels run as SIMD code (D a multiple of 4; their JS loops are slower than the
+ * dense path).
  */
 export type SaeGradPath = 'auto' | 'sparse' | 'dense';
 

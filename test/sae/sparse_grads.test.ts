@@ -76,6 +76,7 @@ for (const simd of ['on', 'off'] as const) {
           assertClose(arr(kSparseDots(a, w, idx, coef)), dots, 1e-5, 'masked dots');
           const { out, sums, counts } = kSparseMatMulT(idx, coef, a, f);
           assertClose(arr(out), arr(tf.matMul(s, a, true, false)), 1e-5, 'S^T A');
+          assertClose(arr(kSparseMatMulT(idx, coef, a, f, true).out), arr(tf.matMul(a, s, true, false)), 1e-5, '(S^T A)^T');
           assertClose(arr(sums), arr(tf.sum(s, 0)), 1e-6, 'column sums');
           assert.deepEqual(Array.from(arr(counts)), Array.from(arr(tf.sum(tf.notEqual(s, 0).cast('float32'), 0))), 'column counts');
         });
