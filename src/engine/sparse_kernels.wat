@@ -160,10 +160,48 @@
     (f32.store (i32.add (local.get $out) (local.get $o))
       (select (call $hsum (local.get $s)) (f32.const 0)
         (f32.gt (f32.load (i32.add (local.get $coef) (local.get $o))) (f32.const 0)))))
+;; Where a row's entry bar starts (topk_kernel.ts startBar): the float32 just below the smallest of the
+;; maxima of kk groups of floor(cols / kk) entries, or 0 when that is not positive or the groups are
+;; shorter than 8. Group maxima by f32x4.pmax when the group length is a multiple of 4 (pmax keeps the
+;; accumulator when the entry is NaN, as the scalar v > m test does).
+  (func $start_bar (param $row i32) (param $cols i32) (param $kk i32) (result f32)
+    (local $g i32) (local $q i32) (local $p i32) (local $end i32) (local $lb f32) (local $m f32) (local $v f32) (local $acc v128)
+    (local.set $g (i32.div_u (local.get $cols) (local.get $kk)))
+    (if (i32.lt_u (local.get $g) (i32.const 8)) (then (return (f32.const 0))))
+    (local.set $lb (f32.const inf))
+    (local.set $p (local.get $row))
+    (block $groups_done
+      (loop $groups
+        (br_if $groups_done (i32.ge_u (local.get $q) (local.get $kk)))
+        (local.set $end (i32.add (local.get $p) (i32.shl (local.get $g) (i32.const 2))))
+        (if (i32.eqz (i32.and (local.get $g) (i32.const 3)))
+          (then
+            (local.set $acc (v128.const f32x4 -inf -inf -inf -inf))
+            (loop $quads
+              (local.set $acc (f32x4.pmax (local.get $acc) (v128.load (local.get $p))))
+              (local.set $p (i32.add (local.get $p) (i32.const 16)))
+              (br_if $quads (i32.lt_u (local.get $p) (local.get $end))))
+            (local.set $m (f32.max
+              (f32.max (f32x4.extract_lane 0 (local.get $acc)) (f32x4.extract_lane 1 (local.get $acc)))
+              (f32.max (f32x4.extract_lane 2 (local.get $acc)) (f32x4.extract_lane 3 (local.get $acc))))))
+          (else
+            (local.set $m (f32.const -inf))
+            (loop $ones
+              (local.set $v (f32.load (local.get $p)))
+              (if (f32.gt (local.get $v) (local.get $m)) (then (local.set $m (local.get $v))))
+              (local.set $p (i32.add (local.get $p) (i32.const 4)))
+              (br_if $ones (i32.lt_u (local.get $p) (local.get $end))))))
+        (local.set $lb (f32.min (local.get $lb) (local.get $m)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $groups)))
+    (if (result f32) (f32.gt (local.get $lb) (f32.const 0))
+      (then (f32.reinterpret_i32 (i32.sub (i32.reinterpret_f32 (local.get $lb)) (i32.const 1))))
+      (else (f32.const 0))))
+
 ;; ReLU(TopK_k) of each row of src (rows, cols) as a k-sparse code: values (rows, kk) and column indices
 ;; (rows, kk) int32, kk = min(k, cols). The selection is src/sae/topk_kernel.ts's, instruction for
 ;; instruction: a min-heap of the kept (value, column) pairs ordered by (value asc, column desc), an
-;; entry bar of 0 until it is full and then the root's value, strict compares, so ties keep the lower
+;; entry bar from $start_bar until it is full and then the root's value, strict compares, so ties keep the lower
 ;; column and NaN is never kept. Here four entries at a time are tested against the bar with one
 ;; SIMD compare; only a quad with a candidate goes through the scalar heap code. The heap lives in
 ;; the row's slots of values and indices; slots past the number kept get (0, 0).
@@ -179,7 +217,7 @@
         (local.set $hv (i32.add (local.get $values) (i32.shl (i32.mul (local.get $r) (local.get $kk)) (i32.const 2))))
         (local.set $hi (i32.add (local.get $indices) (i32.shl (i32.mul (local.get $r) (local.get $kk)) (i32.const 2))))
         (local.set $n (i32.const 0))
-        (local.set $bar (f32.const 0))
+        (local.set $bar (call $start_bar (local.get $row) (local.get $cols) (local.get $kk)))
         (local.set $j (i32.const 0))
         (block $scan_done
           (loop $scan

@@ -28,6 +28,35 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
 }
 
+const f32Bits = new Float32Array(1);
+const i32Bits = new Int32Array(f32Bits.buffer);
+
+/**
+ * Where a row's entry bar starts: the largest float32 below lb, where lb is the smallest of the maxima
+ * of kk groups of the row's entries (groups of floor(F / kk) from the start), or 0 when that is not
+ * positive or the groups are shorter than 8. The kk group maxima are kk entries >= lb, so the kk-th
+ * largest entry is >= lb and no entry below lb can be kept; entries equal to lb still pass. On random
+ * rows of 3072 with k = 64 this halves the heap updates (the bound sits near the 92nd percentile).
+ * sparse_kernels.wat computes the same value.
+ */
+function startBar(src: Float32Array, base: number, cols: number, kk: number): number {
+  const g = Math.floor(cols / kk);
+  if (g < 8) return 0;
+  let lb = Number.POSITIVE_INFINITY;
+  for (let q = 0; q < kk; q++) {
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = base + q * g; i < base + (q + 1) * g; i++) {
+      const v = src[i]!;
+      if (v > m) m = v; // NaN never wins
+    }
+    if (m < lb) lb = m;
+  }
+  if (!(lb > 0)) return 0;
+  f32Bits[0] = lb;
+  i32Bits[0]! -= 1; // the next float32 down (lb is a positive float32)
+  return f32Bits[0]!;
+}
+
 /**
  * The kept entries of row `base / cols` of src: up to kk (value, column) pairs, written to hv, hi in
  * heap order (not sorted). Returns how many were kept. Entries that are not > 0 (including NaN) are
@@ -37,9 +66,9 @@ function selectRow(src: Float32Array, base: number, cols: number, kk: number, hv
   // Min-heap of the kept entries ordered by (value asc, column desc): the root is the entry that
   // loses first, i.e. the smallest value and, among equal values, the highest column.
   let n = 0;
-  // Entry bar: 0 until the heap is full (ReLU drops the rest), then the root's value. One
-  // well-predicted compare rejects almost every entry once the heap has filled.
-  let bar = 0;
+  // Entry bar: until the heap is full, just below a lower bound of the kk-th largest entry (or 0: ReLU
+  // drops the rest), then the root's value. One well-predicted compare rejects almost every entry.
+  let bar = startBar(src, base, cols, kk);
   for (let j = 0; j < cols; j++) {
     const v = src[base + j]!;
     if (!(v > bar)) continue; // also drops NaN

@@ -85,7 +85,7 @@ test('kernel: keeps exactly min(k, #positive) per row; all-equal rows keep the l
   assert.deepEqual(Array.from(z.subarray(cols, cols + 6)), [2, 2, 2, 2, 2, 0]);
 });
 
-test('sparse-output kernel, SIMD and JS: the same code slot for slot, equal to the reference; NaN never kept; (0, 0) padding', () => {
+test('sparse-output kernel, SIMD and JS: the same code slot for slot, equal to the reference; NaN never kept; (0, 0) padding; start bars from groups of 9, 32, 32 entries', () => {
   const cases = [
     [7, 13, 1],
     [7, 13, 4],
@@ -94,6 +94,8 @@ test('sparse-output kernel, SIMD and JS: the same code slot for slot, equal to t
     [3, 10, 10],
     [4, 10, 25],
     [64, 301, 32],
+    [16, 256, 8],
+    [12, 520, 16],
   ] as const;
   for (const [rows, cols, k] of cases) {
     for (const quantize of [false, true]) {
