@@ -110,7 +110,7 @@ function useSparse(sae: SparseAutoencoder, path: SaeGradPath): boolean {
   const available = sae.topkImpl !== 'tfjs' && kSparseAvailable() && topkReluKernelAvailable();
   if (path === 'sparse' && !available)
     throw new Error(`SAE step: the sparse gradients need the wasm backend and the top-k kernel (backend ${tf.getBackend()})`);
-  return available;
+  return path === 'sparse' || (available && kSparseSimdAvailable(sae.dIn));
 }
 
 /** Dense-path loss, gradients and fire counts: tfjs autograd through sae.forward and loss.ts. Run inside tf.tidy. */
