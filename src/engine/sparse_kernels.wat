@@ -5,6 +5,7 @@
 ;;
 ;; spmm_rows:   out (rows, d) = bias + S (rows, n) R (n, d)   (out_r = bias + Σ_t coef[t] R[col[t]])
 ;; masked_dots: out (rows, k) = A[r] · R[col[r, j]] where coef[r, j] > 0, else 0   (fixed k per row)
+;; topk_relu_sparse: ReLU(TopK_k) of each row into such a code (the SAE's selection, see below)
 ;;
 ;; Both require d % 4 == 0 (sparse.ts uses its JS loops otherwise). spmm_rows adds four entries per pass
 ;; over the output row, so each 4-float chunk of the row costs 5 loads and 1 store for 16 multiply-adds;

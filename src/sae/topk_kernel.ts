@@ -7,6 +7,9 @@
  * just a bounded min-heap of the k largest *positive* values: one read of the row, ~k ln(F/k) heap
  * updates, and a write of k values into a zeroed output. Registered under its own kernel name in
  * tfjs's registry for the wasm backend only; other backends use the tfjs-ops path in topk.ts.
+ * A twin kernel writes the selection as a k-sparse code (values and column indices, (B,K) each) for the
+ * sparse training step (sparse_grads.ts); it runs as the SIMD kernel of engine/sparse_kernels.wat when
+ * loaded, which makes the same selection in the same heap order.
  *
  * Ties: the order is (value descending, column ascending), as a stable sort would give, so exactly
  * min(k, #positive) entries are kept per row and equal values keep the lower column.
