@@ -52,6 +52,7 @@ function codeBackward(values: tf.Tensor2D, indices: tf.Tensor2D, wDec: tf.Tensor
 export interface SparseAuxK {
   /** 1 for dead latents (F). */
   deadMask: tf.Tensor1D;
+  /** Latents the AuxK code keeps per sample (at most the number of dead latents). */
   kAux: number;
   /** The term's weight in the loss: alpha min(n_dead / k_aux, 1). */
   weight: number;

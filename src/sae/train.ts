@@ -152,9 +152,11 @@ function denseSaeGrads(sae: SparseAutoencoder, params: readonly Param[], x: tf.T
  * selects. Run inside tf.tidy.
  */
 export function saeGrads(sae: SparseAutoencoder, params: readonly Param[], x: tf.Tensor2D, o: SaeStepOptions): SaeGrads {
-  const useAux = o.dead !== null && o.dead.count > 0 && o.auxkAlpha > 0;
+  const dead = o.dead !== null && o.dead.count > 0 && o.auxkAlpha > 0 ? o.dead : null;
+  // At most `count` entries of the masked pre-activations can be kept, so a narrower top-k selects the
+  // same latents (a code of 5 columns instead of k_aux when 5 latents are dead).
   const auxk =
-    useAux && o.dead !== null ? { deadMask: tf.tensor1d(o.dead.mask), kAux: o.kAux, weight: o.auxkAlpha * Math.min(o.dead.count / o.kAux, 1) } : null;
+    dead === null ? null : { deadMask: tf.tensor1d(dead.mask), kAux: Math.min(o.kAux, dead.count), weight: o.auxkAlpha * Math.min(dead.count / o.kAux, 1) };
   return useSparse(sae, o.grads ?? 'auto') ? sparseSaeGrads(sae, x, auxk) : denseSaeGrads(sae, params, x, auxk);
 }
 

@@ -105,18 +105,20 @@ function trickySae(): SparseAutoencoder {
   return sae;
 }
 
-for (const aux of [false, true]) {
-  test(`sparse step gradients == dense autograd (AuxK ${aux ? 'on' : 'off'}), ties and ReLU zeros included`, () => {
+for (const deadEvery of [0, 3, 25]) {
+  const aux = deadEvery > 0;
+  test(`sparse step gradients == dense autograd (AuxK ${aux ? `on, 1 in ${deadEvery} latents dead` : 'off'}), ties and ReLU zeros included`, () => {
     const sae = trickySae();
     const params = sae.parameters();
     const [b, d, f] = [48, sae.dIn, sae.dSae];
     const x = tf.tensor2d(values(b * d, 11, -1, 1), [b, d]);
     const mask = new Float32Array(f);
-    for (let j = 0; j < f; j += 3) mask[j] = 1;
+    for (let j = 0; aux && j < f; j += deadEvery) mask[j] = 1;
+    const count = mask.reduce((c, m) => c + m, 0); // 22 or 3 dead: more and fewer than k_aux
     const before = tf.memory().numTensors;
     const run = (path: SaeGradPath): Record<string, Float32Array> =>
       tf.tidy(() => {
-        const g = saeGrads(sae, params, x, { lr: 0, dead: aux ? { mask, count: f / 3 } : null, kAux: 8, auxkAlpha: 1 / 32, grads: path });
+        const g = saeGrads(sae, params, x, { lr: 0, dead: aux ? { mask, count } : null, kAux: 8, auxkAlpha: 1 / 32, grads: path });
         const out: Record<string, Float32Array> = {
           mse: g.mse.dataSync() as Float32Array,
           aux: g.aux.dataSync() as Float32Array,
