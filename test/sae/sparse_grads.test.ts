@@ -13,7 +13,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
-import { kSparseDots, kSparseMatMul, kSparseMatMulT } from '../../src/engine/sparse.js';
+import { kSparseDots, kSparseMatMul, kSparseMatMulT, kSparseSimdAvailable } from '../../src/engine/sparse.js';
 import { SparseAutoencoder } from '../../src/sae/sae.js';
 import { saeGrads, type SaeGradPath } from '../../src/sae/train.js';
 import { values, withEnv } from '../engine/helpers.js';
@@ -56,6 +56,7 @@ for (const simd of ['on', 'off'] as const) {
   for (const d of [12, 13]) {
     test(`k-sparse kernels equal the dense products (SIMD ${simd}, D = ${d})`, () => {
       withEnv('HEADSTEER_SIMD', simd === 'on' ? undefined : '0', () => {
+        assert.equal(kSparseSimdAvailable(d), simd === 'on' && d % 4 === 0, 'which loops run');
         const [b, f, k] = [9, 40, 5];
         const before = tf.memory().numTensors;
         const code = randomCode(b, f, k, 3);
