@@ -100,7 +100,7 @@ function checkIndices(idx: Int32Array, n: number, kernel: string): void {
 }
 
 /** JS twin of spmm_rows: out[r] = bias + Σ_{t in [ptr[r], ptr[r+1])} coef[t] rhs[col[t]]. */
-export function spmmRows(
+function spmmRows(
   ptr: Int32Array,
   col: Int32Array,
   coef: Float32Array,
@@ -123,7 +123,7 @@ export function spmmRows(
 }
 
 /** JS twin of masked_dots: out[r, j] = coef[r, j] > 0 ? a[r] · rhs[col[r, j]] : 0. */
-export function maskedDots(
+function maskedDots(
   a: Float32Array,
   rhs: Float32Array,
   col: Int32Array,
@@ -215,7 +215,7 @@ function dotsKernel(args: KernelArgs): tf.TensorInfo {
  * [ptr[c], ptr[c+1]) hold the row (`row`) and value (`val`) of each entry, rows ascending. Also the
  * columns' sums of values (float64) and entry counts.
  */
-export function transposeKSparse(
+function transposeKSparse(
   idx: Int32Array,
   coef: Float32Array,
   k: number,
@@ -244,7 +244,7 @@ export function transposeKSparse(
 }
 
 /** out (cols, rows) = src (rows, cols) transposed, 16 rows per pass so that each output run fills a cache line. */
-export function transposeInto(src: Float32Array, out: Float32Array, rows: number, cols: number): void {
+function transposeInto(src: Float32Array, out: Float32Array, rows: number, cols: number): void {
   for (let r0 = 0; r0 < rows; r0 += 16) {
     const r1 = Math.min(r0 + 16, rows);
     for (let c = 0; c < cols; c++) {
