@@ -123,16 +123,7 @@ function spmmRows(
 }
 
 /** JS twin of masked_dots: out[r, j] = coef[r, j] > 0 ? a[r] · rhs[col[r, j]] : 0. */
-function maskedDots(
-  a: Float32Array,
-  rhs: Float32Array,
-  col: Int32Array,
-  coef: Float32Array,
-  out: Float32Array,
-  rows: number,
-  k: number,
-  d: number,
-): void {
+function maskedDots(a: Float32Array, rhs: Float32Array, col: Int32Array, coef: Float32Array, out: Float32Array, rows: number, k: number, d: number): void {
   for (let t = 0; t < rows * k; t++) {
     if (!(coef[t]! > 0)) {
       out[t] = 0;
