@@ -11,7 +11,7 @@ import { initEngine } from '../src/engine/backend.js';
 import { rng } from '../src/random.js';
 import { createAdamWState, disposeAdamWState } from '../src/train/adamw.js';
 import { SparseAutoencoder } from '../src/sae/sae.js';
-import { saeTrainStep, type SaeStepOptions } from '../src/sae/train.js';
+import { saeTrainStep, type SaeGradPath, type SaeStepOptions } from '../src/sae/train.js';
 import type { TopKImpl } from '../src/sae/topk.js';
 import { kernelTable } from './models.js';
 
@@ -40,8 +40,9 @@ function median(v: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function measure(impl: TopKImpl, o: SaeStepOptions): { ms: number; all: number[] } {
+function measure(impl: TopKImpl, grads: SaeGradPath, base: SaeStepOptions): { ms: number; all: number[] } {
   sae.topkImpl = impl;
+  const o = { ...base, grads };
   for (let i = 0; i < 3; i++) saeTrainStep(sae, params, opt, x, o);
   const all: number[] = [];
   for (let i = 0; i < STEPS; i++) {
@@ -53,14 +54,20 @@ function measure(impl: TopKImpl, o: SaeStepOptions): { ms: number; all: number[]
 }
 
 const tensorsBefore = tf.memory().numTensors;
-process.stdout.write(`| top-k | AuxK | median ms/step | samples/s | steps (ms) |\n|---|---|---|---|---|\n`);
-for (const impl of (process.argv.includes('--tfjs-first') ? ['tfjs', 'kernel'] : ['kernel', 'tfjs']) as TopKImpl[]) {
+process.stdout.write(`| gradients | top-k | AuxK | median ms/step | samples/s | steps (ms) |\n|---|---|---|---|---|---|\n`);
+for (const [grads, impl] of [
+  ['sparse', 'kernel'],
+  ['dense', 'kernel'],
+  ['dense', 'tfjs'],
+] as const) {
   for (const [label, o] of [
     ['off', noAux],
     ['on', withAux],
   ] as const) {
-    const r = measure(impl, o);
-    process.stdout.write(`| ${impl} | ${label} | ${r.ms.toFixed(0)} | ${Math.round((B * 1000) / r.ms)} | ${r.all.map((t) => t.toFixed(0)).join(' ')} |\n`);
+    const r = measure(impl, grads, o);
+    process.stdout.write(
+      `| ${grads} | ${impl} | ${label} | ${r.ms.toFixed(0)} | ${Math.round((B * 1000) / r.ms)} | ${r.all.map((t) => t.toFixed(0)).join(' ')} |\n`,
+    );
   }
 }
 if (tf.memory().numTensors !== tensorsBefore) process.stdout.write(`WARNING: ${tf.memory().numTensors - tensorsBefore} tensors leaked\n`);
@@ -75,7 +82,7 @@ if (!process.argv.includes('--no-profile')) {
       saeTrainStep(sae, params, opt, x, o);
     });
     const { totalMs, lines } = kernelTable(prof, 12);
-    process.stdout.write(`\nprofile (kernel top-k, ${label}): kernels ${totalMs.toFixed(0)} ms in ${prof.kernels.length} calls\n`);
+    process.stdout.write(`\nprofile (sparse gradients, ${label}): kernels ${totalMs.toFixed(0)} ms in ${prof.kernels.length} calls\n`);
     for (const line of lines) process.stdout.write(`${line}\n`);
   }
 }

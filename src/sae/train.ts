@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { kSparseAvailable, kSparseSimdAvailable } from '../engine/sparse.js';
 import { hasTrainingState } from '../io/checkpoint.js';
 import type { Param } from '../model/layers.js';
 import { permutation, rng } from '../random.js';
@@ -21,6 +22,8 @@ import { resolveSaeConfig, saeDims, type SaeConfig, type SaeDims } from './confi
 import { auxkLoss, deadLatentMask, reconstructionMse, stopGradient, updateSinceFired } from './loss.js';
 import { dataVariance } from './metrics.js';
 import { geometricMedian, removeParallelGrad, SparseAutoencoder } from './sae.js';
+import { sparseSaeGrads, type SaeGrads, type SparseAuxK } from './sparse_grads.js';
+import { topkReluKernelAvailable } from './topk_kernel.js';
 
 /**
  * Per-epoch training metrics, measured on the epoch's batches with the weights before each step. The
@@ -75,6 +78,14 @@ export interface SaeTrainResult {
   dims: SaeDims;
 }
 
+/**
+ * How a step computes its gradients: 'sparse' on the k-sparse code (sparse_grads.ts, wasm backend
+ * with the fused top-k kernel), 'dense' through tfjs autograd on a dense z (any backend), 'auto' the
+ * sparse path where its kernels run as SIMD code (D a multiple of 4; their JS loops are slower than the
+ * dense path).
+ */
+export type SaeGradPath = 'auto' | 'sparse' | 'dense';
+
 /** What one training step needs besides the SAE and its optimizer. */
 export interface SaeStepOptions {
   lr: number;
@@ -82,6 +93,8 @@ export interface SaeStepOptions {
   dead: { mask: Float32Array; count: number } | null;
   kAux: number;
   auxkAlpha: number;
+  /** @default 'auto' */
+  grads?: SaeGradPath;
 }
 
 /** Scalars and per-latent fire counts (F) of one step, from the forward before the update. */
@@ -91,47 +104,75 @@ export interface SaeStepStats {
   fireCounts: Float32Array;
 }
 
+/** Whether `path` resolves to the sparse gradients for `sae` on the active backend. */
+function useSparse(sae: SparseAutoencoder, path: SaeGradPath): boolean {
+  if (path === 'dense') return false;
+  const available = sae.topkImpl !== 'tfjs' && kSparseAvailable() && topkReluKernelAvailable();
+  if (path === 'sparse' && !available)
+    throw new Error(`SAE step: the sparse gradients need the wasm backend and the top-k kernel (backend ${tf.getBackend()})`);
+  return path === 'sparse' || (available && kSparseSimdAvailable(sae.dIn));
+}
+
+/** Dense-path loss, gradients and fire counts: tfjs autograd through sae.forward and loss.ts. Run inside tf.tidy. */
+function denseSaeGrads(sae: SparseAutoencoder, params: readonly Param[], x: tf.Tensor2D, auxk: SparseAuxK | null): SaeGrads {
+  let kept: tf.Tensor[] = [];
+  try {
+    const { grads } = tf.variableGrads(
+      () => {
+        const { pre, z, xHat } = sae.forward(x);
+        const mse = reconstructionMse(xHat, x);
+        const fired = tf.sum(tf.step(z), 0); // (F)
+        let loss: tf.Scalar = mse;
+        let aux: tf.Scalar = tf.scalar(0);
+        if (auxk !== null) {
+          const e = stopGradient(tf.sub<tf.Tensor2D>(x, xHat)); // (B,D), the target only
+          aux = auxkLoss(pre, e, sae.wDec, auxk.deadMask, auxk.kAux, sae.topkImpl);
+          loss = tf.add(mse, tf.mul(aux, auxk.weight));
+        }
+        kept = [tf.keep(mse), tf.keep(aux), tf.keep(fired)];
+        return loss;
+      },
+      params.map((p) => p.variable),
+    );
+    const named: Record<string, tf.Tensor> = {};
+    for (const p of params) {
+      const g = grads[p.variable.name];
+      if (g === undefined) throw new Error(`SAE step: no gradient for ${p.name}`);
+      named[p.name] = g;
+    }
+    const [mse, aux, fired] = kept.map((t) => tf.clone(t)); // into the caller's tidy
+    return { grads: named, mse: mse as tf.Scalar, aux: aux as tf.Scalar, fired: fired as tf.Tensor1D };
+  } finally {
+    for (const t of kept) t.dispose();
+  }
+}
+
+/**
+ * Loss terms, gradients by parameter name and fire counts of `sae` on x (B,D), by the path `o.grads`
+ * selects. Run inside tf.tidy.
+ */
+export function saeGrads(sae: SparseAutoencoder, params: readonly Param[], x: tf.Tensor2D, o: SaeStepOptions): SaeGrads {
+  const dead = o.dead !== null && o.dead.count > 0 && o.auxkAlpha > 0 ? o.dead : null;
+  // At most `count` entries of the masked pre-activations can be kept, so a narrower top-k selects the
+  // same latents (a code of 5 columns instead of k_aux when 5 latents are dead).
+  const auxk =
+    dead === null ? null : { deadMask: tf.tensor1d(dead.mask), kAux: Math.min(o.kAux, dead.count), weight: o.auxkAlpha * Math.min(dead.count / o.kAux, 1) };
+  return useSparse(sae, o.grads ?? 'auto') ? sparseSaeGrads(sae, x, auxk) : denseSaeGrads(sae, params, x, auxk);
+}
+
 /**
  * One step on x (B,D): forward, loss (MSE + AuxK), backward, decoder-gradient projection, Adam,
  * decoder renormalisation. Leaves no tensors behind.
  */
 export function saeTrainStep(sae: SparseAutoencoder, params: readonly Param[], opt: AdamWState, x: tf.Tensor2D, o: SaeStepOptions): SaeStepStats {
-  let kept: tf.Tensor[] = [];
-  try {
-    return tf.tidy(() => {
-      const useAux = o.dead !== null && o.dead.count > 0 && o.auxkAlpha > 0;
-      const deadMask = useAux && o.dead !== null ? tf.tensor1d(o.dead.mask) : null; // (F)
-      const { grads } = tf.variableGrads(
-        () => {
-          const { pre, z, xHat } = sae.forward(x);
-          const mse = reconstructionMse(xHat, x);
-          const fired = tf.sum(tf.step(z), 0); // (F)
-          let loss: tf.Scalar = mse;
-          let aux: tf.Scalar = tf.scalar(0);
-          if (deadMask !== null && o.dead !== null) {
-            const e = stopGradient(tf.sub<tf.Tensor2D>(x, xHat)); // (B,D), the target only
-            aux = auxkLoss(pre, e, sae.wDec, deadMask, o.kAux, sae.topkImpl);
-            loss = tf.add(mse, tf.mul(aux, o.auxkAlpha * Math.min(o.dead.count / o.kAux, 1)));
-          }
-          kept = [tf.keep(tf.stack([mse, aux])), tf.keep(fired)];
-          return loss;
-        },
-        params.map((p) => p.variable),
-      );
-      const named: Record<string, tf.Tensor> = {};
-      for (const p of params) {
-        const g = grads[p.variable.name];
-        if (g === undefined) throw new Error(`SAE step: no gradient for ${p.name}`);
-        named[p.name] = p.variable === sae.wDec ? removeParallelGrad(g as tf.Tensor as tf.Tensor2D, sae.wDec) : g;
-      }
-      adamwStep(params, named, opt, () => o.lr, { ...ADAMW_DEFAULTS, weightDecay: 0, clipNorm: 0 });
-      sae.normalizeDecoder();
-      const stats = tf.concat(kept).dataSync() as Float32Array; // [mse, aux, fires (F)]
-      return { mse: stats[0]!, aux: stats[1]!, fireCounts: stats.slice(2) };
-    });
-  } finally {
-    for (const t of kept) t.dispose();
-  }
+  return tf.tidy(() => {
+    const { grads, mse, aux, fired } = saeGrads(sae, params, x, o);
+    grads['W_dec'] = removeParallelGrad(grads['W_dec'] as tf.Tensor2D, sae.wDec);
+    adamwStep(params, grads, opt, () => o.lr, { ...ADAMW_DEFAULTS, weightDecay: 0, clipNorm: 0 });
+    sae.normalizeDecoder();
+    const stats = tf.concat([tf.stack([mse, aux]), fired]).dataSync() as Float32Array; // [mse, aux, fires (F)]
+    return { mse: stats[0]!, aux: stats[1]!, fireCounts: stats.slice(2) };
+  });
 }
 
 interface ResumeState {

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import { rng } from '../../src/random.js';
 import { topkRelu, topkReluForward, topkReluIndices, type TopKImpl } from '../../src/sae/topk.js';
-import { topkReluRows } from '../../src/sae/topk_kernel.js';
+import { topkReluRows, topkReluSparse } from '../../src/sae/topk_kernel.js';
+import { withEnv } from '../engine/helpers.js';
 
 before(async () => {
   await initEngine();
@@ -82,6 +83,47 @@ test('kernel: keeps exactly min(k, #positive) per row; all-equal rows keep the l
     Array.from({ length: cols }, (_, c) => (c < k ? 1 : 0)),
   );
   assert.deepEqual(Array.from(z.subarray(cols, cols + 6)), [2, 2, 2, 2, 2, 0]);
+});
+
+test('sparse-output kernel, SIMD and JS: the same code slot for slot, equal to the reference; NaN never kept; (0, 0) padding; start bars from groups of 9, 32, 32 entries', () => {
+  const cases = [
+    [7, 13, 1],
+    [7, 13, 4],
+    [9, 64, 16],
+    [5, 40, 39],
+    [3, 10, 10],
+    [4, 10, 25],
+    [64, 301, 32],
+    [16, 256, 8],
+    [12, 520, 16],
+  ] as const;
+  for (const [rows, cols, k] of cases) {
+    for (const quantize of [false, true]) {
+      const x = randomData(rows, cols, rows * 1000 + cols + k, quantize);
+      x[3] = Number.NaN;
+      for (let c = 0; c < cols; c++) x[cols + c] = c % 7 === 2 ? 1 : -1; // row 1: ties, few positive
+      const run = (simd: string | undefined): [Float32Array, Int32Array] =>
+        withEnv('HEADSTEER_SIMD', simd, () =>
+          tf.tidy(() => {
+            const { values, indices } = topkReluSparse(tf.tensor2d(x, [rows, cols]), k);
+            return [values.dataSync() as Float32Array, indices.dataSync() as Int32Array];
+          }),
+        );
+      const [v, i] = run(undefined);
+      const [vJs, iJs] = run('0');
+      const what = `rows ${rows} cols ${cols} k ${k} quantize ${quantize}`;
+      assert.deepEqual(Array.from(v), Array.from(vJs), `${what}: values SIMD vs JS`);
+      assert.deepEqual(Array.from(i), Array.from(iJs), `${what}: indices SIMD vs JS`);
+      const kk = Math.min(k, cols);
+      const z = new Float32Array(rows * cols);
+      for (let t = 0; t < rows * kk; t++) {
+        if (v[t] === 0) assert.equal(i[t], 0, `${what}: padding slot ${t}`);
+        else z[Math.floor(t / kk) * cols + i[t]!] = v[t]!;
+      }
+      const xRef = x.map((e) => (Number.isNaN(e) ? -1 : e)); // the reference's sort cannot take NaN
+      assert.deepEqual(Array.from(z), Array.from(reference(xRef, rows, cols, k)), what);
+    }
+  }
 });
 
 test('kernel == tfjs on a training-sized batch (512 x 3072, k 64)', () => {
