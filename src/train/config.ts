@@ -27,8 +27,9 @@ export const trainSchema = z.strictObject({
   /**
    * Data-parallel replica processes, each with an equal share of every batch (batchSize must divide)
    * and single-threaded OpenBLAS; 1 trains in this process with multi-threaded OpenBLAS.
-   * 1 because, measured on 2 cores (default preset), 1 process with 2-thread OpenBLAS trains at 744 img/s
-   * dense and 692 gated; 2 replicas at 840 and 673 (gradient exchange and core contention eat the gain).
+   * 1 because, measured on 2 cores (default preset, dense, 0.2 epoch, 2 interleaved pairs, gradients
+   * exchanged through files), 1 process with 2-thread OpenBLAS trained at 753 and 813 img/s, 2 replicas at
+   * 614 and 612: the replicas duplicate every step's fixed costs and wait for each other in lockstep.
    */
   workers: z.number().int().min(1).max(16).default(1),
   /**
