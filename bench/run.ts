@@ -280,12 +280,13 @@ if (runs('pipeline')) {
   if ('error' in p) process.stdout.write(`pipeline failed: ${p.error}\n`);
   else {
     print([
-      ['stage', 'seconds', 'images', 'images/s', 'counted'],
+      ['stage', 'seconds', 'images', 'images/s', 'loop images/s', 'counted'],
       ...p.stages.map((s) => [
         s.stage,
         s.seconds.toFixed(1),
         s.images?.toString() ?? '-',
         s.imagesPerSec === null ? '-' : fixed(s.imagesPerSec),
+        s.loopImagesPerSec === null ? '-' : fixed(s.loopImagesPerSec),
         s.counted ?? '',
       ]),
     ]);

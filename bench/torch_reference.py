@@ -12,7 +12,8 @@ A timed run (`--threads T --blas-threads B`): batch / median step time over at l
 with the thread counts it ran at, the load average before and after, and the process's peak RSS.
 `--calibrate` times the item at each setting of THREADS in one process (torch 1 and 2 threads with OpenBLAS
 at its own count, and torch 2 + OpenBLAS 1, since torch's OpenMP threads and OpenBLAS's pthreads
-oversubscribe 2 cores) and names the fastest; bench/run.ts pins that setting for the item's timed rounds.
+oversubscribe 2 cores), the settings taking turns step by step, and names the fastest; bench/run.ts pins
+that setting for the item's timed rounds.
 
 The gated ViT is the recipe of docs/design.md ("The model"): timm-style pre-LN ViT (LayerNorm eps 1e-6,
 exact GELU, fused qkv with bias), one AdaViT decision network per layer (LayerNorm + Linear(D, H) on the CLS
@@ -225,13 +226,31 @@ def loaded_blas_libraries():
     return sorted(libs)
 
 
-def time_item(make, threads, blas_threads, warmup, reps, min_seconds=0.0):
-    """Batch / median step time of `make`'s step at `threads` torch threads and `blas_threads` OpenBLAS threads,
-    over at least `reps` timed steps and as many more as fill `min_seconds`, after `warmup` untimed ones."""
+def use_threads(threads, blas_threads):
+    """Run torch's ops on `threads` OpenMP threads and OpenBLAS's on `blas_threads` (when torch is on OpenBLAS)."""
     torch.set_num_threads(threads)
     lib = openblas_lib()
-    if lib is not None:
+    if lib is not None and blas_threads is not None:
         lib.openblas_set_num_threads(blas_threads)
+
+
+def timed(step):
+    t0 = time.perf_counter()
+    step()
+    return time.perf_counter() - t0
+
+
+def summary(times, batch, warmup, threads, blas_threads):
+    med = statistics.median(times)
+    return {'perSec': round(batch / med, 2), 'medianStepMs': round(med * 1000, 2), 'batch': batch, 'reps': len(times), 'warmup': warmup,
+            'minStepMs': round(min(times) * 1000, 2), 'maxStepMs': round(max(times) * 1000, 2),
+            'torchThreads': threads, 'blasThreads': blas_threads if openblas_lib() is not None else None}
+
+
+def time_item(make, threads, blas_threads, warmup, reps, min_seconds):
+    """Batch / median step time of `make`'s step at `threads` torch threads and `blas_threads` OpenBLAS threads,
+    over at least `reps` timed steps and as many more as fill `min_seconds`, after `warmup` untimed ones."""
+    use_threads(threads, blas_threads)
     torch.manual_seed(0)
     step, batch = make()
     for _ in range(warmup):
@@ -239,13 +258,8 @@ def time_item(make, threads, blas_threads, warmup, reps, min_seconds=0.0):
     times = []
     start = time.perf_counter()
     while len(times) < reps or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    return {'perSec': round(batch / med, 2), 'medianStepMs': round(med * 1000, 2), 'batch': batch, 'reps': len(times), 'warmup': warmup,
-            'minStepMs': round(min(times) * 1000, 2), 'maxStepMs': round(max(times) * 1000, 2),
-            'torchThreads': threads, 'blasThreads': blas_threads if lib is not None else None}
+        times.append(timed(step))
+    return summary(times, batch, warmup, threads, blas_threads)
 
 
 def blas_info():
@@ -279,15 +293,28 @@ ITEMS = {
 
 
 def calibrate(item, warmup, reps, min_seconds):
-    """Time `item` at each of THREADS in this one process; the fastest setting, with every setting's figures."""
+    """Time `item` at each setting of THREADS in this one process, the settings taking turns step by step (so
+    that a change in the machine's load hits all of them alike): at least `reps` steps and `min_seconds` each.
+    Returns the fastest setting by median step time, with every setting's figures."""
     default_blas = openblas_default_threads()
-    by = {}
-    for th, bth in THREADS:
-        if bth is not None and openblas_lib() is None:
-            continue
-        key = f'torch{th}' + (f'-blas{bth}' if bth is not None else '')
-        by[key] = time_item(ITEMS[item], th, bth if bth is not None else default_blas, warmup, reps, min_seconds)
-        log(f'{item} {key}: {by[key]["perSec"]} /s (median step {by[key]["medianStepMs"]} ms)')
+    settings = {f'torch{th}' + (f'-blas{bth}' if bth is not None else ''): (th, bth if bth is not None else default_blas)
+                for th, bth in THREADS if bth is None or openblas_lib() is not None}
+    steps, batch = {}, None
+    for key, threads in settings.items():
+        use_threads(*threads)
+        torch.manual_seed(0)
+        steps[key], batch = ITEMS[item]()
+        for _ in range(warmup):
+            steps[key]()
+    times = {key: [] for key in settings}
+    start = time.perf_counter()
+    while min(len(t) for t in times.values()) < reps or time.perf_counter() - start < min_seconds * len(settings):
+        for key, step in steps.items():
+            use_threads(*settings[key])
+            times[key].append(timed(step))
+    by = {key: summary(times[key], batch, warmup, *settings[key]) for key in settings}
+    for key, r in by.items():
+        log(f'{item} {key}: {r["perSec"]} /s (median step {r["medianStepMs"]} ms)')
     best = by[max(by, key=lambda k: by[k]['perSec'])]
     return {'best': {'torchThreads': best['torchThreads'], 'blasThreads': best['blasThreads']}, 'byThreads': by, 'blas': blas_info()}
 
