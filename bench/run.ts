@@ -112,12 +112,12 @@ function versus(v: Versus, torchOk: boolean): VersusResult {
       rounds: rounds.map((r) => ({ ours: r.m.perSec, torch: null, ratio: null, oursFirst: true, loadAvg: r.loadAvg })),
     };
   }
-  const cal = calibrateTorch(root, v.torchItem, v.calibration);
+  const cal = calibrateTorch(root, v.torchItem, v.calibration, blasEnv);
   torchInfo ??= { torch: cal.torch, blas: cal.blas };
   const rounds = interleave(
     v.rounds,
     () => measure(v.item, v.config, v.steps),
-    () => timeTorch(root, v.torchItem, cal.best, v.steps),
+    () => timeTorch(root, v.torchItem, cal.best, v.steps, blasEnv),
     load,
   );
   const s = summarize(rounds.map((r) => ({ ours: r.ours.perSec, torch: r.torch.perSec })));
@@ -172,12 +172,21 @@ function report(label: string, config: string, r: VersusResult): string[] {
   return row;
 }
 
-const engine = execFileSync(
-  process.execPath,
-  ['-e', `import('${join(root, 'dist/src/engine/backend.js')}').then(async (m) => console.log((await m.initEngine()).notice))`],
-  { encoding: 'utf8' },
-).trim();
-process.stdout.write(`${engine}\n`);
+// The engine's one-line notice, and the OpenBLAS wait policy it runs with (src/engine/blas.ts sets one
+// unless the user did): PyTorch gets the same, so the two sides share the BLAS library and its settings.
+const probe = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `import('${join(root, 'dist/src/engine/backend.js')}').then(async (m) => console.log(JSON.stringify({ notice: (await m.initEngine()).notice, timeout: process.env.OPENBLAS_THREAD_TIMEOUT })))`,
+    ],
+    { encoding: 'utf8' },
+  ),
+) as { notice: string; timeout?: string };
+const engine = probe.notice;
+const blasEnv: Record<string, string> = probe.timeout === undefined ? {} : { OPENBLAS_THREAD_TIMEOUT: probe.timeout };
+process.stdout.write(`${engine}${probe.timeout === undefined ? '' : `; OPENBLAS_THREAD_TIMEOUT=${probe.timeout} on both sides`}\n`);
 const noTorch = torchUnavailable(root);
 const againstTorch = runs('vitTrain') || runs('vitInfer') || runs('saeTrain') || runs('paperScale');
 if (noTorch !== null && againstTorch)
@@ -193,7 +202,7 @@ if (againstTorch)
 // --only replaces its own item in the last results and keeps the others.
 const resultsPath = join(root, 'bench/results.json');
 const previous = only !== undefined && existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
-const results: Record<string, unknown> = { ...previous, engine, date: new Date().toISOString(), quick, rounds: ROUNDS };
+const results: Record<string, unknown> = { ...previous, engine, sharedBlasEnv: blasEnv, date: new Date().toISOString(), quick, rounds: ROUNDS };
 const loadStart = load();
 const table: string[][] = [VERSUS_HEADER];
 const base = { steps: STEPS, calibration: CALIBRATION, rounds: ROUNDS };

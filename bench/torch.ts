@@ -58,17 +58,20 @@ function reference<T>(root: string, args: string[], env: NodeJS.ProcessEnv): T {
   return parsed;
 }
 
-/** Try each thread setting of torch_reference.py's THREADS on `item` in one process; the fastest is pinned. */
-export function calibrateTorch(root: string, item: string, steps: Steps): TorchCalibration {
-  return reference<TorchCalibration>(root, ['--item', item, '--calibrate', ...stepArgs(steps)], process.env);
+/**
+ * Try each thread setting of torch_reference.py's THREADS on `item` in one process; the fastest is pinned.
+ * @param blasEnv OpenBLAS variables to run PyTorch with (headsteer's engine's, so both sides share them).
+ */
+export function calibrateTorch(root: string, item: string, steps: Steps, blasEnv: Record<string, string>): TorchCalibration {
+  return reference<TorchCalibration>(root, ['--item', item, '--calibrate', ...stepArgs(steps)], { ...process.env, ...blasEnv });
 }
 
 /**
- * One timed run of `item` at `threads`. OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to the pinned
- * counts too, so that neither pool starts more threads than the run uses.
+ * One timed run of `item` at `threads`, with `blasEnv` as in calibrateTorch. OPENBLAS_NUM_THREADS and
+ * OMP_NUM_THREADS are set to the pinned counts too, so that neither pool starts more threads than it uses.
  */
-export function timeTorch(root: string, item: string, threads: TorchThreads, steps: Steps): TorchRun {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads.torchThreads) };
+export function timeTorch(root: string, item: string, threads: TorchThreads, steps: Steps, blasEnv: Record<string, string>): TorchRun {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...blasEnv, OMP_NUM_THREADS: String(threads.torchThreads) };
   const args = ['--item', item, '--threads', String(threads.torchThreads), ...stepArgs(steps)];
   if (threads.blasThreads !== null) {
     env['OPENBLAS_NUM_THREADS'] = String(threads.blasThreads);
