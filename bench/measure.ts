@@ -2,7 +2,7 @@
  * One benchmark item in its own process (so peak RSS belongs to that item alone):
  * `node dist/bench/measure.js <vitTrain|vitInfer> <reference|default|paper> [reps [warmup [minSeconds]]]` or
  * `node dist/bench/measure.js saeTrain - [reps [warmup [minSeconds]]]` prints `{ "perSec", "msPerStep",
- * "peakRssMB", "threads" }` — the median step time over at least `reps` timed steps and `minSeconds` after
+ * "steps", "peakRssMB", "threads" }` — the median step time over at least `reps` timed steps and `minSeconds` after
  * warm-up, and the thread counts the process ran with; `node dist/bench/measure.js headSkip <config> [reps]`
  * prints head_skip.ts's `HeadSkipResult` (30 single images per rep, 3 batch-256 forwards per path, 2 when quick).
  */
@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { initEngine } from '../src/engine/backend.js';
 import { headSkip } from './head_skip.js';
+import { median } from './interleave.js';
 import { benchModels, inferStep, saeStep, SAE_BENCH, trainStep } from './models.js';
 
 /** The threads one headsteer process computes on: OpenBLAS's (null on the XNNPACK path) and tfjs-wasm's. */
@@ -23,6 +24,8 @@ export interface OursThreads {
 export interface Measurement {
   perSec: number;
   msPerStep: number;
+  /** Timed steps whose median `msPerStep` is. */
+  steps: number;
   peakRssMB: number;
   threads: OursThreads;
 }
@@ -40,10 +43,10 @@ export function openblasThreads(env: NodeJS.ProcessEnv, cores: number): { thread
 }
 
 /**
- * Median wall time of the timed calls of `fn`, in ms: after `warmup` untimed calls, at least `reps` calls
- * and as many more as fill `minMs` (short steps are many, so one slow step weighs little).
+ * Median wall time of the timed calls of `fn`, in ms, and their count: after `warmup` untimed calls, at
+ * least `reps` calls and as many more as fill `minMs` (short steps are many, so one slow step weighs little).
  */
-export function medianMs(fn: () => void, reps: number, warmup: number, minMs = 0): number {
+export function medianMs(fn: () => void, reps: number, warmup: number, minMs = 0): { ms: number; steps: number } {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];
   const t0 = performance.now();
@@ -52,8 +55,7 @@ export function medianMs(fn: () => void, reps: number, warmup: number, minMs = 0
     fn();
     times.push(performance.now() - t);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return { ms: median(times), steps: times.length };
 }
 
 const [item, config, repsArg, warmupArg, minSecondsArg] = process.argv.slice(2);
@@ -67,19 +69,19 @@ const threads: OursThreads = {
   blasSource: engine.matmul === 'openblas' ? blas.source : 'XNNPACK matmul',
   wasmThreads: getThreadsCount(),
 };
-/** One timed item: the median step time in ms and the images (or samples) per step. */
-function timed(): { ms: number; perStep: number } {
-  if (item === 'saeTrain') return { ms: medianMs(saeStep(), reps, warmup, minMs), perStep: SAE_BENCH.batch };
+/** One timed item: the median step time in ms, the timed steps and the images (or samples) per step. */
+function timed(): { ms: number; steps: number; perStep: number } {
+  if (item === 'saeTrain') return { ...medianMs(saeStep(), reps, warmup, minMs), perStep: SAE_BENCH.batch };
   const m = benchModels[config === 'reference' || config === 'paper' ? config : 'default'];
-  if (item === 'vitTrain') return { ms: medianMs(trainStep(m), reps, warmup, minMs), perStep: m.batch };
-  return { ms: medianMs(inferStep(m), reps, warmup, minMs), perStep: m.inferBatch };
+  if (item === 'vitTrain') return { ...medianMs(trainStep(m), reps, warmup, minMs), perStep: m.batch };
+  return { ...medianMs(inferStep(m), reps, warmup, minMs), perStep: m.inferBatch };
 }
 
 if (item === 'headSkip') {
   const r = headSkip(benchModels[config === 'reference' ? 'reference' : 'default'], 30 * reps, reps > 3 ? 3 : 2);
   process.stdout.write(`${JSON.stringify(r)}\n`);
 } else {
-  const { ms, perStep } = timed();
-  const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, peakRssMB: process.resourceUsage().maxRSS / 1024, threads };
+  const { ms, steps, perStep } = timed();
+  const result: Measurement = { perSec: (perStep * 1000) / ms, msPerStep: ms, steps, peakRssMB: process.resourceUsage().maxRSS / 1024, threads };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -4,7 +4,7 @@
  * dense, masked and head-skipping inference) and `pipeline` (pipeline.ts: the main job on a reduced budget).
  * Prints tables and the total time, and writes bench/results.json. Installs nothing.
  *
- * Against PyTorch (docs/design.md "Engine"), per item: PyTorch's thread settings are tried once and the
+ * Against PyTorch (docs/design.md "The bench"), per item: PyTorch's thread settings are tried once and the
  * fastest is pinned; then R interleaved rounds (interleave.ts), each headsteer and PyTorch in a fresh
  * process, back to back; reported: the median of the rounds' ratios, their min-max, each side's median
  * throughput and the threads each side ran with. Every round's figures and load average go to results.json.
@@ -80,11 +80,21 @@ interface VersusResult {
   threads: { ours: OursThreads; torch: TorchThreads | null };
   /** Per second at each PyTorch thread setting in the calibration process. */
   calibration: Record<string, number> | null;
-  rounds: Array<{ ours: number; torch: number | null; ratio: number | null; oursFirst: boolean; loadAvg: number }>;
+  /** Each round: per second, and the timed steps behind each side's median. */
+  rounds: Array<{
+    ours: number;
+    torch: number | null;
+    ratio: number | null;
+    oursSteps: number;
+    torchSteps: number | null;
+    oursFirst: boolean;
+    loadAvg: number;
+  }>;
 }
 
 function measure<T = Measurement>(item: string, config: string, steps: Steps): T {
-  const out = execFileSync(process.execPath, [join(here, 'measure.js'), item, config, String(steps.reps), String(steps.warmup)], {
+  const args = [join(here, 'measure.js'), item, config, String(steps.reps), String(steps.warmup), String(steps.minSeconds)];
+  const out = execFileSync(process.execPath, args, {
     encoding: 'utf8',
     env: process.env,
   });
@@ -98,7 +108,7 @@ let torchInfo: Pick<TorchCalibration, 'torch' | 'blas'> | undefined;
 /** Pin PyTorch's fastest thread setting for `v`, then time R interleaved rounds; headsteer alone without PyTorch. */
 function versus(v: Versus, torchOk: boolean): VersusResult {
   if (!torchOk) {
-    const rounds = Array.from({ length: v.rounds }, () => ({ m: measure(v.item, v.config, v.steps), loadAvg: load() }));
+    const rounds = Array.from({ length: v.rounds }, () => ({ loadAvg: load(), m: measure(v.item, v.config, v.steps) }));
     return {
       oursPerSec: median(rounds.map((r) => r.m.perSec)),
       torchPerSec: null,
@@ -109,7 +119,7 @@ function versus(v: Versus, torchOk: boolean): VersusResult {
       torchPeakRssMB: null,
       threads: { ours: rounds[0]!.m.threads, torch: null },
       calibration: null,
-      rounds: rounds.map((r) => ({ ours: r.m.perSec, torch: null, ratio: null, oursFirst: true, loadAvg: r.loadAvg })),
+      rounds: rounds.map((r) => ({ ours: r.m.perSec, torch: null, ratio: null, oursSteps: r.m.steps, torchSteps: null, oursFirst: true, loadAvg: r.loadAvg })),
     };
   }
   const cal = calibrateTorch(root, v.torchItem, v.calibration, blasEnv);
@@ -135,6 +145,8 @@ function versus(v: Versus, torchOk: boolean): VersusResult {
       ours: r.ours.perSec,
       torch: r.torch.perSec,
       ratio: r.ours.perSec / r.torch.perSec,
+      oursSteps: r.ours.steps,
+      torchSteps: r.torch.reps,
       oursFirst: r.oursFirst,
       loadAvg: r.loadAvg,
     })),

@@ -19,6 +19,8 @@ export interface TorchThreads {
 export interface TorchRun extends TorchThreads {
   perSec: number;
   medianStepMs: number;
+  /** Timed steps whose median `medianStepMs` is. */
+  reps: number;
   peakRssMB: number;
 }
 
