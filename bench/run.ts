@@ -11,7 +11,7 @@
  *
  * `npm run bench -- --only ITEM` runs one item (vitTrain, vitInfer, saeTrain, headSkip, pipeline,
  * paperScale); `--quick` 3 rounds of fewer steps instead of 5; `--rounds N` sets R. `--paper` adds
- * `paperScale` (the gated ViT-S/16 at 224 px, batch 32, 2 rounds; about 15 more minutes on 2 cores):
+ * `paperScale` (the gated ViT-S/16 at 224 px, batch 32, 2 rounds; about 5-10 more minutes on 2 cores):
  * images/s, peak memory, the ratio to PyTorch, and hours per CIFAR-100 fine-tune epoch.
  */
 import { execFileSync } from 'node:child_process';
@@ -200,16 +200,15 @@ const engine = probe.notice;
 const blasEnv: Record<string, string> = probe.timeout === undefined ? {} : { OPENBLAS_THREAD_TIMEOUT: probe.timeout };
 process.stdout.write(`${engine}${probe.timeout === undefined ? '' : `; OPENBLAS_THREAD_TIMEOUT=${probe.timeout} on both sides`}\n`);
 const noTorch = torchUnavailable(root);
-const againstTorch = runs('vitTrain') || runs('vitInfer') || runs('saeTrain') || runs('paperScale');
-if (noTorch !== null && againstTorch)
+if (noTorch !== null && (runs('vitTrain') || runs('vitInfer') || runs('saeTrain') || runs('paperScale')))
   process.stdout.write(
     `PyTorch reference unavailable (${noTorch}; install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n`,
   );
-if (againstTorch)
-  process.stdout.write(
-    `${ROUNDS} interleaved rounds per item (headsteer and PyTorch alternating, a fresh process each); per process ${STEPS.warmup} warm-up steps, ` +
-      `then the median of at least ${STEPS.reps} timed steps and ${STEPS.minSeconds} s\n`,
-  );
+/** How an item's rounds run, printed before its first. */
+const describeRounds = (rounds: number, steps: Steps): string =>
+  `${rounds} interleaved round${rounds === 1 ? '' : 's'} per item (headsteer and PyTorch alternating, a fresh process each); per process ` +
+  `${steps.warmup} warm-up step${steps.warmup === 1 ? '' : 's'}, then the median of at least ${steps.reps} timed steps${steps.minSeconds > 0 ? ` and ${steps.minSeconds} s` : ''}\n`;
+if (runs('vitTrain') || runs('vitInfer') || runs('saeTrain')) process.stdout.write(describeRounds(ROUNDS, STEPS));
 
 // --only replaces its own item in the last results and keeps the others.
 const resultsPath = join(root, 'bench/results.json');
@@ -234,6 +233,7 @@ if (runs('saeTrain')) {
 }
 if (runs('paperScale')) {
   const paper = { ...PAPER, rounds: roundsArg === undefined ? PAPER.rounds : ROUNDS };
+  process.stdout.write(`paperScale: ${describeRounds(paper.rounds, paper.steps)}`);
   const train = versus({ item: 'vitTrain', config: 'paper', torchItem: 'paperScale.train', ...paper }, noTorch === null);
   table.push(report('paperScale', 'ViT-S/16 224 train', train));
   const infer = versus({ item: 'vitInfer', config: 'paper', torchItem: 'paperScale.infer', ...paper }, noTorch === null);
