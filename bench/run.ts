@@ -1,75 +1,156 @@
 /**
  * `npm run bench`: headsteer's training and inference speed next to the PyTorch CPU reference
  * (bench/torch_reference.py, Debian python3-torch) on the same machine, then `headSkip` (head_skip.ts:
- * dense, masked and head-skipping inference). Each item runs in its own process (peak RSS per item);
- * prints tables and writes bench/results.json. Installs nothing.
- * `npm run bench -- --only headSkip` (or vitTrain, vitInfer, saeTrain) runs one item; `--quick` fewer reps.
- * `npm run bench -- --paper` adds `paperScale` (the gated ViT-S/16 at 224 px, batch 32; about 10 more
- * minutes on 2 cores; `--only paperScale` runs it alone): images/s, peak memory, the ratio to PyTorch, and
- * hours per CIFAR-100 fine-tune epoch.
+ * dense, masked and head-skipping inference) and `pipeline` (pipeline.ts: the main job on a reduced budget).
+ * Prints tables and the total time, and writes bench/results.json. Installs nothing.
+ *
+ * Against PyTorch (docs/design.md "The bench"), per item: PyTorch's thread settings are tried once and the
+ * fastest is pinned; then R interleaved rounds (interleave.ts), each headsteer and PyTorch in a fresh
+ * process, back to back; reported: the median of the rounds' ratios, their min-max, each side's median
+ * throughput and the threads each side ran with. Every round's figures and load average go to results.json.
+ *
+ * `npm run bench -- --only ITEM` runs one item (vitTrain, vitInfer, saeTrain, headSkip, pipeline,
+ * paperScale); `--quick` 3 rounds of fewer steps instead of 5; `--rounds N` sets R. `--paper` adds
+ * `paperScale` (the gated ViT-S/16 at 224 px, batch 32, 2 rounds; about 5-10 more minutes on 2 cores):
+ * images/s, peak memory, the ratio to PyTorch, and hours per CIFAR-100 fine-tune epoch.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeJsonAtomic } from '../src/io/atomic.js';
 import type { HeadSkipResult } from './head_skip.js';
-import type { Measurement } from './measure.js';
+import { interleave, median, summarize } from './interleave.js';
+import type { Measurement, OursThreads } from './measure.js';
+import { PIPELINE_SETS, pipelineBench, type PipelineResult } from './pipeline.js';
+import { calibrateTorch, describeTorchThreads, type Steps, type TorchCalibration, type TorchThreads, timeTorch, torchUnavailable } from './torch.js';
 
+const t0 = performance.now();
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '../..');
-const quick = process.argv.includes('--quick');
-const ITEMS = ['vitTrain', 'vitInfer', 'saeTrain', 'headSkip', 'paperScale'] as const;
-const onlyAt = process.argv.indexOf('--only');
-const only = onlyAt < 0 ? undefined : process.argv[onlyAt + 1];
-if (only !== undefined && !(ITEMS as readonly string[]).includes(only)) {
-  process.stderr.write(`--only: unknown item '${only}' (expected one of ${ITEMS.join(', ')})\n`);
+const argv = process.argv.slice(2);
+const flag = (name: string): string | undefined => (argv.includes(name) ? (argv[argv.indexOf(name) + 1] ?? '') : undefined);
+const fail = (msg: string): never => {
+  process.stderr.write(`${msg}\n`);
   process.exit(2);
-}
+};
+
+const quick = argv.includes('--quick');
+const ITEMS = ['vitTrain', 'vitInfer', 'saeTrain', 'headSkip', 'pipeline', 'paperScale'] as const;
+type Item = (typeof ITEMS)[number];
+const only = flag('--only');
+if (only !== undefined && !(ITEMS as readonly string[]).includes(only)) fail(`--only: unknown item '${only}' (expected one of ${ITEMS.join(', ')})`);
+const roundsArg = flag('--rounds');
+const ROUNDS = roundsArg === undefined ? (quick ? 3 : 5) : Number(roundsArg);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) fail(`--rounds: '${roundsArg}' is not a whole number of rounds of at least 1`);
 /** paperScale is opt-in (`--paper`): its steps take tens of seconds each. */
-const runs = (item: (typeof ITEMS)[number]): boolean =>
-  item === 'paperScale' ? only === item || (only === undefined && process.argv.includes('--paper')) : only === undefined || only === item;
+const runs = (item: Item): boolean =>
+  item === 'paperScale' ? only === item || (only === undefined && argv.includes('--paper')) : only === undefined || only === item;
 /** CIFAR-100's training images: one fine-tune epoch. */
 const CIFAR100_TRAIN = 50_000;
 
-interface Row {
-  perSec: number;
-  torchPerSec: number | null;
-  ratio: number | null;
-  peakRssMB: number;
-  torchThreads?: number;
+/** Steps per process in each round, and in the one calibration process per item of PyTorch's threads. */
+const STEPS: Steps = quick ? { warmup: 2, reps: 3, minSeconds: 1 } : { warmup: 2, reps: 5, minSeconds: 2 };
+const CALIBRATION: Steps = { warmup: 1, reps: 3, minSeconds: 1 };
+/** At paper scale a training step takes tens of seconds: fewer steps and 2 rounds. */
+const PAPER = { steps: { warmup: 1, reps: 2, minSeconds: 0 }, calibration: { warmup: 1, reps: 1, minSeconds: 0 }, rounds: 2 } as const;
+
+/** One item timed against PyTorch: what measure.js and torch_reference.py call it. */
+interface Versus {
+  item: 'vitTrain' | 'vitInfer' | 'saeTrain';
+  config: string;
+  torchItem: string;
+  steps: Steps;
+  calibration: Steps;
+  rounds: number;
 }
 
-function measure<T = Measurement>(item: string, config: string, reps = quick ? 3 : 7, warmup = 2): T {
-  const out = execFileSync(process.execPath, [join(here, 'measure.js'), item, config, String(reps), String(warmup)], { encoding: 'utf8', env: process.env });
+/** What an item against PyTorch comes to (results.json). */
+interface VersusResult {
+  /** Medians over the rounds, per second. */
+  oursPerSec: number;
+  torchPerSec: number | null;
+  /** The median of the rounds' ratios headsteer / PyTorch, and their min and max. */
+  ratio: number | null;
+  ratioMin: number | null;
+  ratioMax: number | null;
+  peakRssMB: number;
+  torchPeakRssMB: number | null;
+  threads: { ours: OursThreads; torch: TorchThreads | null };
+  /** Per second at each PyTorch thread setting in the calibration process. */
+  calibration: Record<string, number> | null;
+  /** Each round: per second, and the timed steps behind each side's median. */
+  rounds: Array<{
+    ours: number;
+    torch: number | null;
+    ratio: number | null;
+    oursSteps: number;
+    torchSteps: number | null;
+    oursFirst: boolean;
+    loadAvg: number;
+  }>;
+}
+
+function measure<T = Measurement>(item: string, config: string, steps: Steps): T {
+  const args = [join(here, 'measure.js'), item, config, String(steps.reps), String(steps.warmup), String(steps.minSeconds)];
+  const out = execFileSync(process.execPath, args, {
+    encoding: 'utf8',
+    env: process.env,
+  });
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
-interface TorchItem {
-  perSec: number;
-  threads: number;
-}
-/** What bench/torch_reference.py prints: results keyed `vitTrain.reference`, ..., `saeTrain` (or `paperScale.*`). */
-interface TorchResults {
-  torch: string;
-  results: Record<string, TorchItem>;
-  peakRssMB?: number;
-}
+const load = (): number => loadavg()[0]!;
+/** PyTorch's version and BLAS, from the first calibration (results.json). */
+let torchInfo: Pick<TorchCalibration, 'torch' | 'blas'> | undefined;
 
-function torchReference(args: string[]): TorchResults | null {
-  const script = join(root, 'bench/torch_reference.py');
-  if (!existsSync('/usr/bin/python3') || !existsSync(script)) return null;
-  const r = spawnSync('/usr/bin/python3', [script, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    process.stderr.write(`torch reference failed: ${r.stderr.split('\n').slice(-3).join(' ')}\n`);
-    return null;
+/** Pin PyTorch's fastest thread setting for `v`, then time R interleaved rounds; headsteer alone without PyTorch. */
+function versus(v: Versus, torchOk: boolean): VersusResult {
+  if (!torchOk) {
+    const rounds = Array.from({ length: v.rounds }, () => ({ loadAvg: load(), m: measure(v.item, v.config, v.steps) }));
+    return {
+      oursPerSec: median(rounds.map((r) => r.m.perSec)),
+      torchPerSec: null,
+      ratio: null,
+      ratioMin: null,
+      ratioMax: null,
+      peakRssMB: Math.max(...rounds.map((r) => r.m.peakRssMB)),
+      torchPeakRssMB: null,
+      threads: { ours: rounds[0]!.m.threads, torch: null },
+      calibration: null,
+      rounds: rounds.map((r) => ({ ours: r.m.perSec, torch: null, ratio: null, oursSteps: r.m.steps, torchSteps: null, oursFirst: true, loadAvg: r.loadAvg })),
+    };
   }
-  const parsed = JSON.parse(r.stdout) as Partial<TorchResults> & { error?: string };
-  if (parsed.error !== undefined || parsed.results === undefined || parsed.torch === undefined) {
-    process.stderr.write(`${parsed.error ?? 'torch reference printed no results'}\n`);
-    return null;
-  }
-  return { torch: parsed.torch, results: parsed.results, ...(parsed.peakRssMB === undefined ? {} : { peakRssMB: parsed.peakRssMB }) };
+  const cal = calibrateTorch(root, v.torchItem, v.calibration, blasEnv);
+  torchInfo ??= { torch: cal.torch, blas: cal.blas };
+  const rounds = interleave(
+    v.rounds,
+    () => measure(v.item, v.config, v.steps),
+    () => timeTorch(root, v.torchItem, cal.best, v.steps, blasEnv),
+    load,
+  );
+  const s = summarize(rounds.map((r) => ({ ours: r.ours.perSec, torch: r.torch.perSec })));
+  return {
+    oursPerSec: s.oursMedianPerSec,
+    torchPerSec: s.torchMedianPerSec,
+    ratio: s.medianRatio,
+    ratioMin: s.minRatio,
+    ratioMax: s.maxRatio,
+    peakRssMB: Math.max(...rounds.map((r) => r.ours.peakRssMB)),
+    torchPeakRssMB: Math.max(...rounds.map((r) => r.torch.peakRssMB)),
+    threads: { ours: rounds[0]!.ours.threads, torch: cal.best },
+    calibration: Object.fromEntries(Object.entries(cal.byThreads).map(([k, r]) => [k, r.perSec])),
+    rounds: rounds.map((r) => ({
+      ours: r.ours.perSec,
+      torch: r.torch.perSec,
+      ratio: r.ours.perSec / r.torch.perSec,
+      oursSteps: r.ours.steps,
+      torchSteps: r.torch.reps,
+      oursFirst: r.oursFirst,
+      loadAvg: r.loadAvg,
+    })),
+  };
 }
 
 /** Print rows as right-aligned columns. */
@@ -78,84 +159,92 @@ function print(rows: string[][]): void {
   process.stdout.write(`${rows.map((r) => r.map((cell, c) => cell.padStart(widths[c]!)).join('  ')).join('\n')}\n`);
 }
 
-function row(m: Measurement, t: TorchItem | null): Row {
-  return {
-    perSec: m.perSec,
-    torchPerSec: t?.perSec ?? null,
-    ratio: t === null ? null : m.perSec / t.perSec,
-    peakRssMB: m.peakRssMB,
-    ...(t === null ? {} : { torchThreads: t.threads }),
-  };
+const oursThreads = (t: OursThreads): string => `OpenBLAS ${t.blasThreads ?? '-'}, wasm ${t.wasmThreads}`;
+const fixed = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+
+/** One table row, printed as soon as the item is done (the whole table again at the end). */
+function versusRow(label: string, config: string, r: VersusResult): string[] {
+  return [
+    label,
+    config,
+    oursThreads(r.threads.ours),
+    r.threads.torch === null ? '-' : describeTorchThreads(r.threads.torch),
+    fixed(r.oursPerSec),
+    r.torchPerSec === null ? '-' : fixed(r.torchPerSec),
+    r.ratio?.toFixed(2) ?? '-',
+    r.ratioMin === null || r.ratioMax === null ? '-' : `${r.ratioMin.toFixed(2)}-${r.ratioMax.toFixed(2)}`,
+    r.peakRssMB.toFixed(0),
+  ];
+}
+const VERSUS_HEADER = ['item', 'config', 'headsteer threads', 'torch threads', 'headsteer /s', 'torch /s', 'ratio', 'spread', 'peak RSS MB'];
+
+function report(label: string, config: string, r: VersusResult): string[] {
+  const row = versusRow(label, config, r);
+  process.stdout.write(`${label} ${config}: ratio ${row[6]} (rounds ${row[7]}), ${row[4]} vs ${row[5]} /s; headsteer ${row[2]}; PyTorch ${row[3]}\n`);
+  return row;
 }
 
-const engine = execFileSync(
-  process.execPath,
-  ['-e', `import('${join(root, 'dist/src/engine/backend.js')}').then(async (m) => console.log((await m.initEngine()).notice))`],
-  { encoding: 'utf8' },
-).trim();
-process.stdout.write(`${engine}\n`);
-const torch = runs('vitTrain') || runs('vitInfer') || runs('saeTrain') ? torchReference(quick ? ['--quick'] : []) : null;
-if (torch === null && only === undefined)
-  process.stdout.write('PyTorch reference unavailable (install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n');
+// The engine's one-line notice, and the OpenBLAS wait policy it runs with (src/engine/blas.ts sets one
+// unless the user did): PyTorch gets the same, so the two sides share the BLAS library and its settings.
+const probe = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `import('${join(root, 'dist/src/engine/backend.js')}').then(async (m) => console.log(JSON.stringify({ notice: (await m.initEngine()).notice, timeout: process.env.OPENBLAS_THREAD_TIMEOUT })))`,
+    ],
+    { encoding: 'utf8' },
+  ),
+) as { notice: string; timeout?: string };
+const engine = probe.notice;
+const blasEnv: Record<string, string> = probe.timeout === undefined ? {} : { OPENBLAS_THREAD_TIMEOUT: probe.timeout };
+process.stdout.write(`${engine}${probe.timeout === undefined ? '' : `; OPENBLAS_THREAD_TIMEOUT=${probe.timeout} on both sides`}\n`);
+const noTorch = torchUnavailable(root);
+if (noTorch !== null && (runs('vitTrain') || runs('vitInfer') || runs('saeTrain') || runs('paperScale')))
+  process.stdout.write(
+    `PyTorch reference unavailable (${noTorch}; install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n`,
+  );
+/** How an item's rounds run, printed before its first. */
+const describeRounds = (rounds: number, steps: Steps): string =>
+  `${rounds} interleaved round${rounds === 1 ? '' : 's'} per item (headsteer and PyTorch alternating, a fresh process each); per process ` +
+  `${steps.warmup} warm-up step${steps.warmup === 1 ? '' : 's'}, then the median of at least ${steps.reps} timed steps${steps.minSeconds > 0 ? ` and ${steps.minSeconds} s` : ''}\n`;
+if (runs('vitTrain') || runs('vitInfer') || runs('saeTrain')) process.stdout.write(describeRounds(ROUNDS, STEPS));
 
 // --only replaces its own item in the last results and keeps the others.
 const resultsPath = join(root, 'bench/results.json');
 const previous = only !== undefined && existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
-const results: Record<string, unknown> = {
-  ...previous,
-  engine,
-  torchVersion: torch?.torch ?? previous['torchVersion'] ?? null,
-  date: new Date().toISOString(),
-};
-const table: string[][] = [['item', 'config', 'headsteer /s', 'torch /s', 'ratio', 'peak RSS MB']];
+const results: Record<string, unknown> = { ...previous, engine, sharedBlasEnv: blasEnv, date: new Date().toISOString(), quick, rounds: ROUNDS };
+const loadStart = load();
+const table: string[][] = [VERSUS_HEADER];
+const base = { steps: STEPS, calibration: CALIBRATION, rounds: ROUNDS };
 for (const item of ['vitTrain', 'vitInfer'] as const) {
   if (!runs(item)) continue;
-  const entry: Record<string, Row> = {};
+  const entry: Record<string, VersusResult> = {};
   for (const config of ['reference', 'default'] as const) {
-    const r = row(measure(item, config), torch?.results[`${item}.${config}`] ?? null);
-    entry[config] = r;
-    table.push([item, config, r.perSec.toFixed(1), r.torchPerSec?.toFixed(1) ?? '-', r.ratio?.toFixed(2) ?? '-', r.peakRssMB.toFixed(0)]);
+    entry[config] = versus({ item, config, torchItem: `${item}.${config}`, ...base }, noTorch === null);
+    table.push(report(item, config, entry[config]));
   }
   results[item] = entry;
 }
 if (runs('saeTrain')) {
-  const sae = row(measure('saeTrain', '-'), torch?.results['saeTrain'] ?? null);
+  const sae = versus({ item: 'saeTrain', config: '-', torchItem: 'saeTrain', ...base }, noTorch === null);
   results['saeTrain'] = sae;
-  table.push(['saeTrain', '384-3072 k64', sae.perSec.toFixed(1), sae.torchPerSec?.toFixed(1) ?? '-', sae.ratio?.toFixed(2) ?? '-', sae.peakRssMB.toFixed(0)]);
+  table.push(report('saeTrain', '384-3072 k64', sae));
 }
 if (runs('paperScale')) {
-  // One warm-up and 3 timed steps: a training step takes tens of seconds at this scale.
-  const train = row(measure('vitTrain', 'paper', 3, 1), null);
-  const infer = row(measure('vitInfer', 'paper', 3, 1), null);
-  const ref = torchReference(['--paper']);
-  for (const [r, key] of [
-    [train, 'paperScale.train'],
-    [infer, 'paperScale.infer'],
-  ] as const) {
-    const t = ref?.results[key];
-    if (t !== undefined) Object.assign(r, { torchPerSec: t.perSec, ratio: r.perSec / t.perSec, torchThreads: t.threads });
-  }
+  const paper = { ...PAPER, rounds: roundsArg === undefined ? PAPER.rounds : ROUNDS };
+  process.stdout.write(`paperScale: ${describeRounds(paper.rounds, paper.steps)}`);
+  const train = versus({ item: 'vitTrain', config: 'paper', torchItem: 'paperScale.train', ...paper }, noTorch === null);
+  table.push(report('paperScale', 'ViT-S/16 224 train', train));
+  const infer = versus({ item: 'vitInfer', config: 'paper', torchItem: 'paperScale.infer', ...paper }, noTorch === null);
+  table.push(report('paperScale', 'ViT-S/16 224 infer', infer));
   const hours = (perSec: number | null): number | null => (perSec === null ? null : CIFAR100_TRAIN / perSec / 3600);
   results['paperScale'] = {
     model: 'gated ViT-S/16, 224x224x3, 100 classes, batch 32 (2 accumulated passes of 16 in headsteer; one pass in PyTorch)',
     train,
     infer,
-    torchPeakRssMB: ref?.peakRssMB ?? null,
-    hoursPerCifar100Epoch: { headsteer: hours(train.perSec), torch: hours(train.torchPerSec) },
+    hoursPerCifar100Epoch: { headsteer: hours(train.oursPerSec), torch: hours(train.torchPerSec) },
   };
-  for (const [label, r] of [
-    ['train', train],
-    ['infer', infer],
-  ] as const) {
-    table.push([
-      'paperScale',
-      `ViT-S/16 224 ${label}`,
-      r.perSec.toFixed(2),
-      r.torchPerSec?.toFixed(2) ?? '-',
-      r.ratio?.toFixed(2) ?? '-',
-      r.peakRssMB.toFixed(0),
-    ]);
-  }
 }
 if (table.length > 1) print(table);
 if (runs('headSkip')) {
@@ -176,7 +265,7 @@ if (runs('headSkip')) {
     ],
   ];
   for (const config of ['reference', 'default'] as const) {
-    const r = measure<HeadSkipResult>('headSkip', config);
+    const r = measure<HeadSkipResult>('headSkip', config, { warmup: 2, reps: quick ? 3 : 7, minSeconds: 0 });
     entry[config] = r;
     const ms = (l: { medianMs: number; p90Ms: number }): string => `${l.medianMs.toFixed(2)} (p90 ${l.p90Ms.toFixed(2)})`;
     skipTable.push([
@@ -197,5 +286,43 @@ if (runs('headSkip')) {
   print(skipTable);
   process.stdout.write('headSkip ratios are time per image, skip / dense (below 1: skipping is faster)\n');
 }
+if (runs('pipeline')) {
+  const sets = Object.entries(PIPELINE_SETS)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' --set ');
+  process.stdout.write(`pipeline: headsteer run --preset default --set ${sets} (a temporary run folder)\n`);
+  let p: PipelineResult | { error: string };
+  try {
+    p = await pipelineBench();
+  } catch (err) {
+    p = { error: err instanceof Error ? err.message : String(err) };
+  }
+  results['pipeline'] = p;
+  if ('error' in p) process.stdout.write(`pipeline failed: ${p.error}\n`);
+  else {
+    print([
+      ['stage', 'seconds', 'images', 'images/s', 'loop images/s', 'counted'],
+      ...p.stages.map((s) => [
+        s.stage,
+        s.seconds.toFixed(1),
+        s.images?.toString() ?? '-',
+        s.imagesPerSec === null ? '-' : fixed(s.imagesPerSec),
+        s.loopImagesPerSec === null ? '-' : fixed(s.loopImagesPerSec),
+        s.counted ?? '',
+      ]),
+    ]);
+    process.stdout.write(
+      `pipeline: wall ${p.wallSeconds.toFixed(1)} s, user ${p.userSeconds.toFixed(1)} s, system ${p.systemSeconds.toFixed(1)} s ` +
+        `(${(100 * p.systemShare).toFixed(1)}% of CPU), ${p.involuntaryContextSwitches} involuntary context switches, peak RSS ${p.peakRssMB.toFixed(0)} MB\n`,
+    );
+  }
+}
+const totalSeconds = (performance.now() - t0) / 1000;
+const loadEnd = load();
+Object.assign(results, { loadAvg: { start: loadStart, end: loadEnd }, totalSeconds });
+if (torchInfo !== undefined) Object.assign(results, { torchVersion: torchInfo.torch, torchBlas: torchInfo.blas });
 writeJsonAtomic(resultsPath, results);
-process.stdout.write('wrote bench/results.json\n');
+const whole = Math.round(totalSeconds);
+process.stdout.write(
+  `load average ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end; total ${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s; wrote bench/results.json\n`,
+);

@@ -1,17 +1,19 @@
 #!/usr/bin/python3
 """PyTorch CPU reference throughput for the headsteer workloads, to compare the tfjs engine against.
 
-Prints ONE JSON object to stdout (progress goes to stderr):
+Times one item per process and prints ONE JSON line to stdout (progress goes to stderr):
   vitTrain.reference / vitTrain.default  gated-ViT training step (forward, backward, AdamW), images/s
   vitInfer.reference / vitInfer.default  eval-mode gated forward under no_grad, images/s
   saeTrain                               top-k SAE training step (Adam, decoder renorm), samples/s
-With --paper, only the paper-scale items (the gated ViT-S/16 at 224x224x3, batch 32, in one pass: PyTorch
-has no 4 GiB heap), with the process's peak RSS:
-  paperScale.train / paperScale.infer
-Each item: batch / median step time over timed runs after warm-up, at torch thread counts 1 and 2 (with
-OpenBLAS at its default thread count, and torch 2 + OpenBLAS 1, since torch's OpenMP threads and OpenBLAS's
-pthreads oversubscribe 2 cores); the best is reported with its thread counts (all under `byThreads`).
-The load average before/after is recorded: other processes on the machine distort the numbers.
+  paperScale.train / paperScale.infer    the gated ViT-S/16 at 224x224x3, batch 32, in one pass (PyTorch
+                                         has no 4 GiB heap)
+A timed run (`--threads T --blas-threads B`): batch / median step time over at least `--reps` steps and
+`--min-seconds` after `--warmup`,
+with the thread counts it ran at, the load average before and after, and the process's peak RSS.
+`--calibrate` times the item at each setting of THREADS in one process (torch 1 and 2 threads with OpenBLAS
+at its own count, and torch 2 + OpenBLAS 1, since torch's OpenMP threads and OpenBLAS's pthreads
+oversubscribe 2 cores), the settings taking turns step by step, and names the fastest; bench/run.ts pins
+that setting for the item's timed rounds.
 
 The gated ViT is the recipe of docs/design.md ("The model"): timm-style pre-LN ViT (LayerNorm eps 1e-6,
 exact GELU, fused qkv with bias), one AdaViT decision network per layer (LayerNorm + Linear(D, H) on the CLS
@@ -19,9 +21,9 @@ token of the block's residual input), training mask m = 1[sigmoid((a + g1 - g2) 
 straight-through gradient of the sigmoid, head outputs times m before the output projection, loss =
 cross-entropy + 2 * |mean(m) - 0.7|. Evaluation mask: m = 1[sigmoid(a) > 0.5].
 
-Usage: /usr/bin/python3 bench/torch_reference.py [--quick]
+Usage: /usr/bin/python3 bench/torch_reference.py --item vitTrain.reference [--calibrate | --threads 1 --blas-threads 2]
 Needs Debian's python3-torch; with OpenBLAS (libopenblas0-pthread) as libblas.so.3, not the reference BLAS.
-OPENBLAS_* variables of the environment are left as they are.
+Other OPENBLAS_* variables of the environment are left as they are.
 """
 import argparse
 import json
@@ -224,23 +226,40 @@ def loaded_blas_libraries():
     return sorted(libs)
 
 
-def time_item(make, threads, blas_threads, warmup, reps):
+def use_threads(threads, blas_threads):
+    """Run torch's ops on `threads` OpenMP threads and OpenBLAS's on `blas_threads` (when torch is on OpenBLAS)."""
     torch.set_num_threads(threads)
     lib = openblas_lib()
-    if lib is not None:
-        lib.openblas_set_num_threads(blas_threads if blas_threads is not None else _OPENBLAS['default'])
+    if lib is not None and blas_threads is not None:
+        lib.openblas_set_num_threads(blas_threads)
+
+
+def timed(step):
+    t0 = time.perf_counter()
+    step()
+    return time.perf_counter() - t0
+
+
+def summary(times, batch, warmup, threads, blas_threads):
+    med = statistics.median(times)
+    return {'perSec': round(batch / med, 2), 'medianStepMs': round(med * 1000, 2), 'batch': batch, 'reps': len(times), 'warmup': warmup,
+            'minStepMs': round(min(times) * 1000, 2), 'maxStepMs': round(max(times) * 1000, 2),
+            'torchThreads': threads, 'blasThreads': blas_threads if openblas_lib() is not None else None}
+
+
+def time_item(make, threads, blas_threads, warmup, reps, min_seconds):
+    """Batch / median step time of `make`'s step at `threads` torch threads and `blas_threads` OpenBLAS threads,
+    over at least `reps` timed steps and as many more as fill `min_seconds`, after `warmup` untimed ones."""
+    use_threads(threads, blas_threads)
     torch.manual_seed(0)
     step, batch = make()
     for _ in range(warmup):
         step()
     times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    return {'perSec': round(batch / med, 2), 'medianStepMs': round(med * 1000, 2), 'batch': batch, 'reps': reps,
-            'minStepMs': round(min(times) * 1000, 2), 'maxStepMs': round(max(times) * 1000, 2)}
+    start = time.perf_counter()
+    while len(times) < reps or time.perf_counter() - start < min_seconds:
+        times.append(timed(step))
+    return summary(times, batch, warmup, threads, blas_threads)
 
 
 def blas_info():
@@ -262,53 +281,70 @@ def blas_info():
     return info
 
 
+ITEMS = {
+    'vitTrain.reference': lambda: vit_train_step_fn(CONFIGS['reference']),
+    'vitTrain.default': lambda: vit_train_step_fn(CONFIGS['default']),
+    'vitInfer.reference': lambda: vit_infer_fn(CONFIGS['reference']),
+    'vitInfer.default': lambda: vit_infer_fn(CONFIGS['default']),
+    'saeTrain': sae_train_fn,
+    'paperScale.train': lambda: vit_train_step_fn(PAPER),
+    'paperScale.infer': lambda: vit_infer_fn(PAPER),
+}
+
+
+def calibrate(item, warmup, reps, min_seconds):
+    """Time `item` at each setting of THREADS in this one process, the settings taking turns step by step (so
+    that a change in the machine's load hits all of them alike): at least `reps` steps and `min_seconds` each.
+    Returns the fastest setting by median step time, with every setting's figures."""
+    default_blas = openblas_default_threads()
+    settings = {f'torch{th}' + (f'-blas{bth}' if bth is not None else ''): (th, bth if bth is not None else default_blas)
+                for th, bth in THREADS if bth is None or openblas_lib() is not None}
+    steps, batch = {}, None
+    for key, threads in settings.items():
+        use_threads(*threads)
+        torch.manual_seed(0)
+        steps[key], batch = ITEMS[item]()
+        for _ in range(warmup):
+            steps[key]()
+    times = {key: [] for key in settings}
+    start = time.perf_counter()
+    while min(len(t) for t in times.values()) < reps or time.perf_counter() - start < min_seconds * len(settings):
+        for key, step in steps.items():
+            use_threads(*settings[key])
+            times[key].append(timed(step))
+    by = {key: summary(times[key], batch, warmup, *settings[key]) for key in settings}
+    for key, r in by.items():
+        log(f'{item} {key}: {r["perSec"]} /s (median step {r["medianStepMs"]} ms)')
+    best = by[max(by, key=lambda k: by[k]['perSec'])]
+    return {'best': {'torchThreads': best['torchThreads'], 'blasThreads': best['blasThreads']}, 'byThreads': by, 'blas': blas_info()}
+
+
+def openblas_default_threads():
+    """OpenBLAS's own thread count (OPENBLAS_NUM_THREADS, else all cores), or None without OpenBLAS."""
+    return _OPENBLAS.get('default') if openblas_lib() is not None else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--quick', action='store_true', help='1 warm-up and 3 timed runs per item (smoke check)')
-    ap.add_argument('--paper', action='store_true', help='only the paper-scale items (1 warm-up, 3 timed runs)')
+    ap.add_argument('--item', required=True, choices=sorted(ITEMS), help='the workload to time')
+    ap.add_argument('--calibrate', action='store_true', help='try each thread setting of THREADS and report the fastest')
+    ap.add_argument('--threads', type=int, default=1, help='torch (OpenMP) threads for a timed run')
+    ap.add_argument('--blas-threads', type=int, help="OpenBLAS threads for a timed run (default: OpenBLAS's own)")
+    ap.add_argument('--warmup', type=int, default=2, help='untimed steps first')
+    ap.add_argument('--reps', type=int, default=5, help='timed steps at least (their median is reported)')
+    ap.add_argument('--min-seconds', type=float, default=0.0, help='time more steps until this many seconds are filled')
     args = ap.parse_args()
-    warmup, reps = (1, 3) if args.quick or args.paper else (3, 7)
     torch.set_num_interop_threads(1)
-    items = {
-        'vitTrain.reference': lambda: vit_train_step_fn(CONFIGS['reference']),
-        'vitTrain.default': lambda: vit_train_step_fn(CONFIGS['default']),
-        'vitInfer.reference': lambda: vit_infer_fn(CONFIGS['reference']),
-        'vitInfer.default': lambda: vit_infer_fn(CONFIGS['default']),
-        'saeTrain': sae_train_fn,
-    }
-    if args.paper:
-        items = {'paperScale.train': lambda: vit_train_step_fn(PAPER), 'paperScale.infer': lambda: vit_infer_fn(PAPER)}
-    units = {k: ('samples/s' if k == 'saeTrain' else 'images/s') for k in items}
-    default_threads = torch.get_num_threads()
-    out = {
-        'torch': torch.__version__,
-        'blas': blas_info(),
-        'defaultTorchThreads': default_threads,
-        'cpuCount': os.cpu_count(),
-        'quick': args.quick,
-        'warmup': warmup,
-        'results': {},
-    }
-    out['loadAvgBefore'] = os.getloadavg()
-    t_start = time.perf_counter()
-    for name, make in items.items():
-        by = {}
-        for th, bth in THREADS:
-            if bth is not None and openblas_lib() is None:
-                continue
-            key = f'torch{th}' + (f'-blas{bth}' if bth is not None else '')
-            r = time_item(make, th, bth, warmup, reps)
-            r.update(torchThreads=th, blasThreads=bth if bth is not None else _OPENBLAS.get('default'))
-            by[key] = r
-            log(f'{name} {key}: {r["perSec"]} {units[name]} (median step {r["medianStepMs"]} ms)')
-        best = max(by, key=lambda t: by[t]['perSec'])
-        out['results'][name] = {'perSec': by[best]['perSec'], 'unit': units[name], 'threads': by[best]['torchThreads'],
-                                'blasThreads': by[best]['blasThreads'], 'byThreads': by}
-    torch.set_num_threads(default_threads)
-    out['seconds'] = round(time.perf_counter() - t_start, 1)
-    out['loadAvgAfter'] = os.getloadavg()
-    out['peakRssMB'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print(json.dumps(out, indent=2))
+    load_before = os.getloadavg()[0]
+    if args.calibrate:
+        out = calibrate(args.item, args.warmup, args.reps, args.min_seconds)
+    else:
+        blas = args.blas_threads if args.blas_threads is not None else openblas_default_threads()
+        out = time_item(ITEMS[args.item], args.threads, blas, args.warmup, args.reps, args.min_seconds)
+    out.update(item=args.item, unit='samples/s' if args.item == 'saeTrain' else 'images/s', torch=torch.__version__,
+               loadAvg=[load_before, os.getloadavg()[0]],
+               peakRssMB=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    print(json.dumps(out))
 
 
 if __name__ == '__main__':
