@@ -17,19 +17,10 @@ import * as tf from '@tensorflow/tfjs';
 import { NO_TRANS, TRANS, type Sgemm } from './blas.js';
 import { fusedDisabledByEnv } from './fused.js';
 import { simd } from './simd.js';
+import { wasmBackend, type KernelArgs, type WasmBackend } from './wasm_backend.js';
 
 export const ATTENTION_KERNEL = 'HeadsteerAttention';
 export const ATTENTION_GRAD_KERNEL = 'HeadsteerAttentionGrad';
-
-/** The parts of tfjs-backend-wasm's `BackendWasm` the kernels touch. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  disposeData(dataId: object): boolean;
-}
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** Sizes of one call, from qkv (B, N, 3D) and the head count. */
 interface Dims {
@@ -115,7 +106,7 @@ function eachHead({ B, N, H, Dh, D }: Dims, f: (b: number, h: number, row: numbe
 }
 
 function forward(sgemm: Sgemm, args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as unknown as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const qkv = args.inputs['qkv'];
   const heads = args.attrs?.['heads'] as number;
   const scale = args.attrs?.['scale'] as number;
@@ -144,7 +135,7 @@ function forward(sgemm: Sgemm, args: KernelArgs): tf.TensorInfo[] {
 }
 
 function backward(sgemm: Sgemm, args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as unknown as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const { dy, qkv, p } = args.inputs;
   const heads = args.attrs?.['heads'] as number;
   const scale = args.attrs?.['scale'] as number;

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { simd, type SimdKernels } from './simd.js';
+import { wasmBackend, type KernelArgs } from './wasm_backend.js';
 
 /** Backends that have the fused kernels. */
 const FUSED_BACKENDS = ['wasm', 'cpu'] as const;
@@ -49,20 +50,11 @@ export interface FusedKernelSpec {
   runHeap?(kernels: SimdKernels, inputs: number[], outputs: number[], shapes: ReadonlyArray<readonly number[]>, attrs: tf.NamedAttrMap): void;
 }
 
-/** The parts of tfjs-backend-wasm's `BackendWasm` the kernels touch. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-}
-
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` the kernels touch. */
 interface CpuBackend {
   readSync(dataId: object): unknown;
   makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
 }
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 const sizeOf = (shape: readonly number[]): number => shape.reduce((p, d) => p * d, 1);
 
@@ -77,7 +69,7 @@ function kernelInputs(spec: FusedKernelSpec, args: KernelArgs): tf.TensorInfo[] 
 
 function wasmKernel(spec: FusedKernelSpec): tf.KernelFunc {
   return (args: KernelArgs): tf.TensorInfo[] => {
-    const backend = args.backend as unknown as WasmBackend;
+    const backend = wasmBackend(args.backend);
     const attrs = args.attrs ?? {};
     const ins = kernelInputs(spec, args);
     const shapes = ins.map((t) => t.shape);

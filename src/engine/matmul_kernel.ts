@@ -8,16 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { NO_TRANS, TRANS, type Sgemm } from './blas.js';
 import { planBatchMatMul, type GemmPlan } from './gemm_plan.js';
-
-/** The parts of tfjs-backend-wasm's (untyped-to-us) `BackendWasm` that the kernels touch. */
-interface WasmTensorData {
-  memoryOffset: number;
-}
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): WasmTensorData | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-}
+import { wasmBackend, type KernelArgs, type WasmBackend } from './wasm_backend.js';
 
 /** Dispatch settings of the native kernels. */
 export interface NativeMatMulOptions {
@@ -37,12 +28,7 @@ export const DEFAULT_NATIVE_MATMUL: Readonly<NativeMatMulOptions> = Object.freez
   minFlopsPerCall: 1024,
 });
 
-type KernelArgs = Parameters<tf.KernelFunc>[0];
 type KernelResult = ReturnType<tf.KernelFunc>;
-
-function asWasmBackend(backend: object): WasmBackend {
-  return backend as WasmBackend;
-}
 
 /** A float32 view of the whole wasm heap; taken after any allocation since growth replaces it. */
 function heapF32(backend: WasmBackend): Float32Array {
@@ -151,7 +137,7 @@ function nativeMatMul(
   const plan = planBatchMatMul(a.shape, b.shape, attrs['transposeA'] === true, attrs['transposeB'] === true);
   const batches = (t: tf.TensorInfo): number => t.shape.slice(0, -2).reduce((p, d) => p * d, 1);
   if (options !== undefined && !useNative(plan, batches(a), batches(b), options)) return undefined;
-  const backend = asWasmBackend(args.backend);
+  const backend = wasmBackend(args.backend);
   const aOff = elementOffset(backend, a);
   const bOff = elementOffset(backend, b);
   const biasOff = bias === undefined ? undefined : elementOffset(backend, bias);

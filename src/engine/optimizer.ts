@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureKernel, runFused, useFused, type FusedKernelSpec } from './fused.js';
 import { simd, type AdamWHyper } from './simd.js';
+import { wasmBackend } from './wasm_backend.js';
 
 export type { AdamWHyper } from './simd.js';
 
@@ -71,15 +72,11 @@ export function adamwUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
   return runFused(ADAMW_KERNEL, { p, g, m, v }, { ...h });
 }
 
-interface WasmBackend {
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-}
-
 /** Σ over all tensors of Σ x², read in place from the wasm heap where possible (float64 sums). */
 export function sumOfSquares(tensors: readonly tf.Tensor[]): number {
   const kernels = tf.getBackend() === 'wasm' ? simd() : undefined;
   if (kernels !== undefined && tensors.every((t) => t.dtype === 'float32')) {
-    const backend = tf.backend() as unknown as WasmBackend;
+    const backend = wasmBackend(tf.backend());
     let total = 0;
     for (const t of tensors) {
       const data = backend.dataIdMap.get(t.dataId);

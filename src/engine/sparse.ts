@@ -18,7 +18,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import { simdDisabledByEnv, type EmscriptenModule } from './simd.js';
+import { simdDisabledByEnv } from './simd.js';
+import { wasmBackend, type KernelArgs, type WasmBackend } from './wasm_backend.js';
 
 const MATMUL = 'HeadsteerKSparseMatMul';
 const MATMUL_T = 'HeadsteerKSparseMatMulT';
@@ -30,14 +31,6 @@ interface SparseSimd {
   masked_dots(a: number, rhs: number, col: number, coef: number, out: number, rows: number, k: number, d: number): void;
   topk_relu_sparse(src: number, values: number, indices: number, rows: number, cols: number, kk: number): void;
 }
-
-interface WasmBackend {
-  wasm: EmscriptenModule & { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
-}
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 let simdModule: SparseSimd | null | undefined; // undefined: not tried yet; null: unavailable
 
@@ -139,7 +132,7 @@ function maskedDots(a: Float32Array, rhs: Float32Array, col: Int32Array, coef: F
 
 /** (B,D) = S W + bias: inputs idx, coef, w (F,D) and optionally bias (D). */
 function matMulKernel(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as unknown as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const idx = input(args, 'idx', MATMUL, 'int32', 2);
   const coef = input(args, 'coef', MATMUL, 'float32', 2);
   const w = input(args, 'w', MATMUL, 'float32', 2);
@@ -178,7 +171,7 @@ function matMulKernel(args: KernelArgs): tf.TensorInfo {
 
 /** (B,K) masked dots: inputs a (B,D), w (F,D), idx, coef. */
 function dotsKernel(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as unknown as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const a = input(args, 'a', DOTS, 'float32', 2);
   const w = input(args, 'w', DOTS, 'float32', 2);
   const idx = input(args, 'idx', DOTS, 'int32', 2);
@@ -250,7 +243,7 @@ function transposeInto(src: Float32Array, out: Float32Array, rows: number, cols:
  * inputs idx, coef, rhs (B,D); attr n = F.
  */
 function matMulTKernel(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as unknown as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const idx = input(args, 'idx', MATMUL_T, 'int32', 2);
   const coef = input(args, 'coef', MATMUL_T, 'float32', 2);
   const rhs = input(args, 'rhs', MATMUL_T, 'float32', 2);
@@ -313,7 +306,7 @@ export function kSparseAvailable(): boolean {
  */
 export function topkReluSparseSimd(x: number, values: number, indices: number, rows: number, cols: number, kk: number): boolean {
   if (tf.getBackend() !== 'wasm') return false;
-  const kernels = sparseSimd((tf.backend() as unknown as WasmBackend).wasm);
+  const kernels = sparseSimd(wasmBackend(tf.backend()).wasm);
   if (kernels === undefined) return false;
   kernels.topk_relu_sparse(x, values, indices, rows, cols, kk);
   return true;
@@ -321,7 +314,7 @@ export function topkReluSparseSimd(x: number, values: number, indices: number, r
 
 /** Whether the k-sparse kernels serve the active backend as SIMD code for width `d` (else JS loops, ~20x slower). */
 export function kSparseSimdAvailable(d: number): boolean {
-  return kSparseAvailable() && d % 4 === 0 && sparseSimd((tf.backend() as unknown as WasmBackend).wasm) !== undefined;
+  return kSparseAvailable() && d % 4 === 0 && sparseSimd(wasmBackend(tf.backend()).wasm) !== undefined;
 }
 
 function requireKernels(): void {

@@ -15,21 +15,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { simd } from './simd.js';
-
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  incRef(dataId: object): void;
-}
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+import { wasmBackend, type KernelArgs } from './wasm_backend.js';
 
 function identity(original: tf.KernelFunc): tf.KernelFunc {
   return (args: KernelArgs) => {
     const x = args.inputs['x'];
     if (x === undefined || x === null || x.dtype === 'string') return original(args);
-    (args.backend as unknown as WasmBackend).incRef(x.dataId);
+    wasmBackend(args.backend).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 }
@@ -64,7 +56,7 @@ function sum(original: tf.KernelFunc): tf.KernelFunc {
     if (x === undefined || x === null || x.dtype !== 'float32') return original(args);
     const k = leadingAxes(args.attrs?.['axis'], x.shape.length);
     if (k < 0) return original(args);
-    const backend = args.backend as unknown as WasmBackend;
+    const backend = wasmBackend(args.backend);
     const rest = x.shape.slice(k);
     const rows = x.shape.slice(0, k).reduce((p, d) => p * d, 1);
     const cols = rest.reduce((p, d) => p * d, 1);
@@ -97,7 +89,7 @@ function slice(original: tf.KernelFunc): tf.KernelFunc {
     const parsed = tf.slice_util.parseSliceParams(x as tf.Tensor, args.attrs?.['begin'] as number[], args.attrs?.['size'] as number[]);
     const begin = parsed[0] ?? [];
     const size = parsed[1] ?? [];
-    const backend = args.backend as unknown as WasmBackend;
+    const backend = wasmBackend(args.backend);
     const out = backend.makeOutput(size, 'float32');
     const total = size.reduce((p, d) => p * d, 1);
     if (total === 0) return out;
@@ -142,7 +134,7 @@ function gather(original: tf.KernelFunc): tf.KernelFunc {
     const n = x.shape[axis] ?? 1;
     const outer = x.shape.slice(0, axis).reduce((p, d) => p * d, 1);
     const inner = x.shape.slice(axis + 1, rank).reduce((p, d) => p * d, 1);
-    const backend = args.backend as unknown as WasmBackend;
+    const backend = wasmBackend(args.backend);
     const m = indices.shape.reduce((p, d) => p * d, 1);
     const idxBytes = backend.dataIdMap.get(indices.dataId)?.memoryOffset ?? 0;
     const idx = Int32Array.from(

@@ -1,0 +1,25 @@
+/**
+ * The parts of tfjs-backend-wasm's `BackendWasm` (untyped to us) that headsteer's kernels touch, and
+ * the argument type of a kernel function: declared once for every kernel file of the engine.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { EmscriptenModule } from './simd.js';
+
+export interface WasmBackend {
+  /** The Emscripten module: its heap, and malloc/free for scratch space. */
+  wasm: EmscriptenModule & { HEAPU8: Uint8Array };
+  /** Where each tensor lives: a byte offset into the heap. */
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  /** A new output tensor's storage (uninitialised heap memory). */
+  makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+  incRef(dataId: object): void;
+}
+
+/** What tfjs passes a kernel function. */
+export type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** The wasm backend behind a kernel's `args.backend` or `tf.backend()`. */
+export function wasmBackend(backend: object): WasmBackend {
+  return backend as WasmBackend;
+}
