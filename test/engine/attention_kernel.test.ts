@@ -13,19 +13,10 @@ import { initEngine } from '../../src/engine/backend.js';
 import { simd } from '../../src/engine/simd.js';
 import { Attention } from '../../src/model/attention.js';
 import { rng } from '../../src/random.js';
-import { values, withEnv } from './helpers.js';
+import { assertClose, values, withEnv } from './helpers.js';
 
 const info = await initEngine();
 const native = info.matmul === 'openblas';
-
-function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i] as number;
-    const w = want[i] as number;
-    assert.ok(Math.abs(g - w) <= tol * Math.max(1, Math.abs(w)), `${what}[${i}]: got ${g}, want ${w}`);
-  }
-}
 
 /** The composite formula on the kernel's layout: qkv (B, N, 3 H Dh) -> (B, N, H Dh). */
 function compositeCore(qkv: tf.Tensor3D, H: number, scale: number): tf.Tensor3D {

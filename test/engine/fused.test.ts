@@ -16,22 +16,13 @@ import { initEngine } from '../../src/engine/backend.js';
 import { fusedDisabledByEnv } from '../../src/engine/fused.js';
 import { GELU_KERNEL, gelu, geluComposite, geluFused, normalCdf } from '../../src/engine/gelu.js';
 import { LAYER_NORM_KERNEL, layerNorm, layerNormComposite, layerNormFused } from '../../src/engine/layernorm.js';
-import { values } from './helpers.js';
+import { assertClose, values } from './helpers.js';
 
 await initEngine();
 const BACKENDS = ['wasm', 'cpu'] as const;
 const EPS = 1e-6;
 
 const sizeOf = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
-
-function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i] as number;
-    const w = want[i] as number;
-    assert.ok(Math.abs(g - w) <= tol * Math.max(1, Math.abs(w)), `${what}[${i}]: got ${g}, want ${w}`);
-  }
-}
 
 async function onBackend<T>(name: string, f: () => T): Promise<T> {
   await tf.setBackend(name);

@@ -1,4 +1,5 @@
 /** Helpers shared by the engine tests (no tests here). */
+import assert from 'node:assert/strict';
 
 /** Deterministic uniform(lo, hi) values (LCG; tests need no Math.random). */
 export function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -21,5 +22,15 @@ export function withEnv<T>(name: string, value: string | undefined, f: () => T):
   } finally {
     if (saved === undefined) delete process.env[name];
     else process.env[name] = saved;
+  }
+}
+
+/** Elementwise |got - want| <= tol max(1, |want|), naming `what` and the first index that fails. */
+export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i] as number;
+    const w = want[i] as number;
+    assert.ok(Math.abs(g - w) <= tol * Math.max(1, Math.abs(w)), `${what}[${i}]: got ${g}, want ${w}`);
   }
 }
