@@ -1,7 +1,8 @@
 /**
  * Equivalence of the engine's matmul kernels (OpenBLAS sgemm, or XNNPACK under HEADSTEER_NATIVE=0)
  * with tfjs's pure-JS cpu backend: 2-D with all transposes, batched, broadcast batches, rank 4,
- * degenerate 1 x n / n x 1 shapes, fused bias + activation, gradients, heap growth, no leaks.
+ * degenerate 1 x n / n x 1 shapes, fused bias (over many rows, and wide rows) + activation, gradients,
+ * heap growth, no leaks.
  * Tolerance: max |got - ref| <= 1e-4 * max(1, max |ref|) (float32 sums over K <= 300 differ only
  * in summation order).
  */
@@ -197,6 +198,16 @@ test('fused matMul with bias and every non-prelu activation', async () => {
         tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: bias as tf.Tensor1D, activation }),
       );
     }
+  }
+  // The bias fill builds a block of rows and copies it down: many blocks and a partial one (N 7), and
+  // rows wider than the block (N 5000).
+  for (const [m, n] of [
+    [1300, 7],
+    [3, 5000],
+  ] as const) {
+    await check(`fused bias fill ${m} x ${n}`, [[m, 2], [2, n], [n]], ([a, b, bias]) =>
+      tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: bias as tf.Tensor1D }),
+    );
   }
   await check(
     'fused batched, no bias',
