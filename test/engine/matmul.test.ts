@@ -199,8 +199,8 @@ test('fused matMul with bias and every non-prelu activation', async () => {
       );
     }
   }
-  // The bias fill builds a block of rows and copies it down: many blocks and a partial one (N 7), and
-  // rows wider than the block (N 5000).
+  // The bias fill (one row, then doubling copies): many rows with a partial last copy (1300 x 7), and
+  // few wide rows (3 x 5000).
   for (const [m, n] of [
     [1300, 7],
     [3, 5000],
