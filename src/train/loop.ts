@@ -53,7 +53,7 @@ export interface EpochSummary {
 export interface Replica {
   index: number;
   count: number;
-  /** Element-wise mean over all replicas of `values` (same length in each). */
+  /** Element-wise mean over all replicas of `values` (same length in each); the result may be reused by the next call. */
   allReduce(values: Float32Array): Promise<Float32Array>;
 }
 
@@ -112,7 +112,8 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
   if (prune !== null && !model.gated) throw new Error('prune stage needs a gated model');
 
   const params = model.parameters();
-  const flat = flatGradients(params); // the replicas' exchange vector, reused every step
+  // With replicas: the vector their gradients travel in, reused every step.
+  const exchange = job.replica === undefined ? null : { replica: job.replica, flat: flatGradients(params) };
   const byVarName = new Map(params.map((p) => [p.variable.name, p]));
   const gateNames = new Set(model.gateParameters().map((p) => p.name));
   // Fine-tuning's layer-wise decay: a fixed scale per parameter on top of the schedule.
@@ -198,7 +199,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         });
       let { grads, statsTensor } = pass(0, micro);
       if (micro < Bs) ({ grads, statsTensor } = accumulate({ grads, statsTensor }, (offset) => pass(offset, micro), micro, Bs));
-      const averaged = job.replica === undefined ? null : await averageAcrossReplicas(job.replica, params, grads, statsTensor, flat);
+      const averaged = exchange === null ? null : await averageAcrossReplicas(exchange.replica, params, grads, statsTensor, exchange.flat);
       const stats = averaged?.stats ?? statsTensor.dataSync();
       tf.tidy(() => {
         const lrOf = (p: Param): number => lrScale * layerScale.get(p.name)! * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
