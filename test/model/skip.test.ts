@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initEngine } from '../../src/engine/backend.js';
 import type { ViTConfig } from '../../src/model/config.js';
+import { TINY_VIT } from './helpers.js';
 import { createSkipCache, groupByPattern, skipForward } from '../../src/model/skip.js';
 import { ViT } from '../../src/model/vit.js';
 import { rng } from '../../src/random.js';
@@ -18,18 +19,7 @@ before(async () => {
   await initEngine();
 });
 
-const config: ViTConfig = {
-  imgSize: 12,
-  patchSize: 4,
-  inChans: 2,
-  numClasses: 5,
-  embedDim: 24,
-  depth: 4,
-  numHeads: 4,
-  mlpRatio: 2,
-  qkvBias: true,
-  gatedLayers: [0, 1, 2, 3],
-};
+const config: ViTConfig = { ...TINY_VIT };
 const B = 12;
 const TOL = 1e-5;
 
