@@ -90,9 +90,10 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
   smoke: {
     data: { dataset: 'procedural', procedural: { size: 16, channels: 1, classes: 4, train: 2000, test: 256 } },
     model: { patchSize: 4, embedDim: 32, depth: 2, numHeads: 4, mlpRatio: 2 },
-    pretrain: { epochs: 4, batchSize: 32, lr: 3e-3, checkpointEvery: 20 },
-    finetune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20 },
-    prune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20 },
+    // One process, so that tests train in their own.
+    pretrain: { epochs: 4, batchSize: 32, lr: 3e-3, checkpointEvery: 20, workers: 1 },
+    finetune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20, workers: 1 },
+    prune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20, workers: 1 },
     eval: { batchSize: 128 },
     sae: { expansion: 4, epochs: 20, batchSize: 256, deadSamples: 5000 },
     // 0 and the report's headline alphas (SUPPRESS_ALPHA = -0.5 in src/report/figures_steer.ts, and the
@@ -110,8 +111,9 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     // DeiT-style fine-tuning at batch 64: lr 1e-4 (5e-4 per 512 images, DeiT's scaling), MAE's layer
     // decay. A gated ViT-S/16 at 224 px trains 16 images per pass within the 4 GiB wasm heap (batch 32
     // in one pass aborts; 16 peaks at 4.2 GB RSS), so each batch of 64 is 4 accumulated passes.
-    finetune: { pretrained: true, epochs: 3, batchSize: 64, lr: 1e-4, labelSmoothing: 0.1, microBatch: 16 },
-    prune: { epochs: 3, batchSize: 64, lr: 1e-4, microBatch: 16 },
+    // One process: replicas are not measured at this scale, and each would hold its own 4 GB.
+    finetune: { pretrained: true, epochs: 3, batchSize: 64, lr: 1e-4, labelSmoothing: 0.1, microBatch: 16, workers: 1 },
+    prune: { epochs: 3, batchSize: 64, lr: 1e-4, microBatch: 16, workers: 1 },
     // Evaluation and extraction hold a whole batch's activations: 32 images at 224 px fit.
     eval: { batchSize: 32 },
     // The SAE's defaults are the paper's at D = 384: 8 x 384 = 3072 latents, k = 384 / 6 = 64.

@@ -49,12 +49,13 @@ test('a recorded run config (what every checkpoint stores) parses back to itself
 });
 
 test("a run config recorded before a key existed parses with that key's default", () => {
-  // The run-smoke fixture predates `workers`; its runs trained in one process, which is the default.
+  // The run-smoke fixture predates `workers` (its runs trained in one process): it reads today's default,
+  // 2 replicas (docs/design.md "Engine" says what replicas change in a step).
   for (const stage of ['dense', 'pruned']) {
     const file = join(fixtureDir('run-smoke'), stage, 'config.json');
     const { run } = JSON.parse(readFileSync(file, 'utf8')) as { run: Record<string, Record<string, unknown>> };
     const cfg = parseConfig(run, file);
-    assert.deepEqual([cfg.pretrain.workers, cfg.prune.workers], [1, 1]);
+    assert.deepEqual([cfg.pretrain.workers, cfg.prune.workers], [2, 2]);
     assert.deepEqual({ ...cfg.pretrain, workers: undefined }, { ...run['pretrain'], workers: undefined });
   }
 });

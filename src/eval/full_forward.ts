@@ -14,6 +14,7 @@ import { bernoulliMasks } from '../model/random_mask.js';
 import type { ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 import { rng } from '../random.js';
+import type { Replica } from '../train/loop.js';
 import { flopsReport, type FlopsReport } from './flops.js';
 
 export interface HeadUsage {
@@ -46,17 +47,24 @@ interface PassOutput {
 }
 
 /**
- * Run the model over a split in eval mode. `maskFor(l, B)` may supply explicit head masks
- * (e.g. random policy); otherwise the gates decide.
+ * Run the model over a split in eval mode, or over its images [from, to) only (the rest of the outputs
+ * stay 0). `maskFor(l, B)` may supply explicit head masks (e.g. random policy); otherwise the gates decide.
  */
-function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?: (layer: number, batch: number) => tf.Tensor2D | null): PassOutput {
+function pass(
+  model: ViT,
+  split: Split,
+  ds: Dataset,
+  batchSize: number,
+  maskFor?: (layer: number, batch: number) => tf.Tensor2D | null,
+  [from, to] = [0, split.count],
+): PassOutput {
   const L = model.config.depth;
   const H = model.config.numHeads;
   if (split.count === 0) throw new UserError('the test set holds 0 images; there is nothing to evaluate');
   const predictions = new Int32Array(split.count);
   const keptPerLayer = Array.from({ length: L }, () => new Float64Array(split.count));
-  for (let start = 0; start < split.count; start += batchSize) {
-    const B = Math.min(batchSize, split.count - start);
+  for (let start = from; start < to; start += batchSize) {
+    const B = Math.min(batchSize, to - start);
     const indices = Array.from({ length: B }, (_, i) => start + i);
     const batch = makeBatch(split, indices, ds);
     // Tensors leave the tidy scope and are read after it (tidy walks its result, so no typed arrays).
@@ -106,6 +114,29 @@ function summarisePass(out: PassOutput, split: Split, numClasses: number, config
 /** Accuracy and head usage of `model` on `split`. */
 export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: number): EvalResult {
   return summarisePass(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config);
+}
+
+/**
+ * `evaluate` shared by the processes of a data-parallel training (src/train/loop.ts): each runs a
+ * contiguous share of the split, and the per-image outputs meet through `replica.allReduce`. Each
+ * process's vector is 0 outside its share, so `count` x the mean is the whole split's; the values are
+ * class indices and head counts, small integers that float32 holds exactly (rounding undoes the mean's
+ * division). The result is the same as `evaluate`'s on one process.
+ */
+export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batchSize: number, replica: Replica): Promise<EvalResult> {
+  const n = split.count;
+  const L = model.config.depth;
+  const share = (i: number): number => Math.floor((n * i) / replica.count);
+  const own = pass(model, split, ds, batchSize, undefined, [share(replica.index), share(replica.index + 1)]);
+  const flat = new Float32Array(n * (1 + L)); // [predictions, kept per layer...], each (n,)
+  flat.set(own.predictions);
+  own.keptPerLayer.forEach((k, l) => {
+    flat.set(k, n * (1 + l));
+  });
+  const mean = await replica.allReduce(flat);
+  const whole = (l: number): Float64Array => Float64Array.from(mean.subarray(n * l, n * (l + 1)), (v) => Math.round(v * replica.count));
+  const out: PassOutput = { predictions: Int32Array.from(whole(0)), keptPerLayer: Array.from({ length: L }, (_, l) => whole(1 + l)) };
+  return summarisePass(out, split, ds.classNames.length, model.config);
 }
 
 /**

@@ -27,11 +27,13 @@ export const trainSchema = z.strictObject({
   /**
    * Data-parallel replica processes, each with an equal share of every batch (batchSize must divide)
    * and single-threaded OpenBLAS; 1 trains in this process with multi-threaded OpenBLAS.
-   * 1 because, measured on 2 cores (default preset, dense, 0.2 epoch, 2 interleaved pairs, gradients
-   * exchanged through files), 1 process with 2-thread OpenBLAS trained at 753 and 813 img/s, 2 replicas at
-   * 614 and 612: the replicas duplicate every step's fixed costs and wait for each other in lockstep.
+   * 2 because, measured on 2 idle cores (default preset, dense, 0.5 epoch, 3 interleaved pairs), 2
+   * replicas trained at 1374, 1365 and 1426 img/s against 1168, 1217 and 1196 for 1 process with 2-thread
+   * OpenBLAS (1.15x): OpenBLAS's second thread only joins the matrix products, half of a step, while
+   * a replica keeps its core busy with the rest too. With another process holding one core, 2 replicas
+   * still won: 854 and 874 img/s against 521 and 656 (docs/findings.md "Speed, round three").
    */
-  workers: z.number().int().min(1).max(16).default(1),
+  workers: z.number().int().min(1).max(16).default(2),
   /**
    * Images per forward/backward pass: each batch (or worker's share) runs as passes of this many images
    * whose gradients are averaged before the one update (gradient accumulation), so a large model's batch

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { makeBatch } from '../data/batch.js';
 import type { Dataset } from '../data/dataset.js';
-import { evaluate, type EvalResult } from '../eval/full_forward.js';
+import { evaluate, evaluateShared, type EvalResult } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
 import type { TensorData } from '../io/safetensors.js';
@@ -80,7 +80,7 @@ export interface TrainJob {
 export interface TrainResult {
   steps: number;
   seconds: number;
-  /** Final test evaluation (null on replicas other than the leader, which do not evaluate). */
+  /** Final test evaluation (null on replicas other than the leader: only the leader reports). */
   test: EvalResult | null;
 }
 
@@ -229,17 +229,23 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       if (leader && (step % 10 === 0 || step === totalSteps)) appendJsonLine(metricsPath, { kind: 'train', ...progress, time: elapsed });
 
       const epochEnd = step % spe === 0 || step === totalSteps;
-      if (epochEnd && leader) {
-        test = evaluate(model, ds.test, ds, job.evalBatchSize);
-        appendJsonLine(metricsPath, {
-          kind: 'epoch',
-          epoch: epoch + 1,
-          step,
-          testAccuracy: test.accuracy,
-          testHeadUsage: test.headUsage.overall,
-          perLayerUsage: test.headUsage.perLayer,
-        });
-        job.onEpoch?.({ epoch: epoch + 1, step, test });
+      if (epochEnd) {
+        // Every replica evaluates a share of the test set: the other core would otherwise wait idle.
+        const { replica } = job;
+        const t =
+          replica === undefined ? evaluate(model, ds.test, ds, job.evalBatchSize) : await evaluateShared(model, ds.test, ds, job.evalBatchSize, replica);
+        test = t;
+        if (leader) {
+          appendJsonLine(metricsPath, {
+            kind: 'epoch',
+            epoch: epoch + 1,
+            step,
+            testAccuracy: t.accuracy,
+            testHeadUsage: t.headUsage.overall,
+            perLayerUsage: t.headUsage.perLayer,
+          });
+          job.onEpoch?.({ epoch: epoch + 1, step, test: t });
+        }
       }
       if (step < totalSteps && (epochEnd || step % cfg.checkpointEvery === 0)) save(false);
     }

@@ -101,8 +101,8 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
 /**
  * A replica's side of the gradient average: `mean(values)` writes them to this replica's file in
  * `folder`, calls `announce` (the replica tells the coordinator), waits for `allWritten` (called when the
- * coordinator says every file is written), then reads the files in replica order and returns their
- * element-wise mean, in float32 as a sum in that order and one division. Steps alternate between two
+ * coordinator says every file is written), then reads the other replicas' files and returns the
+ * element-wise mean of all the vectors, in float32 as a sum in replica order and one division. Steps alternate between two
  * files per replica, so a replica that is a step ahead never overwrites a file another still reads (it
  * cannot get two steps ahead: each step waits for every replica's file). The returned array is reused
  * by the next call.
@@ -138,21 +138,28 @@ export class GradientExchange {
     if (this.sum.length !== values.length) [this.sum, this.part] = [new Float32Array(values.length), new Float32Array(values.length)];
     const files = this.files[this.step % 2]!;
     this.step += 1;
-    const bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    writeSync(files[this.index]!, bytes(values), 0, values.byteLength, 0);
+    writeSync(files[this.index]!, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 0, values.byteLength, 0);
     await new Promise<void>((resolve) => {
       this.pending = resolve;
       this.announce();
     });
+    // In replica order; this replica's own share comes from `values` rather than back from its file (the
+    // same floats), so every replica still adds identical numbers in an identical order.
     const { sum, part } = this;
-    sum.fill(0);
-    for (const fd of files) {
-      const got = readSync(fd, bytes(part), 0, part.byteLength, 0);
-      if (got !== part.byteLength) throw new Error(`gradient exchange: read ${got} of ${part.byteLength} bytes of a replica's file in ${this.folder}`);
-      for (let i = 0; i < sum.length; i++) sum[i]! += part[i]!;
-    }
-    for (let i = 0; i < sum.length; i++) sum[i]! /= this.count;
+    files.forEach((fd, i) => {
+      const add = i === this.index ? values : this.read(fd, part);
+      if (i === 0) sum.set(add);
+      else for (let j = 0; j < sum.length; j++) sum[j]! += add[j]!;
+    });
+    for (let j = 0; j < sum.length; j++) sum[j]! /= this.count;
     return sum;
+  }
+
+  /** Another replica's file, whole, into `into`. */
+  private read(fd: number, into: Float32Array): Float32Array {
+    const got = readSync(fd, new Uint8Array(into.buffer, into.byteOffset, into.byteLength), 0, into.byteLength, 0);
+    if (got !== into.byteLength) throw new Error(`gradient exchange: read ${got} of ${into.byteLength} bytes of a replica's file in ${this.folder}`);
+    return into;
   }
 
   close(): void {

@@ -1,0 +1,44 @@
+/** Test-set evaluation shared by data-parallel replicas gives what one process's evaluation gives. */
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadRunData, resolveConfig } from '../../src/config.js';
+import { initEngine } from '../../src/engine/backend.js';
+import { evaluate, evaluateShared } from '../../src/eval/full_forward.js';
+import { ViT } from '../../src/model/vit.js';
+import { modelConfigFor } from '../../src/pipeline/train.js';
+import type { Replica } from '../../src/train/loop.js';
+
+before(async () => {
+  await initEngine();
+});
+
+/** `count` in-process replicas whose allReduce resolves, for all of them, once each has called it. */
+function replicas(count: number): Replica[] {
+  const waiting: Array<{ values: Float32Array; resolve: (mean: Float32Array) => void }> = [];
+  const allReduce = (values: Float32Array): Promise<Float32Array> =>
+    new Promise((resolve) => {
+      waiting.push({ values, resolve });
+      if (waiting.length < count) return;
+      const mean = new Float32Array(values.length);
+      for (const w of waiting) for (let i = 0; i < mean.length; i++) mean[i]! += w.values[i]!;
+      for (let i = 0; i < mean.length; i++) mean[i]! /= count;
+      for (const w of waiting.splice(0)) w.resolve(mean);
+    });
+  return Array.from({ length: count }, (_, index) => ({ index, count, allReduce }));
+}
+
+test('evaluateShared over 2 and 3 replicas equals evaluate in one process (gated smoke model, odd test count)', async () => {
+  const cfg = resolveConfig('smoke', ['data.procedural.test=101']);
+  const ds = loadRunData(cfg);
+  const model = new ViT(modelConfigFor(cfg, ds, [0, 1]), 0, 0);
+  try {
+    const one = evaluate(model, ds.test, ds, 16);
+    assert.ok(one.headUsage.overall > 0 && one.headUsage.overall < 1, `the gates keep some heads and drop others: ${one.headUsage.overall}`);
+    for (const count of [2, 3]) {
+      const shared = await Promise.all(replicas(count).map((r) => evaluateShared(model, ds.test, ds, 16, r)));
+      for (const s of shared) assert.deepEqual(s, one, `${count} replicas`);
+    }
+  } finally {
+    model.dispose();
+  }
+});

@@ -1,0 +1,33 @@
+/** The replicas' gradient exchange: every replica gets the same mean, bit for bit, step after step. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GradientExchange } from '../../src/train/replicas.js';
+
+test('3 replicas exchanging 2 steps each get the float32 sum in replica order divided by 3', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'headsteer-exchange-'));
+  const count = 3;
+  let announced = 0;
+  const exchanges: GradientExchange[] = [];
+  const announce = (): void => {
+    announced += 1;
+    if (announced < count) return;
+    announced = 0;
+    for (const e of exchanges) e.allWritten(); // the coordinator's 'reduced'
+  };
+  for (let i = 0; i < count; i++) exchanges.push(new GradientExchange(folder, i, count, announce));
+  try {
+    for (const step of [0, 1]) {
+      const values = exchanges.map((_, i) => Float32Array.from({ length: 1001 }, (_, j) => Math.sin(j * 0.37 + i * 1.9 + step) * 10 ** (j % 7)));
+      const expected = new Float32Array(1001);
+      for (let j = 0; j < expected.length; j++) expected[j] = Math.fround(Math.fround(Math.fround(values[0]![j]! + values[1]![j]!) + values[2]![j]!) / count);
+      const means = await Promise.all(exchanges.map((e, i) => e.mean(values[i]!).then((m) => m.slice())));
+      for (const m of means) assert.deepEqual(m, expected, `step ${step}`);
+    }
+  } finally {
+    for (const e of exchanges) e.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
