@@ -9,7 +9,10 @@
  * process, back to back; reported: the median of the rounds' ratios, their min-max, each side's median
  * throughput and the threads each side ran with. Every round's figures and load average go to results.json.
  *
- * `npm run bench -- --only ITEM` runs one item (vitTrain, vitInfer, saeTrain, headSkip, pipeline,
+ * `vitTrainDP` (replicas.ts) times training as the product runs it on 2 cores, 2 data-parallel replica
+ * processes, against PyTorch's DistributedDataParallel on 2 processes, in the same interleaved rounds.
+ *
+ * `npm run bench -- --only ITEM` runs one item (vitTrain, vitTrainDP, vitInfer, saeTrain, headSkip, pipeline,
  * paperScale); `--quick` 3 rounds of fewer steps instead of 5; `--rounds N` sets R. `--paper` adds
  * `paperScale` (the gated ViT-S/16 at 224 px, batch 32, 2 rounds; about 5-10 more minutes on 2 cores):
  * images/s, peak memory, the ratio to PyTorch, and hours per CIFAR-100 fine-tune epoch.
@@ -24,7 +27,17 @@ import type { HeadSkipResult } from './head_skip.js';
 import { interleave, median, summarize } from './interleave.js';
 import type { Measurement, OursThreads } from './measure.js';
 import { PIPELINE_SETS, pipelineBench, type PipelineResult } from './pipeline.js';
-import { calibrateTorch, describeTorchThreads, type Steps, type TorchCalibration, type TorchThreads, timeTorch, torchUnavailable } from './torch.js';
+import { replicaTrainer } from './replicas.js';
+import {
+  calibrateTorch,
+  describeTorchThreads,
+  type Steps,
+  type TorchCalibration,
+  type TorchRun,
+  type TorchThreads,
+  timeTorch,
+  torchUnavailable,
+} from './torch.js';
 
 const t0 = performance.now();
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -37,7 +50,7 @@ const fail = (msg: string): never => {
 };
 
 const quick = argv.includes('--quick');
-const ITEMS = ['vitTrain', 'vitInfer', 'saeTrain', 'headSkip', 'pipeline', 'paperScale'] as const;
+const ITEMS = ['vitTrain', 'vitTrainDP', 'vitInfer', 'saeTrain', 'headSkip', 'pipeline', 'paperScale'] as const;
 type Item = (typeof ITEMS)[number];
 const only = flag('--only');
 if (only !== undefined && !(ITEMS as readonly string[]).includes(only)) fail(`--only: unknown item '${only}' (expected one of ${ITEMS.join(', ')})`);
@@ -75,7 +88,8 @@ interface VersusResult {
   ratio: number | null;
   ratioMin: number | null;
   ratioMax: number | null;
-  peakRssMB: number;
+  /** Null for vitTrainDP, whose replicas are the CLI's children (the pipeline item reports the job's). */
+  peakRssMB: number | null;
   torchPeakRssMB: number | null;
   threads: { ours: OursThreads; torch: TorchThreads | null };
   /** Per second at each PyTorch thread setting in the calibration process. */
@@ -173,7 +187,7 @@ function versusRow(label: string, config: string, r: VersusResult): string[] {
     r.torchPerSec === null ? '-' : fixed(r.torchPerSec),
     r.ratio?.toFixed(2) ?? '-',
     r.ratioMin === null || r.ratioMax === null ? '-' : `${r.ratioMin.toFixed(2)}-${r.ratioMax.toFixed(2)}`,
-    r.peakRssMB.toFixed(0),
+    r.peakRssMB?.toFixed(0) ?? '-',
   ];
 }
 const VERSUS_HEADER = ['item', 'config', 'headsteer threads', 'torch threads', 'headsteer /s', 'torch /s', 'ratio', 'spread', 'peak RSS MB'];
@@ -200,7 +214,7 @@ const engine = probe.notice;
 const blasEnv: Record<string, string> = probe.timeout === undefined ? {} : { OPENBLAS_THREAD_TIMEOUT: probe.timeout };
 process.stdout.write(`${engine}${probe.timeout === undefined ? '' : `; OPENBLAS_THREAD_TIMEOUT=${probe.timeout} on both sides`}\n`);
 const noTorch = torchUnavailable(root);
-if (noTorch !== null && (runs('vitTrain') || runs('vitInfer') || runs('saeTrain') || runs('paperScale')))
+if (noTorch !== null && (runs('vitTrain') || runs('vitTrainDP') || runs('vitInfer') || runs('saeTrain') || runs('paperScale')))
   process.stdout.write(
     `PyTorch reference unavailable (${noTorch}; install: sudo apt-get install python3-torch libopenblas0-pthread); reporting headsteer only\n`,
   );
@@ -225,6 +239,41 @@ for (const item of ['vitTrain', 'vitInfer'] as const) {
     table.push(report(item, config, entry[config]));
   }
   results[item] = entry;
+}
+if (runs('vitTrainDP')) {
+  // Both sides on 2 processes of 1 thread each; PyTorch's steps fill 4 s per round, about the span of ours.
+  const dpSteps: Steps = { ...STEPS, minSeconds: 4 };
+  const dp = replicaTrainer(2);
+  try {
+    const torch = (): TorchRun => timeTorch(root, 'vitTrainDP.default', { torchThreads: 1, blasThreads: 1 }, dpSteps, blasEnv);
+    const rounds = noTorch === null ? interleave(ROUNDS, dp.measure, torch, load) : [];
+    const ours = noTorch === null ? rounds.map((r) => r.ours) : Array.from({ length: ROUNDS }, dp.measure);
+    const s = noTorch === null ? summarize(rounds.map((r) => ({ ours: r.ours.perSec, torch: r.torch.perSec }))) : null;
+    const dpResult: VersusResult = {
+      oursPerSec: median(ours.map((o) => o.perSec)),
+      torchPerSec: s?.torchMedianPerSec ?? null,
+      ratio: s?.medianRatio ?? null,
+      ratioMin: s?.minRatio ?? null,
+      ratioMax: s?.maxRatio ?? null,
+      peakRssMB: null,
+      torchPeakRssMB: rounds[0]?.torch.peakRssMB ?? null,
+      threads: { ours: { blasThreads: 1, blasSource: '2 replica processes', wasmThreads: 1 }, torch: { torchThreads: 1, blasThreads: 1 } },
+      calibration: null,
+      rounds: rounds.map((r) => ({
+        ours: r.ours.perSec,
+        torch: r.torch.perSec,
+        ratio: r.ours.perSec / r.torch.perSec,
+        oursSteps: r.ours.steps,
+        torchSteps: r.torch.reps,
+        oursFirst: r.oursFirst,
+        loadAvg: r.loadAvg,
+      })),
+    };
+    results['vitTrainDP'] = dpResult;
+    table.push(report('vitTrainDP', 'default, 2 processes', dpResult));
+  } finally {
+    dp.dispose();
+  }
 }
 if (runs('saeTrain')) {
   const sae = versus({ item: 'saeTrain', config: '-', torchItem: 'saeTrain', ...base }, noTorch === null);

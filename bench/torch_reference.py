@@ -7,6 +7,10 @@ Times one item per process and prints ONE JSON line to stdout (progress goes to 
   saeTrain                               top-k SAE training step (Adam, decoder renorm), samples/s
   paperScale.train / paperScale.infer    the gated ViT-S/16 at 224x224x3, batch 32, in one pass (PyTorch
                                          has no 4 GiB heap)
+  vitTrainDP.default                     vitTrain.default as data-parallel training: `--world` processes
+                                         (DistributedDataParallel over gloo), each with 1 torch thread, 1
+                                         OpenBLAS thread and an equal share of the batch; images/s as whole
+                                         batches over the wall time of the timed steps
 A timed run (`--threads T --blas-threads B`): batch / median step time over at least `--reps` steps and
 `--min-seconds` after `--warmup`,
 with the thread counts it ran at, the load average before and after, and the process's peak RSS.
@@ -292,6 +296,64 @@ ITEMS = {
 }
 
 
+def dp_worker(rank, world, init_file, steps, result_file):
+    """One DistributedDataParallel process of vitTrainDP: its share of vitTrain.default's batch, the same
+    model on every rank (seed 0); rank 0 writes the summary to `result_file`."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    warmup, reps, min_seconds = steps
+    use_threads(1, 1)
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
+    c = dict(CONFIGS['default'], train_batch=CONFIGS['default']['train_batch'] // world)
+    torch.manual_seed(0)
+    model = DistributedDataParallel(GatedViT(c).train())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    x = torch.rand(c['train_batch'], c['chans'], c['img'], c['img'])
+    y = torch.randint(0, c['classes'], (c['train_batch'],))
+
+    def step():
+        logits, m = model(x)
+        loss = F.cross_entropy(logits, y) + 2.0 * (m.mean() - 0.7).abs()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    for _ in range(warmup):
+        step()
+    # Like headsteer's training loop, the figure is whole steps over the whole time, waits included.
+    dist.barrier()
+    times = []
+    start = time.perf_counter()
+    while True:
+        times.append(timed(step))
+        done = torch.tensor([float(len(times) >= reps and time.perf_counter() - start >= min_seconds)])
+        dist.all_reduce(done, op=dist.ReduceOp.MIN)  # every rank stops after the same step
+        if done.item() == 1.0:
+            break
+    elapsed = time.perf_counter() - start
+    if rank == 0:
+        out = summary(times, CONFIGS['default']['train_batch'], warmup, 1, 1)
+        out.update(perSec=round(len(times) * CONFIGS['default']['train_batch'] / elapsed, 2), world=world,
+                   peakRssMB=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+        with open(result_file, 'w') as f:
+            json.dump(out, f)
+    dist.destroy_process_group()
+
+
+def time_dp(world, warmup, reps, min_seconds):
+    """vitTrainDP: `world` DistributedDataParallel processes (torch.multiprocessing), rank 0's figures."""
+    import tempfile
+    import torch.multiprocessing as mp
+    os.environ['OPENBLAS_NUM_THREADS'] = '1'  # read by each spawned process's OpenBLAS as it loads
+    os.environ['OMP_NUM_THREADS'] = '1'
+    with tempfile.TemporaryDirectory(prefix='torch-dp-') as tmp:
+        result = os.path.join(tmp, 'result.json')
+        mp.spawn(dp_worker, args=(world, os.path.join(tmp, 'init'), (warmup, reps, min_seconds), result), nprocs=world)
+        with open(result) as f:
+            return json.load(f)
+
+
 def calibrate(item, warmup, reps, min_seconds):
     """Time `item` at each setting of THREADS in this one process, the settings taking turns step by step (so
     that a change in the machine's load hits all of them alike): at least `reps` steps and `min_seconds` each.
@@ -326,7 +388,8 @@ def openblas_default_threads():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--item', required=True, choices=sorted(ITEMS), help='the workload to time')
+    ap.add_argument('--item', required=True, choices=sorted([*ITEMS, 'vitTrainDP.default']), help='the workload to time')
+    ap.add_argument('--world', type=int, default=2, help='vitTrainDP: data-parallel processes')
     ap.add_argument('--calibrate', action='store_true', help='try each thread setting of THREADS and report the fastest')
     ap.add_argument('--threads', type=int, default=1, help='torch (OpenMP) threads for a timed run')
     ap.add_argument('--blas-threads', type=int, help="OpenBLAS threads for a timed run (default: OpenBLAS's own)")
@@ -336,7 +399,9 @@ def main():
     args = ap.parse_args()
     torch.set_num_interop_threads(1)
     load_before = os.getloadavg()[0]
-    if args.calibrate:
+    if args.item == 'vitTrainDP.default':
+        out = time_dp(args.world, args.warmup, args.reps, args.min_seconds)
+    elif args.calibrate:
         out = calibrate(args.item, args.warmup, args.reps, args.min_seconds)
     else:
         blas = args.blas_threads if args.blas_threads is not None else openblas_default_threads()
