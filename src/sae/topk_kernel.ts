@@ -17,19 +17,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { topkReluSparseSimd } from '../engine/sparse.js';
+import { wasmBackend, type WasmBackend } from '../engine/wasm_backend.js';
 
 /** Name of the kernel in tfjs's registry (inputs `{ x }`, attrs `{ k }`). */
 export const TOPK_RELU_KERNEL = 'HeadsteerTopKRelu';
 
 /** The sparse-output twin (inputs `{ x }`, attrs `{ k }`; outputs values (B,K) float32, indices (B,K) int32). */
 export const TOPK_RELU_SPARSE_KERNEL = 'HeadsteerTopKReluSparse';
-
-/** The parts of tfjs-backend-wasm's `BackendWasm` the kernel touches (as in engine/matmul_kernel.ts). */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
-}
 
 const f32Bits = new Float32Array(1);
 const i32Bits = new Int32Array(f32Bits.buffer);
@@ -154,7 +148,7 @@ function topkReluKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const k = args.attrs?.['k'];
   if (x === undefined || typeof k !== 'number') throw new Error(`${TOPK_RELU_KERNEL}: needs input x and attr k`);
   if (x.dtype !== 'float32' || x.shape.length !== 2) throw new Error(`${TOPK_RELU_KERNEL}: x must be float32 (B,F), got ${x.dtype} [${x.shape.join(',')}]`);
-  const backend = args.backend as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const [rows, cols] = x.shape as [number, number];
   const out = backend.makeOutput([rows, cols], 'float32');
   const size = rows * cols;
@@ -164,10 +158,39 @@ function topkReluKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   if (xOff === undefined || oOff === undefined || xOff % 4 !== 0 || oOff % 4 !== 0) {
     throw new Error(`${TOPK_RELU_KERNEL}: tensors are not float-aligned on the wasm heap`);
   }
-  // View taken after makeOutput: allocation may have grown (and replaced) the heap's buffer.
-  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
-  topkReluRows(heap.subarray(xOff / 4, xOff / 4 + size), heap.subarray(oOff / 4, oOff / 4 + size), rows, cols, k);
+  if (!topkReluDenseSimd(backend, xOff, oOff, rows, cols, k)) {
+    // View taken after makeOutput: allocation may have grown (and replaced) the heap's buffer.
+    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+    topkReluRows(heap.subarray(xOff / 4, xOff / 4 + size), heap.subarray(oOff / 4, oOff / 4 + size), rows, cols, k);
+  }
   return out;
+}
+
+/**
+ * The dense kernel's work through the SIMD selection (sparse_kernels.wat: the same entries as
+ * `selectRow`), scattered into the zeroed output: about 5x faster than the JS heap for 384 latents and
+ * k 16. Returns false (nothing written) when the SIMD kernels are unavailable.
+ */
+function topkReluDenseSimd(backend: WasmBackend, xOff: number, oOff: number, rows: number, cols: number, k: number): boolean {
+  const kk = Math.min(k, cols);
+  if (kk <= 0) return false;
+  const values = backend.makeOutput([rows, kk], 'float32');
+  const indices = backend.makeOutput([rows, kk], 'int32');
+  try {
+    const [vOff, iOff] = [values, indices].map((t) => backend.dataIdMap.get(t.dataId)?.memoryOffset ?? -1) as [number, number];
+    if (!topkReluSparseSimd(xOff, vOff, iOff, rows, cols, kk)) return false;
+    // Views taken after the allocations, which may have grown (and replaced) the heap's buffer.
+    const heap = backend.wasm.HEAPU8.buffer;
+    const [v, idx, dst] = [new Float32Array(heap, vOff, rows * kk), new Int32Array(heap, iOff, rows * kk), new Float32Array(heap, oOff, rows * cols)];
+    dst.fill(0);
+    for (let r = 0; r < rows; r++) {
+      for (let t = r * kk; t < (r + 1) * kk; t++) if (v[t]! > 0) dst[r * cols + idx[t]!] = v[t]!; // kept entries are > 0; empty slots are (0, 0)
+    }
+    return true;
+  } finally {
+    backend.disposeData(values.dataId);
+    backend.disposeData(indices.dataId);
+  }
 }
 
 /** The sparse-output kernel body: values and indices written on the wasm heap. */
@@ -177,7 +200,7 @@ function topkReluSparseKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo
   if (x === undefined || typeof k !== 'number') throw new Error(`${TOPK_RELU_SPARSE_KERNEL}: needs input x and attr k`);
   if (x.dtype !== 'float32' || x.shape.length !== 2)
     throw new Error(`${TOPK_RELU_SPARSE_KERNEL}: x must be float32 (B,F), got ${x.dtype} [${x.shape.join(',')}]`);
-  const backend = args.backend as WasmBackend;
+  const backend = wasmBackend(args.backend);
   const [rows, cols] = x.shape as [number, number];
   const kk = Math.min(k, cols);
   const values = backend.makeOutput([rows, kk], 'float32');
