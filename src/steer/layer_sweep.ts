@@ -17,7 +17,7 @@ import type { ForwardOptions, ForwardState, ViT } from '../model/vit.js';
 import type { SparseAutoencoder } from '../sae/sae.js';
 import type { LayerClassRow } from './layers_results.js';
 import type { IndexSets } from './stats.js';
-import { saeBase, setMask, steerFromBase, type SaeBase, type SteerOptions } from './steering.js';
+import { maskBuffer, saeBase, setMask, steerFromBase, type SaeBase, type SteerOptions } from './steering.js';
 import type { Strategy } from './strategies.js';
 import { rowGroups } from './sweep.js';
 
@@ -107,7 +107,7 @@ function configOptions(c: LayerConfig, s: LayerSteering, base: SaeBase, rows: Ba
       return { gateInputEdit: { layer, edit: () => base.xHat }, gateShift: { layer, shift: tf.scalar(c.beta) } };
     case 'steer': {
       const { groups, rows: g } = rowGroups(c.strategy, rows, s.sets);
-      const mask = tf.tensor2d(setMask(groups, g, s.sae.dSae), [rows.count, s.sae.dSae]); // (B, F)
+      const mask = tf.tensor2d(setMask(groups, g, s.sae.dSae, maskBuffer(rows.count * s.sae.dSae)), [rows.count, s.sae.dSae]); // (B, F)
       return { gateInputEdit: { layer, edit: (cls) => steerFromBase(s.sae, cls, base, mask, c.alpha, { ...steer, meanActive: mu }) } };
     }
   }

@@ -154,22 +154,37 @@ export function steeredCode(sae: SparseAutoencoder, x: tf.Tensor2D, mask: tf.Ten
   });
 }
 
+let maskScratch: Float32Array<ArrayBuffer> = new Float32Array(0);
+
+/**
+ * A buffer of n floats for `setMask`, shared by every caller and valid until the next call: for masks
+ * that go straight into `tf.tensor2d`, which copies them.
+ */
+export function maskBuffer(n: number): Float32Array<ArrayBuffer> {
+  if (maskScratch.length < n) maskScratch = new Float32Array(n);
+  return maskScratch.subarray(0, n);
+}
+
 /**
  * Row-major 0/1 mask (B,F): row b has ones at the indices of group rowGroup[b]. `indexSets` holds one
  * index list per group (G), e.g. the per-class sets with rowGroup = labels (or predictions), or a
- * single global / random set with rowGroup all 0.
+ * single global / random set with rowGroup all 0. Written into `out` when given (a sweep builds a mask
+ * for every batch of every point, and allocating each took a tenth of the steer stage).
  */
-export function setMask(indexSets: readonly Int32Array[], rowGroup: Int32Array, f: number): Float32Array {
+export function setMask(indexSets: readonly Int32Array[], rowGroup: Int32Array, f: number, out = new Float32Array(rowGroup.length * f)): Float32Array {
   if (!Number.isInteger(f) || f < 1) throw new RangeError(`setMask: F must be a positive integer, got ${f}`);
   indexSets.forEach((set, g) => {
     for (const i of set) if (!Number.isInteger(i) || i < 0 || i >= f) throw new RangeError(`setMask: group ${g} has latent index ${i}, expected 0..${f - 1}`);
   });
-  const out = new Float32Array(rowGroup.length * f); // (B,F)
-  rowGroup.forEach((g, b) => {
+  if (out.length !== rowGroup.length * f) throw new RangeError(`setMask: out holds ${out.length} floats, expected ${rowGroup.length} x ${f}`);
+  out.fill(0); // (B,F)
+  for (let b = 0; b < rowGroup.length; b++) {
+    const g = rowGroup[b]!;
     const set = indexSets[g];
     if (set === undefined) throw new RangeError(`setMask: row ${b} asks for group ${g}, but there are ${indexSets.length} groups`);
-    for (const i of set) out[b * f + i] = 1;
-  });
+    const row = b * f;
+    for (let j = 0; j < set.length; j++) out[row + set[j]!] = 1;
+  }
   return out;
 }
 

@@ -19,7 +19,7 @@ import { runFinalLayer, summariseFinalLayer, type FinalLayerRun, type RunSummary
 import { loadFeatures, type FeaturesManifest, type SplitFeatures } from './features.js';
 import { topGainClasses, type SteerResults, type Sweep } from './results.js';
 import { loadStats, type IndexSets, type StatsFile } from './stats.js';
-import { saeBase, setMask, steerFromBase, type SaeBase } from './steering.js';
+import { maskBuffer, saeBase, setMask, steerFromBase, type SaeBase } from './steering.js';
 import { PAPER_ALPHA, type Strategy } from './strategies.js';
 
 /** Accuracy and final-layer head usage with x_hat in place of x, and their change from x. */
@@ -167,7 +167,8 @@ export type Probe = (b: ProbeBatch) => FinalLayerOptions;
 export function steeringProbe(ctx: SteerContext, p: { groups: Int32Array[]; rows: Int32Array; alpha: number }): Probe {
   const { sae, steer: s } = ctx;
   return (b) => {
-    const mask = tf.tensor2d(setMask(p.groups, p.rows.subarray(b.start, b.start + b.size), sae.dSae), [b.size, sae.dSae]);
+    const rows = p.rows.subarray(b.start, b.start + b.size);
+    const mask = tf.tensor2d(setMask(p.groups, rows, sae.dSae, maskBuffer(b.size * sae.dSae)), [b.size, sae.dSae]);
     const xTilde = steerFromBase(sae, b.cls, b.base, mask, p.alpha, { mode: s.mode, keepError: s.keepError, meanActive: b.meanActive });
     return { gateInput: xTilde, ...(s.target === 'residual' ? { residual: xTilde } : {}) };
   };

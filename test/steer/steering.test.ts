@@ -11,7 +11,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { rng } from '../../src/random.js';
 import { SparseAutoencoder } from '../../src/sae/sae.js';
 import { topkReluIndices } from '../../src/sae/topk.js';
-import { saeBase, setMask, steerFromBase, steerLatents, steeredCode } from '../../src/steer/steering.js';
+import { maskBuffer, saeBase, setMask, steerFromBase, steerLatents, steeredCode } from '../../src/steer/steering.js';
 
 before(async () => {
   await initEngine();
@@ -162,6 +162,11 @@ test('one (1,F) mask row broadcasts like the same set on every row; bad mask sha
 test('setMask: ones exactly at the row group indices; bad groups and indices are named', () => {
   const m = setMask([Int32Array.from([0, 2]), Int32Array.from([1])], Int32Array.from([1, 0, 0]), 4);
   assert.deepEqual(Array.from(m), [0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
+  // Into a reused buffer (maskBuffer), whatever it held before; a buffer of the wrong size is refused.
+  const reused = maskBuffer(12).fill(7);
+  assert.equal(setMask([Int32Array.from([0, 2]), Int32Array.from([1])], Int32Array.from([1, 0, 0]), 4, reused), reused);
+  assert.deepEqual(Array.from(reused), Array.from(m));
+  assert.throws(() => setMask([Int32Array.from([0])], Int32Array.from([0]), 4, new Float32Array(5)), /out holds 5 floats, expected 1 x 4/);
   assert.throws(() => setMask([Int32Array.from([0])], Int32Array.from([0, 2]), 4), /row 1 asks for group 2, but there are 1 groups/);
   assert.throws(() => setMask([Int32Array.from([4])], Int32Array.from([0]), 4), /group 0 has latent index 4, expected 0..3/);
 });
