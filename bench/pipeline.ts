@@ -7,10 +7,12 @@
  * A stage's time runs from `run`'s `[i/n] stage` line to its `[i/n] stage: done in` line, as this process
  * receives them (the child's stderr is a pipe, written synchronously); its images come from the run folder
  * (metrics.jsonl, the features manifest, steer/results.json). CPU and memory come from bench/rusage.ts,
- * preloaded into the job's process.
+ * preloaded into the job's process and its training replicas: CPU time and context switches are their
+ * sums; memory is reported as the largest process's peak and as the sum of all peaks, an upper bound
+ * of the job's total at any moment (the replicas run while the job's own process waits for them).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,7 +40,12 @@ export interface PipelineResult {
   /** System time / (user + system): time spent in the kernel (spinning or yielding threads, page faults). */
   systemShare: number;
   involuntaryContextSwitches: number;
+  /** The largest peak RSS of the job's processes (its own, or a training replica's). */
   peakRssMB: number;
+  /** The sum of the processes' peaks: at least the job's total memory at its peak. */
+  peakRssSumMB: number;
+  /** How many processes the figures add up: the job's own and its replicas. */
+  processes: number;
   stages: StageTiming[];
 }
 
@@ -98,25 +105,27 @@ function stageImages(run: string): Record<string, { images: number; counted: str
 /** Run the main job once on the reduced budget and time it. Throws with the job's last lines if it fails. */
 export async function pipelineBench(): Promise<PipelineResult> {
   const run = mkdtempSync(join(tmpdir(), 'headsteer-bench-'));
-  const rusageFile = join(run, 'rusage.json');
+  const rusageDir = join(run, 'rusage');
+  mkdirSync(rusageDir);
   const sets = Object.entries(PIPELINE_SETS).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   const args = ['--import', new URL('./rusage.js', import.meta.url).href, main, 'run', '--preset', 'default', '--out', join(run, 'run'), ...sets];
   try {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, { env: { ...process.env, HEADSTEER_BENCH_RUSAGE: rusageFile }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: { ...process.env, HEADSTEER_BENCH_RUSAGE: rusageDir }, stdio: ['ignore', 'ignore', 'pipe'] });
     const lines: { ms: number; line: string }[] = [];
     createInterface({ input: child.stderr }).on('line', (line) => lines.push({ ms: performance.now(), line }));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     const wallSeconds = (performance.now() - t0) / 1000;
-    if (code !== 0 || !existsSync(rusageFile))
+    const usages = readdirSync(rusageDir).map((f) => readJson(join(rusageDir, f)) as NodeJS.ResourceUsage);
+    if (code !== 0 || usages.length === 0)
       throw new Error(
         `main job exited with ${code}: ${lines
           .slice(-3)
           .map((l) => l.line)
           .join(' | ')}`,
       );
-    const usage = readJson(rusageFile) as NodeJS.ResourceUsage;
+    const total = (key: 'userCPUTime' | 'systemCPUTime' | 'involuntaryContextSwitches' | 'maxRSS'): number => usages.reduce((s, u) => s + u[key], 0);
     const images = stageImages(join(run, 'run'));
     const stages = stageSeconds(lines).map(({ stage, seconds }): StageTiming => {
       const w = images[stage];
@@ -129,16 +138,18 @@ export async function pipelineBench(): Promise<PipelineResult> {
         loopImagesPerSec: w?.loopPerSec ?? null,
       };
     });
-    const userSeconds = usage.userCPUTime / 1e6;
-    const systemSeconds = usage.systemCPUTime / 1e6;
+    const userSeconds = total('userCPUTime') / 1e6;
+    const systemSeconds = total('systemCPUTime') / 1e6;
     return {
       sets: { ...PIPELINE_SETS },
       wallSeconds,
       userSeconds,
       systemSeconds,
       systemShare: systemSeconds / (userSeconds + systemSeconds),
-      involuntaryContextSwitches: usage.involuntaryContextSwitches,
-      peakRssMB: usage.maxRSS / 1024,
+      involuntaryContextSwitches: total('involuntaryContextSwitches'),
+      peakRssMB: Math.max(...usages.map((u) => u.maxRSS)) / 1024,
+      peakRssSumMB: total('maxRSS') / 1024,
+      processes: usages.length,
       stages,
     };
   } finally {

@@ -362,7 +362,8 @@ if (runs('pipeline')) {
     ]);
     process.stdout.write(
       `pipeline: wall ${p.wallSeconds.toFixed(1)} s, user ${p.userSeconds.toFixed(1)} s, system ${p.systemSeconds.toFixed(1)} s ` +
-        `(${(100 * p.systemShare).toFixed(1)}% of CPU), ${p.involuntaryContextSwitches} involuntary context switches, peak RSS ${p.peakRssMB.toFixed(0)} MB\n`,
+        `(${(100 * p.systemShare).toFixed(1)}% of CPU), ${p.involuntaryContextSwitches} involuntary context switches, ${p.processes} processes; ` +
+        `peak RSS ${p.peakRssMB.toFixed(0)} MB in the largest process, ${p.peakRssSumMB.toFixed(0)} MB summed over all\n`,
     );
   }
 }

@@ -2,7 +2,7 @@
  * The parts of tfjs-backend-wasm's `BackendWasm` (untyped to us) that headsteer's kernels touch, and
  * the argument type of a kernel function: declared once for every kernel file of the engine.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { EmscriptenModule } from './simd.js';
 
 export interface WasmBackend {
@@ -22,4 +22,15 @@ export type KernelArgs = Parameters<tf.KernelFunc>[0];
 /** The wasm backend behind a kernel's `args.backend` or `tf.backend()`. */
 export function wasmBackend(backend: object): WasmBackend {
   return backend as WasmBackend;
+}
+
+/**
+ * Copy float32 tensor `t`'s values into `out` from element `at`: straight from the wasm heap (one copy),
+ * else through `dataSync` (which copies once more on the wasm backend).
+ */
+export function copyInto(t: tf.Tensor, out: Float32Array, at: number): void {
+  const backend = tf.getBackend() === 'wasm' ? wasmBackend(tf.backend()) : undefined;
+  const data = backend?.dataIdMap.get(t.dataId);
+  if (backend === undefined || data === undefined || t.dtype !== 'float32') out.set(t.dataSync() as Float32Array, at);
+  else out.set(new Float32Array(backend.wasm.HEAPU8.buffer, data.memoryOffset, t.size), at);
 }

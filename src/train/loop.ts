@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { makeBatch } from '../data/batch.js';
+import { copyInto } from '../engine/wasm_backend.js';
 import type { Dataset } from '../data/dataset.js';
 import { evaluate, evaluateShared, type EvalResult } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
@@ -307,10 +308,10 @@ async function averageAcrossReplicas(
   const sizes = params.map((p) => p.variable.size);
   let at = 0;
   params.forEach((p, i) => {
-    flat.set(grads[p.name]!.dataSync() as Float32Array, at);
+    copyInto(grads[p.name]!, flat, at);
     at += sizes[i]!;
   });
-  flat.set(stats.dataSync() as Float32Array, at);
+  copyInto(stats, flat, at);
   const mean = await replica.allReduce(flat);
   const out: Record<string, tf.Tensor> = {};
   at = 0;

@@ -145,13 +145,15 @@ export class GradientExchange {
     });
     // In replica order; this replica's own share comes from `values` rather than back from its file (the
     // same floats), so every replica still adds identical numbers in an identical order.
-    const { sum, part } = this;
+    // The last addition and the division share a pass (fround keeps the sum's float32 rounding); with
+    // one replica the mean is its values.
+    const { sum, part, count } = this;
     files.forEach((fd, i) => {
       const add = i === this.index ? values : this.read(fd, part);
       if (i === 0) sum.set(add);
-      else for (let j = 0; j < sum.length; j++) sum[j]! += add[j]!;
+      else if (i < count - 1) for (let j = 0; j < sum.length; j++) sum[j]! += add[j]!;
+      else for (let j = 0; j < sum.length; j++) sum[j] = Math.fround(sum[j]! + add[j]!) / count;
     });
-    for (let j = 0; j < sum.length; j++) sum[j]! /= this.count;
     return sum;
   }
 
