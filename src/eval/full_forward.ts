@@ -14,7 +14,6 @@ import { bernoulliMasks } from '../model/random_mask.js';
 import type { ViTConfig } from '../model/config.js';
 import type { ViT } from '../model/vit.js';
 import { rng } from '../random.js';
-import type { Replica } from '../train/loop.js';
 import { flopsReport, type FlopsReport } from './flops.js';
 
 export interface HeadUsage {
@@ -116,6 +115,14 @@ export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: numbe
   return summarisePass(pass(model, split, ds, batchSize), split, ds.classNames.length, model.config);
 }
 
+/** One of `count` processes that share work, such as the replicas of a data-parallel training. */
+export interface SharedProcess {
+  index: number;
+  count: number;
+  /** Element-wise mean over all the processes of `values` (same length in each); the result may be reused by the next call. */
+  allReduce(values: Float32Array): Promise<Float32Array>;
+}
+
 /**
  * `evaluate` shared by the processes of a data-parallel training (src/train/loop.ts): each runs a
  * contiguous share of the split, and the per-image outputs meet through `replica.allReduce`. Each
@@ -123,7 +130,7 @@ export function evaluate(model: ViT, split: Split, ds: Dataset, batchSize: numbe
  * class indices and head counts, small integers that float32 holds exactly (rounding undoes the mean's
  * division). The result is the same as `evaluate`'s on one process.
  */
-export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batchSize: number, replica: Replica): Promise<EvalResult> {
+export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batchSize: number, replica: SharedProcess): Promise<EvalResult> {
   const n = split.count;
   const L = model.config.depth;
   const share = (i: number): number => Math.floor((n * i) / replica.count);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { makeBatch } from '../data/batch.js';
 import { copyInto } from '../engine/wasm_backend.js';
 import type { Dataset } from '../data/dataset.js';
-import { evaluate, evaluateShared, type EvalResult } from '../eval/full_forward.js';
+import { evaluate, evaluateShared, type EvalResult, type SharedProcess } from '../eval/full_forward.js';
 import { saveCheckpoint } from '../io/checkpoint.js';
 import { appendJsonLine, filterJsonLines } from '../io/jsonl.js';
 import type { TensorData } from '../io/safetensors.js';
@@ -49,14 +49,9 @@ export interface EpochSummary {
  * Data parallelism: this process is replica `index` of `count`; each takes an equal share of every
  * batch and the replicas average their gradients (and loss statistics) before the identical update.
  * The usage term |mean(m) - rho| is then averaged over the shards' means (as DDP computes any
- * batch-nonlinear loss per replica).
+ * batch-nonlinear loss per replica). The epoch's evaluation is shared the same way (`evaluateShared`).
  */
-export interface Replica {
-  index: number;
-  count: number;
-  /** Element-wise mean over all replicas of `values` (same length in each); the result may be reused by the next call. */
-  allReduce(values: Float32Array): Promise<Float32Array>;
-}
+export type Replica = SharedProcess;
 
 export interface TrainJob {
   model: ViT;

@@ -3,17 +3,16 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRunData, resolveConfig } from '../../src/config.js';
 import { initEngine } from '../../src/engine/backend.js';
-import { evaluate, evaluateShared } from '../../src/eval/full_forward.js';
+import { evaluate, evaluateShared, type SharedProcess } from '../../src/eval/full_forward.js';
 import { ViT } from '../../src/model/vit.js';
 import { modelConfigFor } from '../../src/pipeline/train.js';
-import type { Replica } from '../../src/train/loop.js';
 
 before(async () => {
   await initEngine();
 });
 
 /** `count` in-process replicas whose allReduce resolves, for all of them, once each has called it. */
-function replicas(count: number): Replica[] {
+function replicas(count: number): SharedProcess[] {
   const waiting: Array<{ values: Float32Array; resolve: (mean: Float32Array) => void }> = [];
   const allReduce = (values: Float32Array): Promise<Float32Array> =>
     new Promise((resolve) => {
