@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeJsonAtomic } from '../src/io/atomic.js';
 import type { HeadSkipResult } from './head_skip.js';
-import { interleave, median, summarize } from './interleave.js';
+import { interleave, median, type Round, summarize } from './interleave.js';
 import type { Measurement, OursThreads } from './measure.js';
 import { PIPELINE_SETS, pipelineBench, type PipelineResult } from './pipeline.js';
 import { replicaTrainer } from './replicas.js';
@@ -155,16 +155,21 @@ function versus(v: Versus, torchOk: boolean): VersusResult {
     torchPeakRssMB: Math.max(...rounds.map((r) => r.torch.peakRssMB)),
     threads: { ours: rounds[0]!.ours.threads, torch: cal.best },
     calibration: Object.fromEntries(Object.entries(cal.byThreads).map(([k, r]) => [k, r.perSec])),
-    rounds: rounds.map((r) => ({
-      ours: r.ours.perSec,
-      torch: r.torch.perSec,
-      ratio: r.ours.perSec / r.torch.perSec,
-      oursSteps: r.ours.steps,
-      torchSteps: r.torch.reps,
-      oursFirst: r.oursFirst,
-      loadAvg: r.loadAvg,
-    })),
+    rounds: roundRecords(rounds),
   };
+}
+
+/** Each interleaved round's figures, as results.json keeps them. */
+function roundRecords(rounds: readonly Round<{ perSec: number; steps: number }, TorchRun>[]): VersusResult['rounds'] {
+  return rounds.map((r) => ({
+    ours: r.ours.perSec,
+    torch: r.torch.perSec,
+    ratio: r.ours.perSec / r.torch.perSec,
+    oursSteps: r.ours.steps,
+    torchSteps: r.torch.reps,
+    oursFirst: r.oursFirst,
+    loadAvg: r.loadAvg,
+  }));
 }
 
 /** Print rows as right-aligned columns. */
@@ -259,15 +264,7 @@ if (runs('vitTrainDP')) {
       torchPeakRssMB: rounds[0]?.torch.peakRssMB ?? null,
       threads: { ours: { blasThreads: 1, blasSource: '2 replica processes', wasmThreads: 1 }, torch: { torchThreads: 1, blasThreads: 1 } },
       calibration: null,
-      rounds: rounds.map((r) => ({
-        ours: r.ours.perSec,
-        torch: r.torch.perSec,
-        ratio: r.ours.perSec / r.torch.perSec,
-        oursSteps: r.ours.steps,
-        torchSteps: r.torch.reps,
-        oursFirst: r.oursFirst,
-        loadAvg: r.loadAvg,
-      })),
+      rounds: roundRecords(rounds),
     };
     results['vitTrainDP'] = dpResult;
     table.push(report('vitTrainDP', 'default, 2 processes', dpResult));

@@ -126,8 +126,10 @@ class GatedViT(nn.Module):
         return self.head(self.norm(x)[:, 0]), torch.stack(masks, 1)  # logits, (B, L, H)
 
 
-def vit_train_step_fn(c):
-    model = GatedViT(c).train()
+def vit_train_step_fn(c, wrap=lambda model: model):
+    """A training step of the gated ViT of config `c` on one fixed random batch; `wrap` may wrap the model
+    (vitTrainDP: in DistributedDataParallel)."""
+    model = wrap(GatedViT(c).train())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     B = c['train_batch']
     x = torch.rand(B, c['chans'], c['img'], c['img'])
@@ -306,19 +308,7 @@ def dp_worker(rank, world, init_file, steps, result_file):
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world)
     c = dict(CONFIGS['default'], train_batch=CONFIGS['default']['train_batch'] // world)
     torch.manual_seed(0)
-    model = DistributedDataParallel(GatedViT(c).train())
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-    x = torch.rand(c['train_batch'], c['chans'], c['img'], c['img'])
-    y = torch.randint(0, c['classes'], (c['train_batch'],))
-
-    def step():
-        logits, m = model(x)
-        loss = F.cross_entropy(logits, y) + 2.0 * (m.mean() - 0.7).abs()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return float(loss)
-
+    step, _ = vit_train_step_fn(c, wrap=DistributedDataParallel)
     for _ in range(warmup):
         step()
     # Like headsteer's training loop, the figure is whole steps over the whole time, waits included.
