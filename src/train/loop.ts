@@ -227,13 +227,13 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
       const epochEnd = step % spe === 0 || step === totalSteps;
       if (epochEnd) {
         // Every replica evaluates a share of the test set: the other core would otherwise wait idle. It
-        // does so in batches no larger than its training share, which its wasm heap (never shrinking)
+        // does so in batches no larger than its training pass, which its wasm heap (never shrinking)
         // already holds: batches of eval.batchSize (500) grew each replica from 0.35 to 0.6 GB.
         const { replica } = job;
         const t =
           replica === undefined
             ? evaluate(model, ds.test, ds, job.evalBatchSize)
-            : await evaluateShared(model, ds.test, ds, Math.min(job.evalBatchSize, Bs), replica);
+            : await evaluateShared(model, ds.test, ds, Math.min(job.evalBatchSize, micro), replica);
         test = t;
         if (leader) {
           appendJsonLine(metricsPath, {
