@@ -102,10 +102,11 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
  * A replica's side of the gradient average: `mean(values)` writes them to this replica's file in
  * `folder`, calls `announce` (the replica tells the coordinator), waits for `allWritten` (called when the
  * coordinator says every file is written), then reads the other replicas' files and returns the
- * element-wise mean of all the vectors, in float32 as a sum in replica order and one division. Steps alternate between two
- * files per replica, so a replica that is a step ahead never overwrites a file another still reads (it
- * cannot get two steps ahead: each step waits for every replica's file). The returned array is reused
- * by the next call.
+ * element-wise mean of all the vectors, in float32 as a sum in replica order and one division. Steps
+ * alternate between two files per replica, so a replica that is a step ahead never overwrites a file
+ * another still reads (it cannot get two steps ahead: each step waits for every replica's file). The
+ * returned array is reused by the next call. Vectors may change length from call to call (the epoch's
+ * shared evaluation travels the same way).
  */
 export class GradientExchange {
   private sum = new Float32Array(0);
@@ -143,10 +144,9 @@ export class GradientExchange {
       this.pending = resolve;
       this.announce();
     });
-    // In replica order; this replica's own share comes from `values` rather than back from its file (the
-    // same floats), so every replica still adds identical numbers in an identical order.
-    // The last addition and the division share a pass (fround keeps the sum's float32 rounding); with
-    // one replica the mean is its values.
+    // In replica order; this replica's own vector comes from `values`, not back from its file (the same
+    // floats), so every replica adds identical numbers in an identical order. The last addition and the
+    // division share a pass (fround keeps the sum's float32 rounding); one replica's mean is its values.
     const { sum, part, count } = this;
     files.forEach((fd, i) => {
       const add = i === this.index ? values : this.read(fd, part);
