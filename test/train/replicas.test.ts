@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GradientExchange } from '../../src/train/replicas.js';
 
-test('3 replicas exchanging 2 steps each get the float32 sum in replica order divided by 3', async () => {
+test('3 replicas exchanging 3 vectors each get the float32 sum in replica order divided by 3', async () => {
   const folder = mkdtempSync(join(tmpdir(), 'headsteer-exchange-'));
   const count = 3;
   let announced = 0;
@@ -19,9 +19,14 @@ test('3 replicas exchanging 2 steps each get the float32 sum in replica order di
   };
   for (let i = 0; i < count; i++) exchanges.push(new GradientExchange(folder, i, count, announce));
   try {
-    for (const step of [0, 1]) {
-      const values = exchanges.map((_, i) => Float32Array.from({ length: 1001 }, (_, j) => Math.sin(j * 0.37 + i * 1.9 + step) * 10 ** (j % 7)));
-      const expected = new Float32Array(1001);
+    // Two steps of one length, then a shorter vector (as the shared evaluation sends between steps).
+    for (const [step, n] of [
+      [0, 1001],
+      [1, 1001],
+      [2, 70],
+    ] as const) {
+      const values = exchanges.map((_, i) => Float32Array.from({ length: n }, (_, j) => Math.sin(j * 0.37 + i * 1.9 + step) * 10 ** (j % 7)));
+      const expected = new Float32Array(n);
       for (let j = 0; j < expected.length; j++) expected[j] = Math.fround(Math.fround(Math.fround(values[0]![j]! + values[1]![j]!) + values[2]![j]!) / count);
       const means = await Promise.all(exchanges.map((e, i) => e.mean(values[i]!).then((m) => m.slice())));
       for (const m of means) assert.deepEqual(m, expected, `step ${step}`);
