@@ -6,6 +6,7 @@
  * Legend: N test images, B batch, D width, H heads, C classes, T tokens, Dh head dim.
  */
 import * as tf from '@tensorflow/tfjs';
+import { copyInto } from '../engine/wasm_backend.js';
 import type { ViT } from '../model/vit.js';
 import { finalLayer, type FinalLayerOptions } from './fastpath.js';
 import type { SplitFeatures } from './features.js';
@@ -36,7 +37,7 @@ export function runFinalLayer(model: ViT, f: SplitFeatures, batchSize: number, e
       return { pred: r.logits.argMax(1), mask: r.mask };
     });
     predictions.set(out.pred.dataSync() as Int32Array, start);
-    masks.set(out.mask.dataSync() as Float32Array, start * H);
+    copyInto(out.mask, masks, start * H);
     tf.dispose([out.pred, out.mask]);
   }
   return { predictions, masks };

@@ -12,6 +12,7 @@
  * Legend: N images, D width, H heads, T tokens, Dh head dim.
  */
 import * as tf from '@tensorflow/tfjs';
+import { copyInto } from '../engine/wasm_backend.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { makeBatch } from '../data/batch.js';
@@ -99,15 +100,15 @@ export function extractSplit(model: ViT, split: Split, ds: Dataset, o: ExtractSp
       });
       return { x: fw.finalBlockInputCls, pred: fw.logits.argMax(1), mask: fw.masks[fw.masks.length - 1]!, cls, ...(kv ?? {}) };
     });
-    f.x.set(out.x.dataSync() as Float32Array, start * D);
+    copyInto(out.x, f.x, start * D);
     f.predictions.set(out.pred.dataSync() as Int32Array, start);
-    f.finalMasks.set(out.mask.dataSync() as Float32Array, start * H);
+    copyInto(out.mask, f.finalMasks, start * H);
     if (f.k !== undefined && f.v !== undefined && 'k' in out && 'v' in out) {
-      f.k.set(out.k.dataSync() as Float32Array, start * H * T * Dh);
-      f.v.set(out.v.dataSync() as Float32Array, start * H * T * Dh);
+      copyInto(out.k, f.k, start * H * T * Dh);
+      copyInto(out.v, f.v, start * H * T * Dh);
     }
     layers.forEach((l, i) => {
-      f.layerX!.get(l)!.set(out.cls[i]!.dataSync() as Float32Array, start * D);
+      copyInto(out.cls[i]!, f.layerX!.get(l)!, start * D);
     });
     tf.dispose([out.x, out.pred, out.mask, ...out.cls, ...('k' in out ? [out.k, out.v] : [])]);
     o.onBatch?.(start + B);

@@ -10,6 +10,7 @@
  * Legend: N test images, B batch, D width, F latents, H heads, L layers, C classes.
  */
 import * as tf from '@tensorflow/tfjs';
+import { copyInto } from '../engine/wasm_backend.js';
 import { makeBatch } from '../data/batch.js';
 import type { Dataset, Split } from '../data/dataset.js';
 import { imagesToTensor } from '../model/input.js';
@@ -86,7 +87,7 @@ function record(model: ViT, state: ForwardState, run: ForwardRun, start: number)
   const L = model.config.depth;
   const pred = model.logitsOf(state.x).argMax(1).dataSync() as Int32Array; // (B)
   run.predictions.set(pred, start);
-  run.kept.set(keptPerLayer(model, state).dataSync() as Float32Array, start * L);
+  copyInto(keptPerLayer(model, state), run.kept, start * L);
   return pred;
 }
 

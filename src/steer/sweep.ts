@@ -7,6 +7,7 @@
  * Legend: N test images, B batch, D width, F latents, C classes, H heads, T tokens, Dh head dim.
  */
 import * as tf from '@tensorflow/tfjs';
+import { copyInto } from '../engine/wasm_backend.js';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { ViT } from '../model/vit.js';
@@ -206,7 +207,7 @@ export function probeRuns(ctx: SteerContext, probes: readonly Probe[], onProgres
         tf.tidy(() => {
           const r = finalLayer(model, cache, probe(batch));
           runs[i]!.predictions.set(r.logits.argMax(1).dataSync() as Int32Array, start);
-          runs[i]!.masks.set(r.mask.dataSync() as Float32Array, start * H);
+          copyInto(r.mask, runs[i]!.masks, start * H);
         });
       });
     });
