@@ -1,8 +1,12 @@
 /**
- * Exact (erf) GELU (Hendrycks & Gimpel 2016, timm's nn.GELU default) as one fused kernel each way:
- *   forward   y  = x Φ(x),                    Φ(x) = (1 + erf(x / √2)) / 2
- *   backward  dx = dy g(x),  g = Φ + x φ,     φ(x) = exp(-x²/2) / √(2π)
- * instead of tfjs's five-kernel composite (mul, mul, Erf, add, mul) and its longer gradient.
+ * Exact (erf) GELU (Hendrycks & Gimpel 2016, timm's nn.GELU default) as one fused kernel,
+ *   inference  y = x Φ(x),                              Φ(x) = (1 + erf(x / √2)) / 2
+ *   training   y and g(x) = GELU'(x) = Φ + x φ,         φ(x) = exp(-x²/2) / √(2π)
+ *              in one pass, g saved so that the backward is the multiply dx = dy g
+ * instead of tfjs's five-kernel composite (mul, mul, Erf, add, mul) and its longer gradient. The
+ * training kernel is picked when the autograd tape records (`tf.engine().isTapeOn()`). Writing g
+ * with y costs one pass over x instead of two (forward, then the derivative from the saved x), and g
+ * takes x's place in memory until the backward.
  *
  * Φ and g are read from tables of cubic Hermite pieces on [-8, 8] with step 1/32 (values and
  * derivatives at the nodes: Φ' = φ, g' = φ (2 - x²)), built once at import. Node values of Φ come
@@ -12,15 +16,16 @@
  * There is no exp or division per element, which is what makes a JS loop competitive: V8's
  * Math.exp alone costs ~9 ns. Beyond ±8 the end values hold (Φ(-8) = 6e-16, g(-8) = -4e-14).
  * Arithmetic is float64, rounded once to float32 on store.
- * On the wasm backend the SIMD kernels of simd_kernels.wat take over when loaded (forward: a rational
- * erf, backward: a fitted Φ with one exp; errors < 3e-7 max(1, |x|)); these JS loops remain the cpu
- * backend's and the fallback.
+ * On the wasm backend the SIMD kernels of simd_kernels.wat take over when loaded (inference: a rational
+ * erf; training: a fitted Φ with one exp, which φ shares; errors < 3e-7 max(1, |x|)); these JS loops
+ * remain the cpu backend's and the fallback. So y in training and in inference agree to that bound,
+ * not bit for bit.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ensureKernel, runFused, useFused, type FusedKernelSpec } from './fused.js';
 
 export const GELU_KERNEL = 'HeadsteerGelu';
-export const GELU_GRAD_KERNEL = 'HeadsteerGeluGrad';
+export const GELU_TRAIN_KERNEL = 'HeadsteerGeluTrain';
 
 const LIMIT = 8; // the tables cover [-LIMIT, LIMIT]
 const STEPS = 32; // pieces per unit
@@ -107,17 +112,21 @@ const geluSpec: FusedKernelSpec = {
   },
 };
 
-const geluGradSpec: FusedKernelSpec = {
-  name: GELU_GRAD_KERNEL,
-  inputs: ['dy', 'x'],
-  outputShapes: ([, x]) => [[...(x ?? [])]],
-  runHeap(kernels, [dy, x], [dx], [shape]) {
-    kernels.geluGrad(dy ?? 0, x ?? 0, dx ?? 0, sizeOf(shape));
+const geluTrainSpec: FusedKernelSpec = {
+  name: GELU_TRAIN_KERNEL,
+  inputs: ['x'],
+  outputShapes: ([x]) => [[...(x ?? [])], [...(x ?? [])]],
+  runHeap(kernels, [x], [y, g], [shape]) {
+    kernels.geluTrain(x ?? 0, y ?? 0, g ?? 0, sizeOf(shape));
   },
-  run([dy, x], [dx]) {
-    if (dy === undefined || x === undefined || dx === undefined) return;
+  run([x], [y, g]) {
+    if (x === undefined || y === undefined || g === undefined) return;
     const n = x.length;
-    for (let i = 0; i < n; i++) dx[i] = (dy[i] as number) * lookup(GRAD_TABLE, x[i] as number);
+    for (let i = 0; i < n; i++) {
+      const v = x[i] as number;
+      y[i] = v * lookup(CDF_TABLE, v);
+      g[i] = lookup(GRAD_TABLE, v);
+    }
   },
 };
 
@@ -126,14 +135,12 @@ export function geluComposite(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }
 
-const geluFusedOp = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+/** GELU recorded for the backward: y and g from one kernel, g saved, dx = dy g. */
+const geluTrainOp = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-  save([x]);
-  const [y] = runFused(GELU_KERNEL, { x });
-  return {
-    value: y!,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runFused(GELU_GRAD_KERNEL, { dy, x: saved[0]! })[0]!,
-  };
+  const [y, g] = runFused(GELU_TRAIN_KERNEL, { x });
+  save([g!]);
+  return { value: y!, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]!) };
 });
 
 /**
@@ -142,8 +149,8 @@ const geluFusedOp = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) 
  */
 export function geluFused(x: tf.Tensor): tf.Tensor {
   ensureKernel(geluSpec);
-  ensureKernel(geluGradSpec);
-  return geluFusedOp(x);
+  ensureKernel(geluTrainSpec);
+  return tf.engine().isTapeOn() ? geluTrainOp(x) : runFused(GELU_KERNEL, { x })[0]!;
 }
 
 /** Exact (erf) GELU, x (...) -> (...): fused kernels where available, else the composite. */

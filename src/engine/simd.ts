@@ -12,8 +12,8 @@ import { UserError } from '../errors.js';
 export interface SimdKernels {
   /** y[i] = GELU(x[i]) for i < n. */
   gelu(x: number, y: number, n: number): void;
-  /** dx[i] = dy[i] GELU'(x[i]) for i < n. */
-  geluGrad(dy: number, x: number, dx: number, n: number): void;
+  /** y[i] = GELU(x[i]) and g[i] = GELU'(x[i]) for i < n (training: the backward is dy g). */
+  geluTrain(x: number, y: number, g: number, n: number): void;
   /** LayerNorm of x (rows, d) with gamma, beta (d); writes y (rows, d), mean and rstd (rows). */
   layerNorm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, d: number, eps: number): void;
   /**
@@ -71,7 +71,7 @@ export interface EmscriptenModule {
 
 interface Exports {
   gelu(x: number, y: number, n: number): void;
-  gelu_grad(dy: number, x: number, dx: number, n: number): void;
+  gelu_train(x: number, y: number, g: number, n: number): void;
   layer_norm(...args: number[]): void;
   layer_norm_grad(...args: number[]): void;
   adamw(...args: number[]): void;
@@ -83,7 +83,7 @@ interface Exports {
 
 const EXPORTS: ReadonlyArray<keyof Exports> = [
   'gelu',
-  'gelu_grad',
+  'gelu_train',
   'layer_norm',
   'layer_norm_grad',
   'adamw',
@@ -149,7 +149,7 @@ export async function instantiateSimdKernels(
   const ex = exports as unknown as Exports;
   return {
     gelu: ex.gelu,
-    geluGrad: ex.gelu_grad,
+    geluTrain: ex.gelu_train,
     layerNorm: ex.layer_norm,
     layerNormGrad: ex.layer_norm_grad,
     adamw: (p, g, m, v, pOut, mOut, vOut, n, h) =>

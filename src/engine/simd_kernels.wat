@@ -8,7 +8,8 @@
 ;; Lawson reweighting toward minimax (scripts/fit_normal_cdf.py): |erf error| < 5.5e-8 in float64;
 ;; in float32 here |GELU error| < 2.5e-7 max(1, |x|) (tested).
 ;;
-;; GELU backward, dx = dy (Φ(x) + x φ(x)), needs φ and so an exp anyway. With z = |x| and E = exp(-z²/2):
+;; GELU in training writes y = x Φ(x) and the derivative g = Φ(x) + x φ(x) in one pass, so that the
+;; backward is the multiply dy g; g needs φ and so an exp anyway. With z = |x| and E = exp(-z²/2):
 ;;   Φ(-z) = E S(z),   S(z) ≈ t (a1 + t (a2 + ... + t a6)),   t = 1 / (1 + p z)
 ;;   Φ(x) = E S(z) for x < 0, else 1 - E S(z);   φ(x) = E / √(2π).
 ;; p and a1..a6 are a least-squares fit with Lawson reweighting toward minimax of the absolute error
@@ -22,7 +23,7 @@
 ;; Column sums (the bias gradients) in float64, four rows per pass.
 ;;
 ;; Softmax rows (the attention probabilities) and their gradient, float32 throughout, with the exp of
-;; the GELU backward; a row's last partial quad is padded (-inf for max and exp, 0 for the dot).
+;; the GELU training kernel; a row's last partial quad is padded (-inf for max and exp, 0 for the dot).
 ;;
 ;; LayerNorm rows: moments in float64 (f64x2 accumulators), everything else in float32x4; a row
 ;; width that is not a multiple of 4 finishes with scalar code. Backward accumulates dγ and dβ over
@@ -88,17 +89,17 @@
         (local.set $n (i32.sub (local.get $n) (i32.const 4)))
         (br $quads))))
 
-  ;; out[i] = dy[i] GELU'(x[i]) = dy[i] (Φ(x[i]) + x[i] φ(x[i])), i < n. One loop body for full
-  ;; quads and the last partial one, so it stays inline: V8 does not inline wasm calls by default,
-  ;; and calls here cost ~2x.
+  ;; For training: y[i] = GELU(x[i]) = x[i] Φ(x[i]) and g[i] = GELU'(x[i]) = Φ(x[i]) + x[i] φ(x[i]),
+  ;; i < n, so the backward is one multiply dy g. One loop body for full quads and the last partial
+  ;; one, so it stays inline: V8 does not inline wasm calls by default, and calls here cost ~2x.
   ;;
   ;; exp(w), w = -z²/2 in [-72, 0]: w = n ln2 + r with |r| <= ln2/2 (Cody-Waite, ln2 in two parts),
   ;; e^r by its degree-7 Taylor polynomial (relative error < 5e-9 before rounding), 2^n as exponent
   ;; bits. n comes from the round-to-nearest of adding 1.5 2^23, whose low mantissa bits are n.
   ;; Relative error in float32: 1.1e-7.
-  (func (export "gelu_grad") (param $dy i32) (param $x i32) (param $out i32) (param $n i32)
+  (func (export "gelu_train") (param $x i32) (param $y i32) (param $g i32) (param $n i32)
     (local $rest i32) (local $v v128) (local $z v128) (local $k v128) (local $nf v128) (local $r v128)
-    (local $e v128) (local $t v128) (local $s v128) (local $m v128) (local $phi v128) (local $res v128)
+    (local $e v128) (local $t v128) (local $s v128) (local $m v128) (local $phi v128) (local $res v128) (local $d v128)
     (block $done
       (loop $quads
         (local.set $rest (local.get $n))
@@ -138,18 +139,19 @@
         (local.set $m (f32x4.mul (local.get $e) (f32x4.mul (local.get $s) (local.get $t))))
         (local.set $phi (v128.bitselect (local.get $m) (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $m))
           (f32x4.lt (local.get $v) (v128.const f32x4 0 0 0 0))))
-        (local.set $res (f32x4.mul
-          (if (result v128) (i32.ge_s (local.get $rest) (i32.const 4))
-            (then (v128.load (local.get $dy)))
-            (else (call $load_partial (local.get $dy) (local.get $rest))))
-          (f32x4.add (local.get $phi) (f32x4.mul (local.get $v) (f32x4.mul (local.get $e)
-            (v128.const f32x4 0.3989422804014327 0.3989422804014327 0.3989422804014327 0.3989422804014327))))))
+        (local.set $res (f32x4.mul (local.get $v) (local.get $phi)))
+        (local.set $d (f32x4.add (local.get $phi) (f32x4.mul (local.get $v) (f32x4.mul (local.get $e)
+          (v128.const f32x4 0.3989422804014327 0.3989422804014327 0.3989422804014327 0.3989422804014327)))))
         (if (i32.ge_s (local.get $rest) (i32.const 4))
-          (then (v128.store (local.get $out) (local.get $res)))
-          (else (call $store_partial (local.get $out) (local.get $res) (local.get $rest))))
+          (then
+            (v128.store (local.get $y) (local.get $res))
+            (v128.store (local.get $g) (local.get $d)))
+          (else
+            (call $store_partial (local.get $y) (local.get $res) (local.get $rest))
+            (call $store_partial (local.get $g) (local.get $d) (local.get $rest))))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
-        (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
-        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
         (local.set $n (i32.sub (local.get $n) (i32.const 4)))
         (br $quads))))
 
@@ -511,7 +513,7 @@
   ;; Softmax of each row of x (rows, n) in place, rows stored ceil(n/4)*4 floats apart so that every
   ;; quad is whole: the lanes past n read as -inf and are written as 0. e = exp(x - max), then e / Σ e.
   ;; exp(w) for w = x - max <= 0 clamped to -86 (so 2^n stays a normal float; below it the result is
-  ;; 0, as e^-86 = 4.5e-38 is): w = n ln2 + r as in gelu_grad, e^r by a degree-5 polynomial fitted
+  ;; 0, as e^-86 = 4.5e-38 is): w = n ln2 + r as in gelu_train, e^r by a degree-5 polynomial fitted
   ;; for relative error on |r| <= ln2/2 (Lawson-weighted least squares): 1.7e-7 in float32.
   (func (export "softmax_rows") (param $x i32) (param $rows i32) (param $n i32)
     (local $p i32) (local $rest i32) (local $live v128) (local $m v128) (local $mx v128) (local $v v128)

@@ -25,9 +25,15 @@ const INV_SQRT_2PI = 0.3989422804014327;
 /** Run `f` with HEADSTEER_SIMD set to `value` (undefined: unset). */
 const withSimdEnv = <T>(value: string | undefined, f: () => T): T => withEnv('HEADSTEER_SIMD', value, f);
 
-/** GELU and its gradient (upstream 1) of `x` as plain arrays. */
-function geluAndGrad(x: tf.Tensor): [Float32Array, Float32Array] {
-  return tf.tidy(() => [geluFused(x).dataSync() as Float32Array, tf.grad(geluFused)(x).dataSync() as Float32Array]);
+/**
+ * GELU of `x` (inference kernel), its gradient (upstream 1) and GELU as the training kernel computes it
+ * under the tape, as plain arrays.
+ */
+function geluAndGrad(x: tf.Tensor): [Float32Array, Float32Array, Float32Array] {
+  return tf.tidy(() => {
+    const { value, grad } = tf.valueAndGrad(geluFused)(x);
+    return [geluFused(x).dataSync() as Float32Array, grad.dataSync() as Float32Array, value.dataSync() as Float32Array];
+  });
 }
 
 test('the SIMD kernels are loaded on the wasm backend, and HEADSTEER_SIMD=0 turns them off', () => {
@@ -42,20 +48,20 @@ test('the SIMD kernels are loaded on the wasm backend, and HEADSTEER_SIMD=0 turn
   assert.equal(simdDisabledByEnv({}), false);
 });
 
-test("SIMD GELU: |y - x Φ(x)| <= 3e-7 max(1, |x|) and |GELU' - (Φ + x φ)| <= 3e-7 max(1, |x|)", () => {
+test("SIMD GELU: |y - x Φ(x)| <= 3e-7 max(1, |x|) in inference and training, |GELU' - (Φ + x φ)| <= 3e-7 max(1, |x|)", () => {
   withSimdEnv(undefined, () => {
     // A dense grid over [-14, 14] (Φ saturates well inside), plus values straddling 0 and the clamp at 12.
     const n = 28001;
     const grid = Float32Array.from({ length: n }, (_, i) => -14 + (28 * i) / (n - 1));
     const extra = Float32Array.from([0, -0, 1e-30, -1e-30, 11.999, 12.001, -12.001, 3e4, -3e4]);
     const xs = new Float32Array([...grid, ...extra]);
-    const [y, g] = geluAndGrad(tf.tensor1d(xs));
+    const [y, g, yTrain] = geluAndGrad(tf.tensor1d(xs));
     let worstY = 0;
     let worstG = 0;
     xs.forEach((x, i) => {
       const scale = Math.max(1, Math.abs(x));
       const phi = normalCdf(x); // float64, |error| < 2e-9
-      worstY = Math.max(worstY, Math.abs((y[i] as number) - x * phi) / scale);
+      worstY = Math.max(worstY, Math.abs((y[i] as number) - x * phi) / scale, Math.abs((yTrain[i] as number) - x * phi) / scale);
       worstG = Math.max(worstG, Math.abs((g[i] as number) - (phi + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x))) / scale);
     });
     assert.ok(worstY <= 3e-7, `forward error ${worstY}`);
@@ -66,18 +72,22 @@ test("SIMD GELU: |y - x Φ(x)| <= 3e-7 max(1, |x|) and |GELU' - (Φ + x φ)| <= 
 test('SIMD GELU: every partial-quad length and an unaligned input equal the JS kernel; NaN stays NaN', () => {
   const base = values(64, 21, -4, 4);
   for (const len of [1, 2, 3, 4, 5, 6, 7, 9, 63]) {
-    const run = (): [Float32Array, Float32Array] => tf.tidy(() => geluAndGrad(tf.slice(tf.tensor1d(base), [1], [len])));
-    const [ys, gs] = withSimdEnv(undefined, run);
-    const [yj, gj] = withSimdEnv('0', run);
+    const run = (): Float32Array[] => tf.tidy(() => geluAndGrad(tf.slice(tf.tensor1d(base), [1], [len])));
+    const simdOut = withSimdEnv(undefined, run);
+    const jsOut = withSimdEnv('0', run);
     for (let i = 0; i < len; i++) {
       const scale = Math.max(1, Math.abs(base[i + 1] as number));
-      assert.ok(Math.abs((ys[i] as number) - (yj[i] as number)) <= 4e-7 * scale, `len ${len} y[${i}]`);
-      assert.ok(Math.abs((gs[i] as number) - (gj[i] as number)) <= 4e-7 * scale, `len ${len} g[${i}]`);
+      ['y', 'g', 'y in training'].forEach((name, j) => {
+        const diff = Math.abs((simdOut[j]![i] as number) - (jsOut[j]![i] as number));
+        assert.ok(diff <= 4e-7 * scale, `len ${len} ${name}[${i}]`);
+      });
     }
   }
-  const [y, g] = withSimdEnv(undefined, () => geluAndGrad(tf.tensor1d([NaN, 1, NaN, -1, 2])));
-  assert.ok(Number.isNaN(y[0]) && Number.isNaN(y[2]) && Number.isNaN(g[0]) && Number.isNaN(g[2]), 'NaN propagates');
-  assert.ok(Number.isFinite(y[4]) && Number.isFinite(g[4]), 'NaN does not leak into other lanes');
+  const [y, g, yTrain] = withSimdEnv(undefined, () => geluAndGrad(tf.tensor1d([NaN, 1, NaN, -1, 2])));
+  for (const out of [y, g, yTrain]) {
+    assert.ok(Number.isNaN(out[0]) && Number.isNaN(out[2]), 'NaN propagates');
+    assert.ok(Number.isFinite(out[4]), 'NaN does not leak into other lanes');
+  }
 });
 
 test('SIMD LayerNorm equals the JS kernels, forward and all gradients, for any width', () => {
@@ -129,6 +139,6 @@ test('a broken simd_kernels.wasm is one clear error naming the file, not a crash
   const empty = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]); // a valid module with no exports
   await assert.rejects(
     instantiateSimdKernels(empty, module, memory, '/x/simd_kernels.wasm'),
-    (e: unknown) => e instanceof UserError && /missing the kernels gelu, gelu_grad, .*sum_leading/.test(e.message),
+    (e: unknown) => e instanceof UserError && /missing the kernels gelu, gelu_train, .*sum_leading/.test(e.message),
   );
 });
