@@ -189,6 +189,7 @@ function replaceKernel(name: string, build: (original: tf.KernelConfig) => tf.Ke
  * @returns a function that restores the kernels registered before this call.
  */
 export function registerNativeMatMul(sgemm: Sgemm, options: NativeMatMulOptions = DEFAULT_NATIVE_MATMUL): () => void {
+  registrations += 1;
   const previous = [
     replaceKernel(
       tf.BatchMatMul,
@@ -212,11 +213,24 @@ export function registerNativeMatMul(sgemm: Sgemm, options: NativeMatMulOptions 
   ];
 
   return () => {
+    registrations -= 1;
     for (const config of previous) {
       tf.unregisterKernel(config.kernelName, 'wasm');
       tf.registerKernel(config);
     }
   };
+}
+
+/** How many `registerNativeMatMul` calls are not yet undone. */
+let registrations = 0;
+
+/**
+ * Whether the wasm backend's matmul kernels are the native ones now: then a matmul of a batched
+ * (..., M, K) with a single (K, N) matrix is one sgemm over the stacked rows (gemm_plan.ts), with no
+ * reshape needed.
+ */
+export function nativeMatMulActive(): boolean {
+  return registrations > 0 && tf.getBackend() === 'wasm';
 }
 
 /** N of a fused matmul's output, to check that a rank-1 bias spans whole rows. */

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
 import { attentionCore, attentionCoreActive } from '../engine/attention_kernel.js';
+import { linear } from '../engine/linear.js';
 import type { Rng } from '../random.js';
 import { Composite, Linear, f32, take, type Parts } from './layers.js';
 
@@ -50,12 +51,11 @@ export class Attention extends Composite {
 
   /** One qkv matmul (B N, D) @ (D, 3D), then the attention core kernel on that layout: x (B, N, D) -> (B, N, D). */
   private fusedCore(x: tf.Tensor3D): tf.Tensor3D {
-    const [B, N, D] = x.shape;
-    const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1); // (D, 3D)
+    const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D; // (D, 3D)
     const biases = [this.q.bias, this.k.bias, this.v.bias];
-    const bias = biases.every((b) => b !== null) ? tf.concat(biases as tf.Tensor[]) : undefined; // (3D)
-    const qkv = tf.fused.matMul({ a: x.reshape([B * N, D]), b: weight, ...(bias === undefined ? {} : { bias }) }); // (B N, 3D)
-    return attentionCore(qkv.reshape([B, N, 3 * D]), this.numHeads, 1 / Math.sqrt(this.headDim));
+    const bias = biases.every((b) => b !== null) ? (tf.concat(biases as tf.Tensor[]) as tf.Tensor1D) : null; // (3D)
+    const qkv = linear(x, weight, bias) as tf.Tensor3D; // (B, N, 3D)
+    return attentionCore(qkv, this.numHeads, 1 / Math.sqrt(this.headDim));
   }
 
   /** The same with tfjs ops, per-head transposes included (backends without the kernel, HEADSTEER_FUSED=0). */

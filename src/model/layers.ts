@@ -12,6 +12,7 @@ import type { Rng } from '../random.js';
 import { UserError } from '../errors.js';
 import { gelu as fusedGelu } from '../engine/gelu.js';
 import { layerNorm } from '../engine/layernorm.js';
+import { linear } from '../engine/linear.js';
 
 /** A trainable variable with the name the optimizer and its saved state use. */
 export interface Param {
@@ -89,12 +90,9 @@ export class Linear implements Module {
     this.bias = opts.bias === false ? null : variableFrom(tf.tensor1d(filled(outFeatures, opts.biasInit ?? 0)));
   }
 
+  /** x (..., in) -> (..., out). */
   apply(x: tf.Tensor): tf.Tensor {
-    const lead = x.shape.slice(0, -1);
-    const x2 = x.reshape([-1, this.inFeatures]); // (rows, in)
-    // Bias fused into the matmul: one pass over the output instead of a matmul then a broadcast add.
-    const y = tf.fused.matMul({ a: x2, b: this.weight, ...(this.bias === null ? {} : { bias: this.bias }) });
-    return y.reshape([...lead, this.outFeatures]);
+    return linear(x, this.weight as tf.Tensor2D, this.bias as tf.Tensor1D | null);
   }
 
   parameters(): Param[] {
