@@ -41,8 +41,8 @@ export interface SimdKernels {
   sumSquares(x: number, n: number): number;
   /** Softmax of each row of x (rows, n), in place. */
   softmaxRows(x: number, rows: number, n: number): void;
-  /** dp = p (dp - Σ_row dp p) for each row of p and dp (rows, n), in place. */
-  softmaxGradRows(p: number, dp: number, rows: number, n: number): void;
+  /** dp = p (dp - Σ_row dp p) for each row of p and dp (rows, n), in place; each row's Σ dp p into dots (rows). */
+  softmaxGradRows(p: number, dp: number, dots: number, rows: number, n: number): void;
   /** Run `f` with `bytes` of heap scratch (malloc'd, freed after). */
   withScratch<T>(bytes: number, f: (ptr: number) => T): T;
 }
@@ -78,7 +78,7 @@ interface Exports {
   sum_squares(x: number, n: number): number;
   sum_leading(x: number, out: number, rows: number, cols: number, acc: number): void;
   softmax_rows(x: number, rows: number, n: number): void;
-  softmax_grad_rows(p: number, dp: number, rows: number, n: number): void;
+  softmax_grad_rows(p: number, dp: number, dots: number, rows: number, n: number): void;
 }
 
 const EXPORTS: ReadonlyArray<keyof Exports> = [

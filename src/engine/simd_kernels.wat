@@ -573,8 +573,9 @@
         (br $row))))
 
   ;; The softmax gradient per row of p and dp (rows, n), laid out as for softmax_rows, written over dp:
-  ;; dp = p (dp - Σ dp p). The lanes past n are ignored (they may hold anything) and written as 0.
-  (func (export "softmax_grad_rows") (param $pp i32) (param $dp i32) (param $rows i32) (param $n i32)
+  ;; dp = p (dp - Σ dp p), and each row's Σ dp p to dots (rows). The lanes past n are ignored (they may
+  ;; hold anything) and written as 0.
+  (func (export "softmax_grad_rows") (param $pp i32) (param $dp i32) (param $dots i32) (param $rows i32) (param $n i32)
     (local $a i32) (local $b i32) (local $rest i32) (local $s v128) (local $dot v128)
     (if (i32.le_s (local.get $n) (i32.const 0)) (then (return)))
     (block $done
@@ -591,7 +592,9 @@
           (local.set $b (i32.add (local.get $b) (i32.const 16)))
           (local.set $rest (i32.sub (local.get $rest) (i32.const 4)))
           (br_if $dotl (i32.gt_s (local.get $rest) (i32.const 0))))
-        (local.set $dot (f32x4.splat (call $hsum (local.get $s))))
+        (f32.store (local.get $dots) (call $hsum (local.get $s)))
+        (local.set $dot (f32x4.splat (f32.load (local.get $dots))))
+        (local.set $dots (i32.add (local.get $dots) (i32.const 4)))
         (local.set $a (local.get $pp))
         (local.set $b (local.get $dp))
         (local.set $rest (local.get $n))

@@ -44,18 +44,22 @@ export class Attention extends Composite {
   apply(x: tf.Tensor3D, mask: tf.Tensor2D | null): tf.Tensor3D {
     const [B, N] = x.shape;
     const H = this.numHeads;
-    let o = attentionCoreActive() ? this.fusedCore(x) : this.compositeCore(x); // (B, N, D), head h at columns h Dh
+    if (attentionCoreActive()) return this.proj.apply(this.fusedCore(x, mask)) as tf.Tensor3D;
+    let o = this.compositeCore(x); // (B, N, D), head h at columns h Dh
     if (mask !== null) o = tf.mul(o.reshape([B, N, H, this.headDim]), mask.reshape([B, 1, H, 1])).reshape([B, N, this.dim]);
     return this.proj.apply(o) as tf.Tensor3D;
   }
 
-  /** One qkv matmul (B N, D) @ (D, 3D), then the attention core kernel on that layout: x (B, N, D) -> (B, N, D). */
-  private fusedCore(x: tf.Tensor3D): tf.Tensor3D {
+  /**
+   * One qkv matmul (B N, D) @ (D, 3D), then the attention core kernel on that layout, which applies the
+   * head mask too: x (B, N, D), mask (B, H) or null -> (B, N, D).
+   */
+  private fusedCore(x: tf.Tensor3D, mask: tf.Tensor2D | null): tf.Tensor3D {
     const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D; // (D, 3D)
     const biases = [this.q.bias, this.k.bias, this.v.bias];
     const bias = biases.every((b) => b !== null) ? (tf.concat(biases as tf.Tensor[]) as tf.Tensor1D) : null; // (3D)
     const qkv = linear(x, weight, bias) as tf.Tensor3D; // (B, N, 3D)
-    return attentionCore(qkv, this.numHeads, 1 / Math.sqrt(this.headDim));
+    return attentionCore(qkv, this.numHeads, 1 / Math.sqrt(this.headDim), mask);
   }
 
   /** The same with tfjs ops, per-head transposes included (backends without the kernel, HEADSTEER_FUSED=0). */

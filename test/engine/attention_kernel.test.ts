@@ -94,27 +94,32 @@ test('SIMD softmax rows and their gradient equal the JS twins', { skip: simd() =
     softmaxRows(want, 0, rows, n);
     kernels.softmaxRows(off(p), rows, n);
     assertClose(heap().slice(off(p) / 4, off(p) / 4 + size), want, 1e-6, `softmax ${rows}x${n}`);
-    const both = new Float32Array([...want, ...(dp.dataSync() as Float32Array)]);
-    softmaxGradRows(both, 0, size, rows, n);
-    kernels.softmaxGradRows(off(p), off(dp), rows, n);
-    assertClose(heap().slice(off(dp) / 4, off(dp) / 4 + size), both.subarray(size), 1e-6, `softmax grad ${rows}x${n}`);
-    tf.dispose([p, dp]);
+    const both = new Float32Array([...want, ...(dp.dataSync() as Float32Array), ...new Float32Array(rows)]); // p | dp | row dots
+    softmaxGradRows(both, 0, size, 2 * size, rows, n);
+    const dots = tf.zeros([rows]);
+    kernels.softmaxGradRows(off(p), off(dp), off(dots), rows, n);
+    assertClose(heap().slice(off(dp) / 4, off(dp) / 4 + size), both.subarray(size, 2 * size), 1e-6, `softmax grad ${rows}x${n}`);
+    assertClose(heap().slice(off(dots) / 4, off(dots) / 4 + rows), both.subarray(2 * size), 1e-6, `softmax grad row sums ${rows}x${n}`);
+    tf.dispose([p, dp, dots]);
   }
 });
 
-test('Attention.apply with a head mask: fused core equals HEADSTEER_FUSED=0, values and gradients', { skip: !native && 'OpenBLAS not loaded' }, () => {
+test("Attention.apply with a head mask: fused core equals HEADSTEER_FUSED=0, values and gradients (the mask's too)", {
+  skip: !native && 'OpenBLAS not loaded',
+}, () => {
   for (const qkvBias of [true, false]) {
     const attn = new Attention(12, 3, qkvBias, rng(0, 'attn-test'));
     const [B, N] = [3, 7];
     const x = tf.tensor3d(values(B * N * 12, 5), [B, N, 12]);
-    const mask = tf.tensor2d([1, 0, 1, 0, 0, 0, 1, 1, 1], [B, 3]);
+    const mask = tf.tensor2d([1, 0, 1, 0, 0, 0.3, 1, 1.2, 0.999], [B, 3]); // straight-through masks are near 0 or 1, not exactly
     const w = tf.tensor3d(values(B * N * 12, 6), [B, N, 12]);
     const vars = attn.parameters().map((p) => p.variable);
     const run = (): Float32Array[] =>
       tf.tidy(() => {
         const y = attn.apply(x, mask);
         const { grads } = tf.variableGrads(() => tf.sum(tf.mul(attn.apply(x, mask), w)) as tf.Scalar, vars);
-        return [y, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array);
+        const dMask = tf.grad((m: tf.Tensor) => tf.sum(tf.mul(attn.apply(x, m as tf.Tensor2D), w)))(mask);
+        return [y, dMask, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array);
       });
     const got = run();
     const want = withEnv('HEADSTEER_FUSED', '0', run);
