@@ -1,5 +1,5 @@
 /**
- * The wasm Identity (shared buffer), leading-axes Sum, Slice and GatherV2 replacements (src/engine/wasm_kernels.ts):
+ * The wasm Identity (shared buffer), leading-axes Sum, Slice, GatherV2 and SplitV replacements (src/engine/wasm_kernels.ts):
  * Sum equals tfjs's own kernels for every axis pattern (replaced and passed-through ones), a clone
  * outlives its source and is unaffected by variable updates, gradients through a training-like
  * graph are unchanged, nothing leaks, and unregistering restores the originals.
@@ -144,6 +144,46 @@ test('GatherV2 by heap copies equals tfjs-wasm on every axis, with repeated indi
     got.forEach((g, i) => {
       assert.deepEqual(g.shape, want[i]!.shape, `gather case ${i}: shape`);
       assert.deepEqual(Array.from(g.data), Array.from(want[i]!.data), `gather case ${i}: values`);
+    });
+  } finally {
+    restore();
+  }
+});
+
+const SPLITS: Array<{ shape: number[]; sizes: number[] | number; axis: number }> = [
+  { shape: [7, 18], sizes: 3, axis: 1 }, // the q | k | v weight gradient
+  { shape: [18], sizes: [6, 6, 6], axis: 0 }, // and its bias
+  { shape: [2, 5, 3], sizes: [1, -1, 0], axis: 1 }, // inferred and empty parts
+  { shape: [4, 3, 2], sizes: [3, 1], axis: 0 },
+  { shape: [2, 3, 6], sizes: 2, axis: -1 },
+];
+
+function splits(): Array<Array<{ shape: number[]; data: Float32Array }>> {
+  return SPLITS.map(({ shape, sizes, axis }, i) =>
+    tf.tidy(() => {
+      const x = tf.tensor(
+        values(
+          shape.reduce((p, d) => p * d, 1),
+          300 + i,
+        ),
+        shape,
+      );
+      return tf.split(x, sizes, axis).map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+    }),
+  );
+}
+
+test('SplitV by heap copies equals tfjs-wasm on every axis, with inferred and empty parts', () => {
+  const want = splits();
+  const restore = registerWasmKernels();
+  try {
+    const got = splits();
+    got.forEach((parts, i) => {
+      assert.equal(parts.length, want[i]!.length, `split case ${i}: parts`);
+      parts.forEach((g, j) => {
+        assert.deepEqual(g.shape, want[i]![j]!.shape, `split case ${i} part ${j}: shape`);
+        assert.deepEqual(Array.from(g.data), Array.from(want[i]![j]!.data), `split case ${i} part ${j}: values`);
+      });
     });
   } finally {
     restore();
