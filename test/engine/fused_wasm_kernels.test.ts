@@ -19,6 +19,16 @@ await initEngine();
 /** Deterministic standard-normal test values from the project's seeded streams. */
 const values = (size: number, seed: number): Float32Array => rng(seed, 'test-values').fill(new Float32Array(size), 'normal');
 
+/** A tensor of `shape` holding `values` of `seed`. */
+const seeded = (shape: number[], seed: number): tf.Tensor =>
+  tf.tensor(
+    values(
+      shape.reduce((p, d) => p * d, 1),
+      seed,
+    ),
+    shape,
+  );
+
 function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
   for (let i = 0; i < want.length; i++) {
@@ -46,13 +56,7 @@ const CASES: Array<{ shape: number[]; axis: number | number[]; keepDims?: boolea
 function sums(): Array<{ shape: number[]; data: Float32Array }> {
   return CASES.map(({ shape, axis, keepDims }, i) =>
     tf.tidy(() => {
-      const x = tf.tensor(
-        values(
-          shape.reduce((p, d) => p * d, 1),
-          i + 1,
-        ),
-        shape,
-      );
+      const x = seeded(shape, i + 1);
       const s = tf.sum(x, axis, keepDims ?? false);
       return { shape: s.shape, data: s.dataSync() as Float32Array };
     }),
@@ -86,13 +90,7 @@ const SLICES: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
 function slices(): Array<{ shape: number[]; data: Float32Array }> {
   return SLICES.map(({ shape, begin, size }, i) =>
     tf.tidy(() => {
-      const x = tf.tensor(
-        values(
-          shape.reduce((p, d) => p * d, 1),
-          100 + i,
-        ),
-        shape,
-      );
+      const x = seeded(shape, 100 + i);
       const s = tf.slice(x, begin, size);
       return { shape: s.shape, data: s.dataSync() as Float32Array };
     }),
@@ -123,13 +121,7 @@ const GATHERS: Array<{ shape: number[]; indices: number[]; axis: number }> = [
 function gathers(): Array<{ shape: number[]; data: Float32Array }> {
   return GATHERS.map(({ shape, indices, axis }, i) =>
     tf.tidy(() => {
-      const x = tf.tensor(
-        values(
-          shape.reduce((p, d) => p * d, 1),
-          200 + i,
-        ),
-        shape,
-      );
+      const x = seeded(shape, 200 + i);
       const g = tf.gather(x, tf.tensor1d(indices, 'int32'), axis);
       return { shape: g.shape, data: g.dataSync() as Float32Array };
     }),
@@ -161,13 +153,7 @@ const SPLITS: Array<{ shape: number[]; sizes: number[] | number; axis: number }>
 function splits(): Array<Array<{ shape: number[]; data: Float32Array }>> {
   return SPLITS.map(({ shape, sizes, axis }, i) =>
     tf.tidy(() => {
-      const x = tf.tensor(
-        values(
-          shape.reduce((p, d) => p * d, 1),
-          300 + i,
-        ),
-        shape,
-      );
+      const x = seeded(shape, 300 + i);
       return tf.split(x, sizes, axis).map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
     }),
   );
