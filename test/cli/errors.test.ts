@@ -168,7 +168,14 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
     withNaN(join(ckpt, 'weights.safetensors'), 'blocks.0.attn.qkv.weight', join(ckpt, 'weights.safetensors'));
     const runs = [join(root, 'run-a'), join(root, 'run-b')];
     for (const r of runs) cpSync(fixtureDir('run-smoke'), r, { recursive: true });
-    const out = (name: string): string => join(root, `out-${name}`); // one each: the cases run side by side
+    // One folder each: the cases run side by side, and a stage locks the folder that holds its --out.
+    const parents: string[] = [];
+    const out = (name: string): string => {
+      const parent = join(root, `case-${name}`);
+      mkdirSync(parent);
+      parents.push(parent);
+      return join(parent, 'out');
+    };
     const cases: Array<{ name: string; args: string[]; expect: RegExp }> = [
       {
         name: '--out is a file',
@@ -236,6 +243,7 @@ test('regression corpus: filesystem errors, degenerate data, corrupt weights and
       }
     }
     assert.deepEqual(readdirSync(root).sort(), before, 'nothing written');
+    for (const parent of parents) assert.deepEqual(readdirSync(parent), [], `nothing written in ${parent}`);
     assert.ok(!existsSync(join(ckpt, 'eval.json')), 'no eval.json for NaN weights');
     const fits = cli(['data', '--preset', 'default', '--data-dir', join(root, 'idx4data'), '--set', 'model.patchSize=4']);
     assert.equal(fits.status, 0, `4x4 images fit a 4x4 patch: ${fits.stderr}`);
