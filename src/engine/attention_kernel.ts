@@ -229,27 +229,17 @@ export function attentionCoreActive(): boolean {
  */
 export function attentionCore(qkv: tf.Tensor3D, heads: number, scale: number, mask: tf.Tensor2D | null = null): tf.Tensor3D {
   const attrs = { heads, scale };
-  if (mask === null) {
-    const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-      const [x, save] = args as [tf.Tensor3D, tf.GradSaveFunc];
-      const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, { qkv: x }, attrs) as tf.Tensor[];
-      save([x, p!]);
-      return {
-        value: o!,
-        gradFunc: (dy: tf.Tensor, [sx, sp]: tf.Tensor[]) => (tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, qkv: sx!, p: sp! }, attrs) as tf.Tensor[])[0]!,
-      };
-    });
-    return op(qkv) as tf.Tensor3D;
-  }
+  // Inputs qkv and, when given, the mask; the gradient kernel returns one gradient per input.
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [x, m, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];
-    const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, { qkv: x, mask: m }, attrs) as tf.Tensor[];
-    save([x, p!, m]);
+    const save = args.pop() as tf.GradSaveFunc;
+    const [x, m] = args as [tf.Tensor3D, tf.Tensor2D | undefined];
+    const [o, p] = tf.engine().runKernel(ATTENTION_KERNEL, m === undefined ? { qkv: x } : { qkv: x, mask: m }, attrs) as tf.Tensor[];
+    save(m === undefined ? [x, p!] : [x, p!, m]);
     return {
       value: o!,
       gradFunc: (dy: tf.Tensor, [sx, sp, sm]: tf.Tensor[]) =>
-        tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, qkv: sx!, p: sp!, mask: sm! }, attrs) as tf.Tensor[],
+        tf.engine().runKernel(ATTENTION_GRAD_KERNEL, sm === undefined ? { dy, qkv: sx!, p: sp! } : { dy, qkv: sx!, p: sp!, mask: sm }, attrs) as tf.Tensor[],
     };
   });
-  return op(qkv, mask) as tf.Tensor3D;
+  return (mask === null ? op(qkv) : op(qkv, mask)) as tf.Tensor3D;
 }
