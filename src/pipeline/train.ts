@@ -20,7 +20,7 @@ import { ViT } from '../model/vit.js';
 import { denseStage, loadStageViT, stageDir, stageStatus, STAGES, type TrainStage } from '../run/layout.js';
 import { provenanceOf, staleReason, type Provenance } from '../run/provenance.js';
 import { trainViT, type EpochSummary, type Replica, type StepProgress } from '../train/loop.js';
-import { trainInReplicas } from '../train/replicas.js';
+import { runInReplicas } from '../run/replicas.js';
 
 export interface TrainHooks {
   /** `notes`: one line per change made to the starting model (fine-tuning's new head, resampled input). */
@@ -168,7 +168,7 @@ export function pruneStage(o: Omit<TrainStageOptions, 'cfg'>): Promise<TrainStag
 /** In this process, or in `workers` processes running `replicaEntry` that split every batch. */
 function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined, replicaEntry: string): Promise<TrainStageResult> {
   const workers = spec.cfg[spec.stage].workers;
-  if (workers > 1) return trainInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {});
+  if (workers > 1) return runInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {}).then((r) => r[0]!); // the leader's
   return executeTraining(spec, hooks).then((r) => r!); // no replica: this process is the leader
 }
 

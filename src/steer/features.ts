@@ -64,30 +64,45 @@ export interface ExtractSplitOptions {
   withCache: boolean;
   /** Extra layers (not the final one) whose block-input CLS to keep. */
   layers?: readonly number[];
+  /** Images [start, end) of the split; default all of it. */
+  range?: readonly [number, number];
+  /** Called after each batch with the images of the range done. */
   onBatch?: (done: number) => void;
 }
 
-/** Run the model over a split in eval mode and collect its features. */
+/** Zeroed features of N images with these labels, for a model of width D, H heads and T tokens. */
+export function emptyFeatures(
+  labels: Int32Array,
+  { D, H, T }: { D: number; H: number; T: number },
+  withCache: boolean,
+  layers: readonly number[],
+): SplitFeatures {
+  const N = labels.length;
+  return {
+    count: N,
+    x: new Float32Array(N * D),
+    labels,
+    predictions: new Int32Array(N),
+    finalMasks: new Float32Array(N * H),
+    ...(withCache ? { k: new Float32Array(N * T * D), v: new Float32Array(N * T * D) } : {}),
+    ...(layers.length > 0 ? { layerX: new Map(layers.map((l) => [l, new Float32Array(N * D)])) } : {}),
+  };
+}
+
+/** Run the model over a split (or a range of it) in eval mode and collect its features. */
 export function extractSplit(model: ViT, split: Split, ds: Dataset, o: ExtractSplitOptions): SplitFeatures {
   const { embedDim: D, numHeads: H } = model.config;
   const T = model.dims.numTokens;
   const Dh = D / H;
-  const N = split.count;
+  const [first, end] = o.range ?? [0, split.count];
+  const N = end - first;
   const layers = o.layers ?? [];
-  const f: SplitFeatures = {
-    count: N,
-    x: new Float32Array(N * D),
-    labels: Int32Array.from(split.labels.subarray(0, N)),
-    predictions: new Int32Array(N),
-    finalMasks: new Float32Array(N * H),
-    ...(o.withCache ? { k: new Float32Array(N * H * T * Dh), v: new Float32Array(N * H * T * Dh) } : {}),
-    ...(layers.length > 0 ? { layerX: new Map(layers.map((l) => [l, new Float32Array(N * D)])) } : {}),
-  };
+  const f = emptyFeatures(Int32Array.from(split.labels.subarray(first, end)), { D, H, T }, o.withCache, layers);
   for (let start = 0; start < N; start += o.batchSize) {
     const B = Math.min(o.batchSize, N - start);
     const batch = makeBatch(
       split,
-      Array.from({ length: B }, (_, i) => start + i),
+      Array.from({ length: B }, (_, i) => first + start + i),
       ds,
     );
     const out = tf.tidy(() => {
@@ -114,6 +129,22 @@ export function extractSplit(model: ViT, split: Split, ds: Dataset, o: ExtractSp
     o.onBatch?.(start + B);
   }
   return f;
+}
+
+/** Copy `rows`, the features of images [start, start + rows.count) of a split, into that split's `f`. */
+export function placeRows(f: SplitFeatures, rows: SplitFeatures, start: number): void {
+  const put = <A extends Float32Array | Int32Array>(into: A, from: A): void => {
+    into.set(from, start * (into.length / f.count));
+  };
+  put(f.x, rows.x);
+  put(f.labels, rows.labels);
+  put(f.predictions, rows.predictions);
+  put(f.finalMasks, rows.finalMasks);
+  if (f.k !== undefined && f.v !== undefined) {
+    put(f.k, rows.k!);
+    put(f.v, rows.v!);
+  }
+  for (const [l, x] of f.layerX ?? []) put(x, rows.layerX!.get(l)!);
 }
 
 /** Safetensors tensors for a split. */

@@ -1,7 +1,8 @@
 /**
  * The main job end to end on the smoke preset: `headsteer run` interrupted with SIGKILL during pretrain
  * resumes on rerun without redoing finished stages; its steer/results.json validates against the schema;
- * alpha = 0 reproduces the SAE splice-back figures exactly; the stage verbs reject bad input with one
+ * alpha = 0 reproduces the SAE splice-back figures exactly; extraction shared by replica processes
+ * writes the same files whatever their number; the stage verbs reject bad input with one
  * clear line and write nothing. Steering at every layer (`steer.layers=all`, docs/design.md "Steering at
  * every layer"): end to end at depth 3, where it adds a layer; on the finished depth-2 run, where it adds
  * only layers.json and leaves every final-layer file as it was; and its bad input.
@@ -14,6 +15,7 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initEngine } from '../../src/engine/backend.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
 import { saveSae } from '../../src/sae/checkpoint.js';
 import { SparseAutoencoder } from '../../src/sae/sae.js';
 import * as tf from '@tensorflow/tfjs';
@@ -165,6 +167,34 @@ test('steer --target-usage: the threshold shift reaches the target within 0.01, 
     assert.ok(Math.abs(usage - 0.5) <= 0.01, `${args.join(' ')}: ${line}`);
     for (const s of ['per-class', 'global', 'random', 'predicted-class']) assert.match(r.stdout, new RegExp(`^  ${s} +alpha`, 'm'), `a row for ${s}`);
   }
+});
+
+test("extract in 2 and 3 replica processes writes the same files byte for byte, within float noise of one process's", () => {
+  const shared = [2, 3].map((workers) => {
+    const out = join(root, `extract-${workers}`, 'features');
+    const r = cli(['extract', '--run', run, '--out', out, '--workers', String(workers)]);
+    assert.equal(r.status, 0, r.stderr);
+    return out;
+  });
+  for (const file of ['train.safetensors', 'test.safetensors']) {
+    assert.ok(readFileSync(join(shared[0]!, file)).equals(readFileSync(join(shared[1]!, file))), `${file}: 2 and 3 replicas`);
+    // The run extracted in its own process (smoke: extract.workers 1), with OpenBLAS's own threads.
+    const one = readSafetensors(join(run, 'features', file)).tensors;
+    const two = readSafetensors(join(shared[0]!, file)).tensors;
+    assert.deepEqual([...two.keys()], [...one.keys()]);
+    for (const [name, t] of one) {
+      const u = two.get(name)!;
+      assert.deepEqual(u.shape, t.shape, name);
+      if (t.dtype === 'I32') assert.deepEqual(u.data, t.data, name);
+      else
+        assert.ok(
+          t.data.every((v, i) => Math.abs(Number(v) - Number(u.data[i])) <= 1e-5 * Math.max(1, Math.abs(Number(v)))),
+          `${file} ${name}: within 1e-5`,
+        );
+    }
+  }
+  const manifest = (dir: string): Record<string, unknown> => ({ ...json(join(dir, 'manifest.json')), checkpoint: undefined });
+  assert.deepEqual(manifest(shared[0]!), manifest(join(run, 'features')));
 });
 
 test('stage verbs: bad input is one clear line, exit 2, nothing written', () => {

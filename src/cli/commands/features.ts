@@ -3,6 +3,7 @@
  * layers) and `headsteer sae` (top-k SAE on one layer's features, with reconstruction and, at the final
  * layer, splice-back metrics).
  */
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { runConfigOf } from '../../config.js';
 import { extractStage } from '../../pipeline/extract.js';
@@ -12,6 +13,9 @@ import { loadFeaturesManifest } from '../../steer/features.js';
 import { parseLayer, parseLayerSpec } from '../../steer/layers.js';
 import { progressBar, type Progress } from '../progress.js';
 import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
+
+/** The script each extraction replica runs (`extract.workers` > 1): src/cli/extract_replica.ts. */
+export const EXTRACT_ENTRY = fileURLToPath(new URL('../extract_replica.js', import.meta.url));
 
 export function printSaeMetrics(dir: string, m: SaeStageMetrics): void {
   const pt = (x: number): string => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} pt`;
@@ -36,8 +40,9 @@ export function register(program: Command): void {
       '--layers <spec>',
       "steered layers whose block-input CLS to store too: 'final' (only x), 'all' gated layers, or indices like 0,2 (default: the config's steer.layers)",
     )
+    .option('--workers <n>', "processes that share the forward passes (default: the config's extract.workers)")
     .option('--force', 'extract again over finished features in --out')
-    .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string; layers?: string; force?: boolean }) => {
+    .action(async (flags: { checkpoint?: string; out?: string; run: string; dataDir?: string; layers?: string; workers?: string; force?: boolean }) => {
       await startEngine();
       const checkpoint = flags.checkpoint ?? stageDir(flags.run, 'prune');
       const out = flags.out ?? stageDir(flags.run, 'extract');
@@ -45,11 +50,16 @@ export function register(program: Command): void {
       refuseFinished(out, STAGES.extract.done(out), 'finished features', flags.force);
       let bar: Progress | null = null;
       let current = '';
-      const manifest = extractStage({
+      const manifest = await extractStage({
         checkpoint,
         out,
+        replicaEntry: EXTRACT_ENTRY,
         ...(flags.layers === undefined ? {} : { layers: parseLayerSpec(flags.layers) }),
-        overrides: (cfg) => withOverrides(cfg, flags.dataDir === undefined ? [] : [`data.dataDir=${JSON.stringify(flags.dataDir)}`]),
+        overrides: (cfg) =>
+          withOverrides(cfg, [
+            ...(flags.dataDir === undefined ? [] : [`data.dataDir=${JSON.stringify(flags.dataDir)}`]),
+            ...(flags.workers === undefined ? [] : [`extract.workers=${flags.workers}`]),
+          ]),
         onProgress: (split, done, total) => {
           if (split !== current) {
             bar?.stop();

@@ -48,7 +48,7 @@ import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { formatDuration, progressBar } from '../progress.js';
 import { validateLayersResults } from '../../steer/layers_results.js';
 import { collect, configFromFlags, holdLock, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
-import { printSaeMetrics, saeProgress } from './features.js';
+import { EXTRACT_ENTRY, printSaeMetrics, saeProgress } from './features.js';
 import { printLatentsSummary } from './latents.js';
 import { printLayersSummary, printSteerSummary } from './steer.js';
 import { REPLICA_ENTRY, trainWithProgress } from './train.js';
@@ -202,9 +202,10 @@ export function register(program: Command): void {
         prune: () => trainStage('prune', run, cfg, sets, redoWhy('prune', dir('prune')) !== undefined),
         extract: async () => {
           const bar = progressBar('extract ', 2, []);
-          extractStage({
+          await extractStage({
             checkpoint: dir('prune'),
             out: dir('extract'),
+            replicaEntry: EXTRACT_ENTRY,
             layers: laterConfig().steer.layers,
             onProgress: (split, n, total) => bar.update((split === 'test' ? 1 : 0) + n / total, {}),
           });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GradientExchange } from '../../src/train/replicas.js';
+import { GradientExchange } from '../../src/run/replicas.js';
 
 test('3 replicas exchanging 3 vectors each get the float32 sum in replica order divided by 3', async () => {
   const folder = mkdtempSync(join(tmpdir(), 'headsteer-exchange-'));

@@ -1,16 +1,19 @@
 /**
- * Data-parallel training over replica processes (the second core does more than BLAS): the calling
- * process forks `count` copies of an entry script the caller names (the CLI's `src/cli/replica.ts`);
- * each builds the same model from the same spec and takes its share of every batch. Gradients travel
- * through files, not messages (`GradientExchange`): each replica writes its vector to its own file in a
- * fresh folder (under /dev/shm where it exists, so in memory), says so here in a message of a few
- * bytes, and once all have, reads every replica's file and averages them in replica order into a buffer
- * it keeps. Every replica thus computes the identical mean, with the same float32 additions as one
- * coordinator would, and applies the identical AdamW update; nothing is serialised or allocated per step.
- * Each replica runs OpenBLAS single-threaded (OPENBLAS_NUM_THREADS=1): the parallelism is across
- * replicas. Only replica 0 writes checkpoints, metrics and eval.json, and its progress is forwarded.
- * What a spec, a result and the progress hooks are is the caller's business (src/pipeline/train.ts):
- * they only travel here, as structured clones.
+ * Work shared by replica processes, so that the second core does more than BLAS: data-parallel
+ * training (src/train/loop.ts) and extraction (src/pipeline/extract.ts). The calling process forks
+ * `count` copies of an entry script the caller names (the CLI's `src/cli/replica.ts`,
+ * `src/cli/extract_replica.ts`); each serves one spec (`serveReplica`) with its index, and its result
+ * comes back here. Each replica runs OpenBLAS single-threaded (OPENBLAS_NUM_THREADS=1): the
+ * parallelism is across replicas.
+ *
+ * Training replicas build the same model from the same spec, take their share of every batch and
+ * average gradients through files, not messages (`GradientExchange`): each replica writes its vector
+ * to its own file in a fresh folder (under /dev/shm where it exists, so in memory), says so here in a
+ * message of a few bytes, and once all have, reads every replica's file and averages them in replica
+ * order into a buffer it keeps. Every replica thus computes the identical mean, with the same float32
+ * additions as one coordinator would, and applies the identical AdamW update; nothing is serialised or
+ * allocated per step. What a spec, a result and the progress hooks are is the caller's business: they
+ * only travel here, as structured clones.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
@@ -18,28 +21,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 
-/** Messages from the coordinator to a replica training spec S; `exchange` is the gradient files' folder. */
+/** Messages from the coordinator to a replica serving spec S; `exchange` is the gradient files' folder. */
 export type ToReplica<S> = { type: 'start'; spec: S; index: number; count: number; exchange: string } | { type: 'reduced' };
-/** Messages from a replica: R is its result (the leader's is kept), K names its progress hooks. */
+/** Messages from a replica: R is its result, K names its progress hooks. */
 export type FromReplica<R, K extends string> =
   | { type: 'written' }
   | { type: 'hook'; name: K; arg: unknown }
   | { type: 'done'; result: R | null }
   | { type: 'error'; message: string; user: boolean };
 
-/** Progress callbacks by name, each called with the one argument the leader forwarded. */
+/** Progress callbacks by name, each called with the one argument a replica sent. */
 export type ReplicaHooks<K extends string> = Partial<Record<K, (arg: never) => void>>;
 
-/** Train `spec` in `count` processes running `entry`; resolves with the leader's result. */
-export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, count: number, hooks: ReplicaHooks<K>): Promise<R> {
+/** What a replica's work sees of the others: its place among them, the gradient average, its progress hooks. */
+export interface ReplicaContext<K extends string> {
+  index: number;
+  count: number;
+  /** Element-wise mean over all the replicas of `values` (same length in each); the result may be reused by the next call. */
+  allReduce(values: Float32Array): Promise<Float32Array>;
+  /** Call the coordinator's hook `name` with `arg`. */
+  hook(name: K, arg: unknown): void;
+}
+
+/** Serve `spec` in `count` processes running `entry`; resolves with every replica's result, by index. */
+export function runInReplicas<S, R, K extends string>(entry: string, spec: S, count: number, hooks: ReplicaHooks<K>): Promise<(R | null)[]> {
   return new Promise((resolve, reject) => {
     const children: ChildProcess[] = [];
     const exchange = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'headsteer-gradients-'));
     let written = 0;
     let finished = 0;
-    let result: R | null = null;
+    const results: (R | null)[] = new Array<R | null>(count).fill(null);
     let failed = false;
-    // Ctrl-C / kill of the CLI: the replicas go with it (their last checkpoint stays resumable).
+    // Ctrl-C / kill of the CLI: the replicas go with it (a training's last checkpoint stays resumable).
     const stop = (): void => fail(new UserError('interrupted; rerun with --resume to continue from the last checkpoint'));
     const release = (): void => {
       process.off('SIGINT', stop);
@@ -71,11 +84,11 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
           (hooks[msg.name] as ((arg: unknown) => void) | undefined)?.(msg.arg);
           return;
         case 'done':
-          if (index === 0) result = msg.result;
+          results[index] = msg.result;
           finished += 1;
           if (finished === count) {
             release();
-            resolve(result!);
+            resolve(results);
           }
           return;
         case 'error':
@@ -91,10 +104,44 @@ export function trainInReplicas<S, R, K extends string>(entry: string, spec: S, 
       children.push(child);
       child.on('message', (m) => onMessage(index, m as FromReplica<R, K>));
       child.on('exit', (code, signal) => {
-        if (code !== 0 && !failed && finished < count) fail(new Error(`training replica ${index} exited (${signal ?? `code ${code}`})`));
+        if (code !== 0 && !failed && finished < count) fail(new Error(`replica ${index} exited (${signal ?? `code ${code}`})`));
       });
       child.send({ type: 'start', spec, index, count, exchange } satisfies ToReplica<S>);
     }
+  });
+}
+
+/**
+ * The replica process's side (call it once in an entry script): waits for the coordinator's spec, runs
+ * `work` on it and sends back its result, or its error (a UserError stays one).
+ */
+export function serveReplica<S, R, K extends string>(work: (spec: S, replica: ReplicaContext<K>) => Promise<R | null>): void {
+  const send = (m: FromReplica<R, K>, then?: () => void): void => {
+    process.send?.(m, undefined, {}, then);
+  };
+  let exchange: GradientExchange | null = null;
+  process.on('message', (raw) => {
+    const msg = raw as ToReplica<S>;
+    if (msg.type === 'reduced') {
+      exchange?.allWritten();
+      return;
+    }
+    const gradients = new GradientExchange(msg.exchange, msg.index, msg.count, () => send({ type: 'written' }));
+    exchange = gradients;
+    void (async () => {
+      try {
+        const result = await work(msg.spec, {
+          index: msg.index,
+          count: msg.count,
+          allReduce: (values) => gradients.mean(values),
+          hook: (name, arg) => send({ type: 'hook', name, arg }),
+        });
+        gradients.close();
+        send({ type: 'done', result }, () => process.exit(0));
+      } catch (e) {
+        send({ type: 'error', message: e instanceof Error ? e.message : String(e), user: e instanceof UserError }, () => process.exit(1));
+      }
+    })();
   });
 }
 
