@@ -84,7 +84,8 @@ export const configSchema = z.strictObject({
       /**
        * Processes that share extraction (src/pipeline/extract.ts), each with single-threaded OpenBLAS
        * and a contiguous share of whole batches; 1 extracts in this process with multi-threaded OpenBLAS.
-       * 2 because, on 2 idle cores, MEASURED.
+       * 2 because, on 2 idle cores (default model, 70,000 images, 5 interleaved pairs), 2 replicas
+       * extracted in 15.8 s against 19.7 s for one process with two OpenBLAS threads (1.25x).
        */
       workers: z.number().int().min(1).max(16).default(2),
     })
