@@ -97,23 +97,13 @@ export async function serveExtractShare(spec: ExtractSpec, index: number, count:
 }
 
 /**
- * Both splits' features, in this process or in `extract.workers` replicas. The replicas send each
- * batch's rows as they go, into arrays for the whole split here: neither side holds a share twice.
+ * Both splits' features, in this process or in `extract.workers` replicas. Either way the rows come
+ * batch by batch into arrays for the whole split here; the replicas send theirs as they go, so that
+ * neither side holds a share twice.
  */
 async function extractAll(model: ViT, ds: Dataset, spec: ExtractSpec, o: ExtractOptions): Promise<Record<SplitName, SplitFeatures>> {
   const workers = spec.cfg.extract.workers;
-  const batchSize = spec.cfg.eval.batchSize;
   const { train, test } = ds;
-  if (workers === 1 || o.replicaEntry === undefined) {
-    const split = (name: SplitName): SplitFeatures =>
-      extractSplit(model, ds[name], ds, {
-        batchSize,
-        withCache: name === 'test',
-        layers: spec.layers,
-        onBatch: (done) => o.onProgress?.(name, done, ds[name].count),
-      });
-    return { train: split('train'), test: split('test') };
-  }
   const dims = { D: model.config.embedDim, H: model.config.numHeads, T: model.dims.numTokens };
   const whole = {
     train: emptyFeatures(Int32Array.from(train.labels.subarray(0, train.count)), dims, false, spec.layers),
@@ -127,7 +117,8 @@ async function extractAll(model: ViT, ds: Dataset, spec: ExtractSpec, o: Extract
     if (split === 'train' || done.train < train.count) o.onProgress?.('train', done.train, train.count);
     if (done.train === train.count) o.onProgress?.('test', done.test, test.count);
   };
-  await runInReplicas<ExtractSpec, null, 'onRows'>(o.replicaEntry, spec, workers, { onRows });
+  if (workers === 1 || o.replicaEntry === undefined) for (const rows of extractShare(model, ds, spec, 0, 1)) onRows(rows);
+  else await runInReplicas<ExtractSpec, null, 'onRows'>(o.replicaEntry, spec, workers, { onRows }, 'interrupted before any file was written; rerun to extract');
   return whole;
 }
 

@@ -168,7 +168,11 @@ export function pruneStage(o: Omit<TrainStageOptions, 'cfg'>): Promise<TrainStag
 /** In this process, or in `workers` processes running `replicaEntry` that split every batch. */
 function dispatch(spec: TrainSpec, hooks: TrainHooks | undefined, replicaEntry: string): Promise<TrainStageResult> {
   const workers = spec.cfg[spec.stage].workers;
-  if (workers > 1) return runInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {}).then((r) => r[0]!); // the leader's
+  if (workers > 1) {
+    // Killed, the replicas leave their last checkpoint, resumable.
+    const interrupted = 'interrupted; rerun with --resume to continue from the last checkpoint';
+    return runInReplicas<TrainSpec, TrainStageResult, keyof TrainHooks>(replicaEntry, spec, workers, hooks ?? {}, interrupted).then((r) => r[0]!); // the leader's
+  }
   return executeTraining(spec, hooks).then((r) => r!); // no replica: this process is the leader
 }
 

@@ -43,8 +43,17 @@ export interface ReplicaContext<K extends string> {
   hook(name: K, arg: unknown): void;
 }
 
-/** Serve `spec` in `count` processes running `entry`; resolves with every replica's result, by index. */
-export function runInReplicas<S, R, K extends string>(entry: string, spec: S, count: number, hooks: ReplicaHooks<K>): Promise<(R | null)[]> {
+/**
+ * Serve `spec` in `count` processes running `entry`; resolves with every replica's result, by index.
+ * On Ctrl-C or kill the replicas go too, and the promise rejects with `interrupted` (how to go on).
+ */
+export function runInReplicas<S, R, K extends string>(
+  entry: string,
+  spec: S,
+  count: number,
+  hooks: ReplicaHooks<K>,
+  interrupted: string,
+): Promise<(R | null)[]> {
   return new Promise((resolve, reject) => {
     const children: ChildProcess[] = [];
     const exchange = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'headsteer-gradients-'));
@@ -52,8 +61,7 @@ export function runInReplicas<S, R, K extends string>(entry: string, spec: S, co
     let finished = 0;
     const results: (R | null)[] = new Array<R | null>(count).fill(null);
     let failed = false;
-    // Ctrl-C / kill of the CLI: the replicas go with it (a training's last checkpoint stays resumable).
-    const stop = (): void => fail(new UserError('interrupted; rerun with --resume to continue from the last checkpoint'));
+    const stop = (): void => fail(new UserError(interrupted));
     const release = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
