@@ -110,7 +110,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
   smoke: {
     data: { dataset: 'procedural', procedural: { size: 16, channels: 1, classes: 4, train: 2000, test: 256 } },
     model: { patchSize: 4, embedDim: 32, depth: 2, numHeads: 4, mlpRatio: 2 },
-    // One process, so that tests train in their own.
+    // One process for every stage, so that tests run in their own (test/pipeline/run.test.ts and
+    // test/train/loop.test.ts run replicas).
     pretrain: { epochs: 4, batchSize: 32, lr: 3e-3, checkpointEvery: 20, workers: 1 },
     finetune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20, workers: 1 },
     prune: { epochs: 2, batchSize: 32, lr: 1e-3, checkpointEvery: 20, workers: 1 },
@@ -119,7 +120,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     sae: { expansion: 4, epochs: 20, batchSize: 256, deadSamples: 5000 },
     // 0 and the report's headline alphas (SUPPRESS_ALPHA = -0.5 in src/report/figures_steer.ts, and the
     // paper's) on a grid small enough for a test.
-    steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256, nullDraws: 20 },
+    steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256, nullDraws: 20, workers: 1 },
   },
   default: {},
   mnist: { data: { dataset: 'mnist' } },
@@ -140,7 +141,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     extract: { workers: 1 }, // as training: one process, not measured at this scale
     // The SAE's defaults are the paper's at D = 384: 8 x 384 = 3072 latents, k = 384 / 6 = 64.
     sae: { epochs: 100 },
-    steer: { batchSize: 500 },
+    steer: { batchSize: 500, workers: 1 }, // one process: each replica would load the test keys and values again
   },
 });
 

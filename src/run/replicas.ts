@@ -16,7 +16,7 @@
  * only travel here, as structured clones.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -39,6 +39,8 @@ export interface ReplicaContext<K extends string> {
   count: number;
   /** Element-wise mean over all the replicas of `values` (same length in each); the result may be reused by the next call. */
   allReduce(values: Float32Array): Promise<Float32Array>;
+  /** Every replica's `values` (any lengths), by index. */
+  allGather(values: Float32Array): Promise<Float32Array[]>;
   /** Call the coordinator's hook `name` with `arg`. */
   hook(name: K, arg: unknown): void;
 }
@@ -142,6 +144,7 @@ export function serveReplica<S, R, K extends string>(work: (spec: S, replica: Re
           index: msg.index,
           count: msg.count,
           allReduce: (values) => gradients.mean(values),
+          allGather: (values) => gradients.gather(values),
           hook: (name, arg) => send({ type: 'hook', name, arg }),
         });
         gradients.close();
@@ -154,13 +157,14 @@ export function serveReplica<S, R, K extends string>(work: (spec: S, replica: Re
 }
 
 /**
- * A replica's side of the gradient average: `mean(values)` writes them to this replica's file in
- * `folder`, calls `announce` (the replica tells the coordinator), waits for `allWritten` (called when the
+ * A replica's side of the exchange: `mean(values)` writes them to this replica's file in `folder`,
+ * calls `announce` (the replica tells the coordinator), waits for `allWritten` (called when the
  * coordinator says every file is written), then reads the other replicas' files and returns the
- * element-wise mean of all the vectors, in float32 as a sum in replica order and one division. Steps
+ * element-wise mean of all the vectors, in float32 as a sum in replica order and one division;
+ * `gather(values)` returns every replica's vector instead (results shared rather than averaged). Steps
  * alternate between two files per replica, so a replica that is a step ahead never overwrites a file
  * another still reads (it cannot get two steps ahead: each step waits for every replica's file). The
- * returned array is reused by the next call. Vectors may change length from call to call (the epoch's
+ * mean's array is reused by the next call. Vectors may change length from call to call (the epoch's
  * shared evaluation travels the same way).
  */
 export class GradientExchange {
@@ -185,20 +189,8 @@ export class GradientExchange {
   }
 
   async mean(values: Float32Array): Promise<Float32Array> {
-    if (this.files.length === 0) {
-      // 'a+' creates a file its writer has not opened yet; its writer's 'w+' then opens the same one.
-      this.files = [0, 1].map((parity) =>
-        Array.from({ length: this.count }, (_, i) => openSync(join(this.folder, `${i}.${parity}.f32`), i === this.index ? 'w+' : 'a+')),
-      );
-    }
     if (this.sum.length !== values.length) [this.sum, this.part] = [new Float32Array(values.length), new Float32Array(values.length)];
-    const files = this.files[this.step % 2]!;
-    this.step += 1;
-    writeSync(files[this.index]!, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 0, values.byteLength, 0);
-    await new Promise<void>((resolve) => {
-      this.pending = resolve;
-      this.announce();
-    });
+    const files = await this.publish(values);
     // In replica order; this replica's own vector comes from `values`, not back from its file (the same
     // floats), so every replica adds identical numbers in an identical order. The last addition and the
     // division share a pass (fround keeps the sum's float32 rounding); one replica's mean is its values.
@@ -210,6 +202,35 @@ export class GradientExchange {
       else for (let j = 0; j < sum.length; j++) sum[j] = Math.fround(sum[j]! + add[j]!) / count;
     });
     return sum;
+  }
+
+  /**
+   * Every replica's `values` by replica index, of any lengths (results to share rather than average):
+   * this replica's entry is `values` itself, the others' are new arrays.
+   */
+  async gather(values: Float32Array): Promise<Float32Array[]> {
+    const files = await this.publish(values);
+    return files.map((fd, i) => (i === this.index ? values : this.read(fd, new Float32Array(fstatSync(fd).size / 4))));
+  }
+
+  /** Write `values` as this replica's file of the step, alone in it, and wait until every replica has written its own. */
+  private async publish(values: Float32Array): Promise<number[]> {
+    if (this.files.length === 0) {
+      // 'a+' creates a file its writer has not opened yet; its writer's 'w+' then opens the same one.
+      this.files = [0, 1].map((parity) =>
+        Array.from({ length: this.count }, (_, i) => openSync(join(this.folder, `${i}.${parity}.f32`), i === this.index ? 'w+' : 'a+')),
+      );
+    }
+    const files = this.files[this.step % 2]!;
+    this.step += 1;
+    const own = files[this.index]!;
+    writeSync(own, new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 0, values.byteLength, 0);
+    if (fstatSync(own).size > values.byteLength) ftruncateSync(own, values.byteLength); // a longer earlier vector's tail
+    await new Promise<void>((resolve) => {
+      this.pending = resolve;
+      this.announce();
+    });
+    return files;
   }
 
   /** Another replica's file, whole, into `into`. */

@@ -19,7 +19,7 @@ import { summariseFinalLayer } from './fastpath_eval.js';
 import { beatsNull, largestGains, randomClassSets, topGainNull } from './null.js';
 import { maskBatch, randomPolicyMasks, randomPolicyMasksByClass } from './random_policy.js';
 import type { ClassDelta, Controls, Sweep, TopGainClass } from './results.js';
-import { probeRuns, steeringProbe, type Probe, type SteerContext } from './sweep.js';
+import { steeringProbe, type Probe, type SteerContext } from './sweep.js';
 
 /** The threshold baseline's configuration: x_hat at the final gate, its logits shifted by beta. */
 export function thresholdProbe(beta: number): Probe {
@@ -44,7 +44,7 @@ function matchedMasks(ctx: SteerContext, sweep: Sweep, seed: number, index: numb
   return randomPolicyMasks(ctx.features.count, sweep.heads ?? [], r);
 }
 
-/** What `runControls` needs from the sweep it controls. */
+/** What the controls (`controlProbes`, `controlsFromRuns`) need from the sweep they control. */
 export interface SweepForControls {
   sweeps: readonly Sweep[];
   /** The runs of the sweep's points, in the order of `sweeps`. */
@@ -56,22 +56,27 @@ export interface SweepForControls {
   ks: number;
 }
 
-/**
- * Threshold points, matched random policy, the top-gain null and per-class bootstrap intervals for a
- * finished sweep. `seed` is the run's; every draw comes from its own stream of it.
- */
-export function runControls(ctx: SteerContext, sweep: SweepForControls, seed: number, onProgress?: (done: number, total: number) => void): Controls {
-  const { features: f, manifest, sae, steer: s } = ctx;
-  const C = manifest.classNames.length;
-  const H = manifest.heads;
-  const summary = (run: FinalLayerRun): RunSummary => summariseFinalLayer(run, f.labels, C, H);
+/** What the controls of a finished sweep evaluate: sorted betas, and whether the top-gain null is drawn. */
+function controlPlan(ctx: SteerContext, sweep: SweepForControls): { betas: number[]; before: number; after: number; withNull: boolean } {
+  const s = ctx.steer;
   const perClassAt = (alpha: number): number => sweep.sweeps.findIndex((w) => w.strategy === 'per-class' && Math.abs(w.alpha - alpha) < 1e-9);
   const before = perClassAt(0);
   const after = perClassAt(sweep.topGainAlpha);
   const withNull = sweep.topGainClasses.length > 0 && before >= 0 && after >= 0 && s.nullDraws > 0;
+  return { betas: [...s.betas].sort((a, b) => a - b), before, after, withNull };
+}
 
-  const betas = [...s.betas].sort((a, b) => a - b);
-  const probes: Probe[] = [
+/**
+ * The controls' configurations for a finished sweep, to run through the fast path (`probeRuns`):
+ * threshold points, the matched random policy of every sweep point, the top-gain null's draws. `seed`
+ * is the run's; every draw comes from its own stream of it.
+ */
+export function controlProbes(ctx: SteerContext, sweep: SweepForControls, seed: number): Probe[] {
+  const { features: f, manifest, sae, steer: s } = ctx;
+  const C = manifest.classNames.length;
+  const H = manifest.heads;
+  const { betas, withNull } = controlPlan(ctx, sweep);
+  return [
     ...betas.map(thresholdProbe),
     ...sweep.sweeps.map((w, i) => maskProbe(matchedMasks(ctx, w, seed, i), H)),
     ...(withNull
@@ -80,7 +85,18 @@ export function runControls(ctx: SteerContext, sweep: SweepForControls, seed: nu
         )
       : []),
   ];
-  const runs = probeRuns(ctx, probes, onProgress);
+}
+
+/**
+ * Threshold points, matched random policy, the top-gain null and per-class bootstrap intervals for a
+ * finished sweep, from the runs of its `controlProbes` (same `seed`).
+ */
+export function controlsFromRuns(ctx: SteerContext, sweep: SweepForControls, seed: number, runs: readonly FinalLayerRun[]): Controls {
+  const { features: f, manifest, steer: s } = ctx;
+  const C = manifest.classNames.length;
+  const H = manifest.heads;
+  const summary = (run: FinalLayerRun): RunSummary => summariseFinalLayer(run, f.labels, C, H);
+  const { betas, before, after, withNull } = controlPlan(ctx, sweep);
   const thresholdRuns = runs.slice(0, betas.length);
   const policyRuns = runs.slice(betas.length, betas.length + sweep.sweeps.length);
   const nullRuns = runs.slice(betas.length + sweep.sweeps.length);

@@ -225,20 +225,20 @@ export function steerRuns(ctx: SteerContext, points: readonly SteerPoint[], onPr
   );
 }
 
+/** The sweep's points: every (strategy, alpha) of `s`, strategy by strategy. */
+export function sweepPoints(s: SteerConfig): SteerPoint[] {
+  return s.strategies.flatMap((strategy) => s.alphas.map((alpha) => ({ strategy, alpha })));
+}
+
 /**
- * The sweep: every (strategy, alpha) of `ctx.steer` on the whole test set through the fast path, next
- * to the unsteered model and the plain SAE reconstruction; the top-gain classes at the paper's alpha
- * when the grid has it (else its largest alpha).
+ * The sweep's results from the runs of its points (`sweepPoints`, in order; `steerRuns`), next to the
+ * unsteered model and the plain SAE reconstruction; the top-gain classes at the paper's alpha when the
+ * grid has it (else its largest alpha).
  */
-export function steerSweep(
-  ctx: SteerContext,
-  onProgress?: (done: number, total: number) => void,
-): { results: SteerResults; runs: FinalLayerRun[]; gainAlpha: number } {
+export function sweepResults(ctx: SteerContext, points: readonly SteerPoint[], runs: readonly FinalLayerRun[]): { results: SteerResults; gainAlpha: number } {
   const { model, sae, features: f, manifest, stats, steer: s } = ctx;
   const C = manifest.classNames.length;
   const H = manifest.heads;
-  const points = s.strategies.flatMap((strategy) => s.alphas.map((alpha) => ({ strategy, alpha })));
-  const runs = steerRuns(ctx, points, onProgress);
   const sweeps: Sweep[] = points.map((p, i) => sweepEntry(p.strategy, p.alpha, summariseFinalLayer(runs[i]!, f.labels, C, H), manifest.classNames));
   const baseline = summariseFinalLayer(
     runFinalLayer(model, f, s.batchSize, () => ({})),
@@ -263,7 +263,7 @@ export function steerSweep(
     ks: stats.ks,
     options: { mode: s.mode, target: s.target, keepError: s.keepError },
   };
-  return { results, runs, gainAlpha };
+  return { results, gainAlpha };
 }
 
 /** One sweep entry of results.json from a run's summary; `names` (C) are the class names. */

@@ -2,7 +2,7 @@
  * The main job end to end on the smoke preset: `headsteer run` interrupted with SIGKILL during pretrain
  * resumes on rerun without redoing finished stages; its steer/results.json validates against the schema;
  * alpha = 0 reproduces the SAE splice-back figures exactly; extraction shared by replica processes
- * writes the same files whatever their number; the stage verbs reject bad input with one
+ * writes the same files whatever their number, and steering by replicas the same results; the stage verbs reject bad input with one
  * clear line and write nothing. Steering at every layer (`steer.layers=all`, docs/design.md "Steering at
  * every layer"): end to end at depth 3, where it adds a layer; on the finished depth-2 run, where it adds
  * only layers.json and leaves every final-layer file as it was; and its bad input.
@@ -195,6 +195,17 @@ test("extract in 2 and 3 replica processes writes the same files byte for byte, 
   }
   const manifest = (dir: string): Record<string, unknown> => ({ ...json(join(dir, 'manifest.json')), checkpoint: undefined });
   assert.deepEqual(manifest(shared[0]!), manifest(join(run, 'features')));
+});
+
+test("steer in 2 and 3 replica processes: the same results as one process's", () => {
+  const results = [2, 3].map((workers) => {
+    const out = join(root, `steer-${workers}`, 'steer');
+    const r = cli(['steer', '--run', run, '--out', out, '--set', `steer.workers=${workers}`]);
+    assert.equal(r.status, 0, r.stderr);
+    return json(join(out, 'results.json'));
+  });
+  assert.deepEqual(results[1], results[0], '2 and 3 replicas');
+  assert.deepEqual(results[0], json(join(run, 'steer', 'results.json')), 'one process (smoke: steer.workers 1)');
 });
 
 test('stage verbs: bad input is one clear line, exit 2, nothing written', () => {

@@ -50,7 +50,7 @@ import { validateLayersResults } from '../../steer/layers_results.js';
 import { collect, configFromFlags, holdLock, runDir, startEngine, withOverrides, type TrainFlags } from '../options.js';
 import { EXTRACT_ENTRY, printSaeMetrics, saeProgress } from './features.js';
 import { printLatentsSummary } from './latents.js';
-import { printLayersSummary, printSteerSummary } from './steer.js';
+import { printLayersSummary, printSteerSummary, STEER_ENTRY } from './steer.js';
 import { REPLICA_ENTRY, trainWithProgress } from './train.js';
 
 type RunFlags = Pick<TrainFlags, 'preset' | 'out' | 'set' | 'dataDir'> & { from?: string };
@@ -99,9 +99,12 @@ function importStep(file: string, denseDir: string, cfg: Config, ds: Dataset): v
   );
 }
 
-/** Whether a config key is one a stage's output depends on (`STAGES[s].reads`); where data is read from and the steered layers (added, never redone) are not. */
+/**
+ * Whether a config key is one a stage's output depends on (`STAGES[s].reads`); where data is read from,
+ * the steered layers (added, never redone) and how many processes steer are not.
+ */
 function stageReads(stage: Stage, key: string): boolean {
-  if (key === 'data.dataDir' || key === 'steer.layers') return false;
+  if (key === 'data.dataDir' || key === 'steer.layers' || key === 'steer.workers') return false;
   return STAGES[stage].reads.some((r) => key === r || key.startsWith(`${r}.`));
 }
 
@@ -240,7 +243,8 @@ export function register(program: Command): void {
           if (!stageDone(run, 'steer') || redoWhy('steer', dir('steer')) !== undefined) {
             rmSync(layersResultsPath(run), { force: true }); // redone below with the same inputs
             const bar = progressBar('steer   ', 1, []);
-            const r = steerStage({
+            const r = await steerStage({
+              replicaEntry: STEER_ENTRY,
               features: dir('extract'),
               sae: dir('sae'),
               stats: dir('stats'),

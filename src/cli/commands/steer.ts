@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Config, runConfigOf } from '../../config.js';
 import { UserError } from '../../errors.js';
 import { layersStage } from '../../pipeline/layers.js';
@@ -18,6 +19,9 @@ import { parseAlphaGrid, type SteerResults } from '../../steer/results.js';
 import { PAPER_ALPHA } from '../../steer/strategies.js';
 import { progressBar } from '../progress.js';
 import { collect, holdLock, lockFolder, refuseFinished, startEngine, withOverrides } from '../options.js';
+
+/** The script each steering replica runs (`steer.workers` > 1): src/cli/steer_replica.ts. */
+export const STEER_ENTRY = fileURLToPath(new URL('../steer_replica.js', import.meta.url));
 
 export interface PathFlags {
   run: string;
@@ -215,7 +219,7 @@ export function register(program: Command): void {
         const bar = progressBar('steer   ', 1, []);
         let results: SteerResults;
         try {
-          results = steerStage({ ...p, out, cfg, onProgress: (done, total) => bar.update(done / total, {}) });
+          results = await steerStage({ ...p, out, cfg, replicaEntry: STEER_ENTRY, onProgress: (done, total) => bar.update(done / total, {}) });
         } finally {
           bar.stop();
         }
