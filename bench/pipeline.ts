@@ -7,9 +7,10 @@
  * A stage's time runs from `run`'s `[i/n] stage` line to its `[i/n] stage: done in` line, as this process
  * receives them (the child's stderr is a pipe, written synchronously); its images come from the run folder
  * (metrics.jsonl, the features manifest, steer/results.json). CPU and memory come from bench/rusage.ts,
- * preloaded into the job's process and its training replicas: CPU time and context switches are their
- * sums; memory is reported as the largest process's peak and as the sum of all peaks, an upper bound
- * of the job's total at any moment (the replicas run while the job's own process waits for them).
+ * preloaded into the job's process and the replicas it forks (training, extraction, steering): CPU
+ * time and context switches are their sums; memory is reported as the largest process's peak and as
+ * the sum of all peaks, an upper bound of the job's total at any moment (the replicas run while the
+ * job's own process waits for them).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -40,7 +41,7 @@ export interface PipelineResult {
   /** System time / (user + system): time spent in the kernel (spinning or yielding threads, page faults). */
   systemShare: number;
   involuntaryContextSwitches: number;
-  /** The largest peak RSS of the job's processes (its own, or a training replica's). */
+  /** The largest peak RSS of the job's processes (its own, or a replica's). */
   peakRssMB: number;
   /** The sum of the processes' peaks: at least the job's total memory at its peak. */
   peakRssSumMB: number;

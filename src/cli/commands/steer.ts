@@ -155,6 +155,7 @@ export function register(program: Command): void {
     .option('--mode <mode>', "'pre' (scale pre-activations, re-apply TopK), 'post' (scale z) or 'add'")
     .option('--target <target>', "'gate' (x~ feeds the final decision network only) or 'residual' (x~ also replaces the CLS residual)")
     .option('--keep-error', 'feed x + x~ - x_hat (keep the SAE error term)')
+    .option('--workers <n>', "processes that share the sweep and its controls (default: the config's steer.workers)")
     .option('--set <key=value>', 'override a config value (repeatable)', collect, [])
     .option(
       '--target-usage <U>',
@@ -174,6 +175,7 @@ export function register(program: Command): void {
           mode?: string;
           target?: string;
           keepError?: boolean;
+          workers?: string;
           targetUsage?: string;
           class?: string;
           layers?: string;
@@ -187,6 +189,7 @@ export function register(program: Command): void {
         if (flags.mode !== undefined) sets.push(`steer.mode=${JSON.stringify(flags.mode)}`);
         if (flags.target !== undefined) sets.push(`steer.target=${JSON.stringify(flags.target)}`);
         if (flags.keepError === true) sets.push('steer.keepError=true');
+        if (flags.workers !== undefined) sets.push(`steer.workers=${flags.workers}`);
         const out = flags.out ?? stageDir(flags.run, 'steer');
         const cfg = stageConfig(p.features, sets);
         if (flags.targetUsage !== undefined) {
