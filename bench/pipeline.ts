@@ -6,11 +6,11 @@
  *
  * A stage's time runs from `run`'s `[i/n] stage` line to its `[i/n] stage: done in` line, as this process
  * receives them (the child's stderr is a pipe, written synchronously); its images come from the run folder
- * (metrics.jsonl, the features manifest, steer/results.json). CPU and memory come from bench/rusage.ts,
- * preloaded into the job's process and the replicas it forks (training, extraction, steering): CPU
- * time and context switches are their sums; memory is reported as the largest process's peak and as
- * the sum of all peaks, an upper bound of the job's total at any moment (the replicas run while the
- * job's own process waits for them).
+ * (metrics.jsonl, the features manifest, steer/results.json). CPU time, context switches and each
+ * process's peak RSS come from bench/rusage.ts, preloaded into the job's process and the replicas it
+ * forks (training, extraction, steering); CPU and switches are summed, and the largest peak is kept.
+ * The job's total memory is the largest sum over it and its replicas at one moment, sampled
+ * (bench/tree_rss.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { sampleTreeRss } from './tree_rss.js';
 
 /** The reduced budget: about 1/30 of the default pretraining, 1/15 of pruning and 1/10 of the SAE's epochs. */
 export const PIPELINE_SETS = { 'pretrain.epochs': 0.2, 'prune.epochs': 0.1, 'sae.epochs': 5 } as const;
@@ -43,8 +44,8 @@ export interface PipelineResult {
   involuntaryContextSwitches: number;
   /** The largest peak RSS of the job's processes (its own, or a replica's). */
   peakRssMB: number;
-  /** The sum of the processes' peaks: at least the job's total memory at its peak. */
-  peakRssSumMB: number;
+  /** The largest summed RSS of the job and its replicas at one moment (bench/tree_rss.ts, every 0.25 s). */
+  peakRssTreeMB: number;
   /** How many processes the figures add up: the job's own and its replicas. */
   processes: number;
   stages: StageTiming[];
@@ -114,9 +115,11 @@ export async function pipelineBench(): Promise<PipelineResult> {
   try {
     const t0 = performance.now();
     const child = spawn(process.execPath, args, { env: { ...process.env, HEADSTEER_BENCH_RUSAGE: rusageDir }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const memory = sampleTreeRss(child.pid!, 250);
     const lines: { ms: number; line: string }[] = [];
     createInterface({ input: child.stderr }).on('line', (line) => lines.push({ ms: performance.now(), line }));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const peakRssTreeMB = memory.stop();
     const wallSeconds = (performance.now() - t0) / 1000;
     const usages = readdirSync(rusageDir).map((f) => readJson(join(rusageDir, f)) as NodeJS.ResourceUsage);
     if (code !== 0 || usages.length === 0)
@@ -126,7 +129,7 @@ export async function pipelineBench(): Promise<PipelineResult> {
           .map((l) => l.line)
           .join(' | ')}`,
       );
-    const total = (key: 'userCPUTime' | 'systemCPUTime' | 'involuntaryContextSwitches' | 'maxRSS'): number => usages.reduce((s, u) => s + u[key], 0);
+    const total = (key: 'userCPUTime' | 'systemCPUTime' | 'involuntaryContextSwitches'): number => usages.reduce((s, u) => s + u[key], 0);
     const images = stageImages(join(run, 'run'));
     const stages = stageSeconds(lines).map(({ stage, seconds }): StageTiming => {
       const w = images[stage];
@@ -149,7 +152,7 @@ export async function pipelineBench(): Promise<PipelineResult> {
       systemShare: systemSeconds / (userSeconds + systemSeconds),
       involuntaryContextSwitches: total('involuntaryContextSwitches'),
       peakRssMB: Math.max(...usages.map((u) => u.maxRSS)) / 1024,
-      peakRssSumMB: total('maxRSS') / 1024,
+      peakRssTreeMB,
       processes: usages.length,
       stages,
     };

@@ -360,7 +360,7 @@ if (runs('pipeline')) {
     process.stdout.write(
       `pipeline: wall ${p.wallSeconds.toFixed(1)} s, user ${p.userSeconds.toFixed(1)} s, system ${p.systemSeconds.toFixed(1)} s ` +
         `(${(100 * p.systemShare).toFixed(1)}% of CPU), ${p.involuntaryContextSwitches} involuntary context switches, ${p.processes} processes; ` +
-        `peak RSS ${p.peakRssMB.toFixed(0)} MB in the largest process, ${p.peakRssSumMB.toFixed(0)} MB summed over all\n`,
+        `peak RSS ${p.peakRssMB.toFixed(0)} MB in the largest process, ${p.peakRssTreeMB.toFixed(0)} MB summed over the processes at one moment\n`,
     );
   }
 }
