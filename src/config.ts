@@ -120,7 +120,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     sae: { expansion: 4, epochs: 20, batchSize: 256, deadSamples: 5000 },
     // 0 and the report's headline alphas (SUPPRESS_ALPHA = -0.5 in src/report/figures_steer.ts, and the
     // paper's) on a grid small enough for a test.
-    steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256, nullDraws: 20, workers: 1 },
+    steer: { alphas: [-1, -0.5, 0, 0.5, 1, PAPER_ALPHA, 1.5], batchSize: 256, nullDraws: 20 },
   },
   default: {},
   mnist: { data: { dataset: 'mnist' } },
@@ -141,7 +141,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = Object.freeze({
     extract: { workers: 1 }, // as training: one process, not measured at this scale
     // The SAE's defaults are the paper's at D = 384: 8 x 384 = 3072 latents, k = 384 / 6 = 64.
     sae: { epochs: 100 },
-    steer: { batchSize: 500, workers: 1 }, // one process: each replica would load the test keys and values again
+    steer: { batchSize: 500 },
   },
 });
 

@@ -42,9 +42,11 @@ export const steerSchema = z.strictObject({
   /**
    * Processes that share the sweep and its controls (src/steer/shared.ts), each with single-threaded
    * OpenBLAS and every n-th probe; 1 steers in this process with multi-threaded OpenBLAS. 2 is 1.32x
-   * faster on 2 cores (the default run's stage, 14.1 -> 10.7 s, same bytes) for 0.5 GB more memory.
+   * faster on 2 cores alone (the default run's stage, 14.1 -> 10.7 s, same bytes), but each replica
+   * holds about 0.5 GB: inside `run`, whose own process already holds 0.45 GB by then, the job's summed
+   * RSS reached 1.43 GiB for 2 s saved of 5.7 min. So 1 by default; `steer --workers 2` when memory allows.
    */
-  workers: z.number().int().min(1).max(16).default(2),
+  workers: z.number().int().min(1).max(16).default(1),
   /** Threshold-baseline shifts beta of the final gate's logits (docs/design.md, Controls); must hold 0. */
   betas: z
     .array(z.number())

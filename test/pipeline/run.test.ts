@@ -205,7 +205,7 @@ test("steer in 2 and 3 replica processes: the same results as one process's", ()
     return json(join(out, 'results.json'));
   });
   assert.deepEqual(results[1], results[0], '2 and 3 replicas');
-  assert.deepEqual(results[0], json(join(run, 'steer', 'results.json')), 'one process (smoke: steer.workers 1)');
+  assert.deepEqual(results[0], json(join(run, 'steer', 'results.json')), 'one process (steer.workers 1 by default)');
 });
 
 test('stage verbs: bad input is one clear line, exit 2, nothing written', () => {
