@@ -6,19 +6,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GradientExchange } from '../../src/run/replicas.js';
 
-test('3 replicas exchanging 3 vectors each get the float32 sum in replica order divided by 3', async () => {
+/**
+ * `count` exchanges in one folder, with this process as their coordinator (each announce counted; the
+ * last of a step calls every exchange's `allWritten`, as the coordinator's 'reduced' does); `body`
+ * runs with them, then they close and the folder goes.
+ */
+async function withExchanges(count: number, body: (exchanges: GradientExchange[]) => Promise<void>): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'headsteer-exchange-'));
-  const count = 3;
   let announced = 0;
   const exchanges: GradientExchange[] = [];
   const announce = (): void => {
     announced += 1;
     if (announced < count) return;
     announced = 0;
-    for (const e of exchanges) e.allWritten(); // the coordinator's 'reduced'
+    for (const e of exchanges) e.allWritten();
   };
   for (let i = 0; i < count; i++) exchanges.push(new GradientExchange(folder, i, count, announce));
   try {
+    await body(exchanges);
+  } finally {
+    for (const e of exchanges) e.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+test('3 replicas exchanging 3 vectors each get the float32 sum in replica order divided by 3', async () => {
+  const count = 3;
+  await withExchanges(count, async (exchanges) => {
     // Two steps of one length, then a shorter vector (as the shared evaluation sends between steps).
     for (const [step, n] of [
       [0, 1001],
@@ -31,25 +45,11 @@ test('3 replicas exchanging 3 vectors each get the float32 sum in replica order 
       const means = await Promise.all(exchanges.map((e, i) => e.mean(values[i]!).then((m) => m.slice())));
       for (const m of means) assert.deepEqual(m, expected, `step ${step}`);
     }
-  } finally {
-    for (const e of exchanges) e.close();
-    rmSync(folder, { recursive: true, force: true });
-  }
+  });
 });
 
 test("3 replicas gathering vectors of different lengths each get every replica's, after a longer mean in the same files", async () => {
-  const folder = mkdtempSync(join(tmpdir(), 'headsteer-exchange-'));
-  const count = 3;
-  let announced = 0;
-  const exchanges: GradientExchange[] = [];
-  const announce = (): void => {
-    announced += 1;
-    if (announced < count) return;
-    announced = 0;
-    for (const e of exchanges) e.allWritten();
-  };
-  for (let i = 0; i < count; i++) exchanges.push(new GradientExchange(folder, i, count, announce));
-  try {
+  await withExchanges(3, async (exchanges) => {
     // Steps 0 and 1 fill both parities' files with 1001 floats; the gathers then write fewer.
     for (let step = 0; step < 2; step++) await Promise.all(exchanges.map((e) => e.mean(new Float32Array(1001).fill(step + 1))));
     for (const lengths of [
@@ -60,8 +60,5 @@ test("3 replicas gathering vectors of different lengths each get every replica's
       const gathered = await Promise.all(exchanges.map((e, i) => e.gather(values[i]!)));
       for (const g of gathered) assert.deepEqual(g, values, `lengths ${lengths.join(', ')}`);
     }
-  } finally {
-    for (const e of exchanges) e.close();
-    rmSync(folder, { recursive: true, force: true });
-  }
+  });
 });
