@@ -108,6 +108,10 @@ export function runInReplicas<S, R, K extends string>(
     for (let index = 0; index < count; index++) {
       const child = fork(entry, [], {
         serialization: 'advanced', // typed arrays travel as binary, not JSON
+        // V8's background GC threads would compete with the other replicas for the cores, and a step
+        // waits for the slowest replica: collecting on the replica's own thread cut 2.7% of a default
+        // pretraining's wall time (0.5 epochs, 10 interleaved pairs, 0.905-0.998; same weights).
+        execArgv: [...process.execArgv, '--single-threaded-gc'],
         env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
