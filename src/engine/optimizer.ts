@@ -2,7 +2,9 @@
  * The AdamW parameter update as one fused kernel (inputs p, g, m, v; outputs p', m', v'), and the
  * squared gradient norm read straight from the wasm heap. The tf-op formulation takes ~17 kernels
  * and as many intermediate buffers per parameter tensor (~2000 per training step of a 6-layer ViT);
- * fusing them lowered peak RSS by 8% (speed unchanged: tfjs dispatch is cheap). The math, in
+ * fusing them lowered peak RSS by 8% (speed unchanged: tfjs dispatch is cheap). On the wasm heap the
+ * kernel can also write p', m', v' over p, m, v (`adamwInPlace`): no output tensors, assigns or disposals,
+ * and a gradient can be read from the middle of a larger vector (a replica's averaged gradients). The math, in
  * float32 and in this order on every path (see `AdamWHyper`):
  *   g' = g scale,  m' = b1 m + (1 - b1) g',  v' = b2 v + (1 - b2) g'²
  *   p' = p decay - lr (m' / bc1) / (sqrt(v' / bc2) + eps)
@@ -72,18 +74,53 @@ export function adamwUpdate(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tens
   return runFused(ADAMW_KERNEL, { p, g, m, v }, { ...h });
 }
 
-/** Σ over all tensors of Σ x², read in place from the wasm heap where possible (float64 sums). */
-export function sumOfSquares(tensors: readonly tf.Tensor[]): number {
+/**
+ * One AdamW step written over p, m and v themselves, the gradient read from `size(p)` floats of `g`
+ * from element `gOffset`: the SIMD kernel on the wasm heap, the same float32 operations as `adamwUpdate`.
+ * @returns false, having done nothing, where it cannot run: not the wasm backend, no SIMD kernels,
+ *   `HEADSTEER_FUSED=0`, a tensor off the heap or not float32, or a p, m or v whose storage another
+ *   tensor shares (tfjs shares it between a tensor and its clones and reshapes, which must not change)
+ */
+export function adamwInPlace(p: tf.Variable, g: tf.Tensor, gOffset: number, m: tf.Variable, v: tf.Variable, h: AdamWHyper): boolean {
+  const kernels = tf.getBackend() === 'wasm' && useFused() ? simd() : undefined;
+  if (kernels === undefined || [p, g, m, v].some((t) => t.dtype !== 'float32') || gOffset + p.size > g.size) return false;
+  const backend = wasmBackend(tf.backend());
+  const grad = backend.dataIdMap.get(g.dataId);
+  const own = [p, m, v].map((t) => backend.dataIdMap.get(t.dataId));
+  if (grad === undefined || own.some((d) => d === undefined || d.refCount !== 1)) return false;
+  const [po, mo, vo] = own.map((d) => d!.memoryOffset) as [number, number, number];
+  kernels.adamw(po, grad.memoryOffset + 4 * gOffset, mo, vo, po, mo, vo, p.size, h);
+  return true;
+}
+
+/** `size` floats of `tensor` from element `offset`: a whole tensor, or one parameter's part of a flat vector. */
+export interface TensorRange {
+  tensor: tf.Tensor;
+  offset: number;
+  size: number;
+}
+
+/** A whole tensor as a `TensorRange`. */
+export const wholeRange = (tensor: tf.Tensor): TensorRange => ({ tensor, offset: 0, size: tensor.size });
+
+/** The range as a tensor of `shape` (the tensor itself when the range is all of it, else a new one). */
+export function rangeTensor({ tensor, offset, size }: TensorRange, shape: readonly number[]): tf.Tensor {
+  if (offset === 0 && size === tensor.size) return tensor.reshape([...shape]);
+  return tf.tidy(() => tf.slice(tensor.reshape([-1]), offset, size).reshape([...shape]));
+}
+
+/** Σ over all ranges of Σ x², read in place from the wasm heap where possible (float64 sums). */
+export function sumOfSquares(ranges: readonly TensorRange[]): number {
   const kernels = tf.getBackend() === 'wasm' ? simd() : undefined;
-  if (kernels !== undefined && tensors.every((t) => t.dtype === 'float32')) {
+  if (kernels !== undefined && ranges.every((r) => r.tensor.dtype === 'float32')) {
     const backend = wasmBackend(tf.backend());
     let total = 0;
-    for (const t of tensors) {
-      const data = backend.dataIdMap.get(t.dataId);
+    for (const { tensor, offset, size } of ranges) {
+      const data = backend.dataIdMap.get(tensor.dataId);
       if (data === undefined) throw new Error('sumOfSquares: tensor is not on the wasm heap');
-      total += kernels.sumSquares(data.memoryOffset, t.size);
+      total += kernels.sumSquares(data.memoryOffset + 4 * offset, size);
     }
     return total;
   }
-  return tf.tidy(() => (tensors.length === 0 ? 0 : tf.addN(tensors.map((t) => tf.sum(tf.square(t)))).dataSync()[0]!));
+  return tf.tidy(() => (ranges.length === 0 ? 0 : tf.addN(ranges.map((r) => tf.sum(tf.square(rangeTensor(r, [r.size]))))).dataSync()[0]!));
 }

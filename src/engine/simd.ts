@@ -33,7 +33,7 @@ export interface SimdKernels {
     rows: number,
     d: number,
   ): void;
-  /** One AdamW step over n floats (see `AdamWHyper`); outputs must not alias inputs. */
+  /** One AdamW step over n floats (see `AdamWHyper`); pOut, mOut, vOut may be p, m, v (in place), else must not overlap the inputs. */
   adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, h: AdamWHyper): void;
   /** Column sums of x (rows, cols) into out (cols), float64 accumulation; `scratch`: 8 cols bytes. */
   sumLeading(x: number, out: number, rows: number, cols: number, scratch: number): void;

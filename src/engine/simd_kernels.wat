@@ -349,7 +349,8 @@
   ;; One AdamW step for n parameters (the op order of optimizer.ts's composite, float32 throughout, so
   ;; the result is bitwise the same):  g' = g scale,  m' = b1 m + c1 g',  v' = b2 v + c2 g'²
   ;;   p' = p decay - lr (m' / bc1) / (sqrt(v' / bc2) + eps)
-  ;; Outputs may not alias inputs.
+  ;; An output may be its own input ($po = $p, $mo = $m, $vo = $v: the update in place), as every quad
+  ;; is read whole before it is written; outputs must not overlap inputs otherwise.
   (func (export "adamw") (param $p i32) (param $g i32) (param $m i32) (param $v i32)
       (param $po i32) (param $mo i32) (param $vo i32) (param $n i32)
       (param $scale f32) (param $b1 f32) (param $c1 f32) (param $b2 f32) (param $c2 f32) (param $bc1 f32) (param $bc2 f32)

@@ -8,8 +8,8 @@ import type { EmscriptenModule } from './simd.js';
 export interface WasmBackend {
   /** The Emscripten module: its heap, and malloc/free for scratch space. */
   wasm: EmscriptenModule & { HEAPU8: Uint8Array };
-  /** Where each tensor lives: a byte offset into the heap. */
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  /** Where each tensor lives: a byte offset into the heap, and how many tensors share that storage. */
+  dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } | undefined };
   /** A new output tensor's storage (uninitialised heap memory). */
   makeOutput(shape: number[], dtype: 'float32' | 'int32'): tf.TensorInfo;
   disposeData(dataId: object): boolean;

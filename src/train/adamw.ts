@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TensorData } from '../io/safetensors.js';
 import { variableFrom, type Param } from '../model/layers.js';
 import { UserError } from '../errors.js';
-import { adamwUpdate, sumOfSquares } from '../engine/optimizer.js';
+import { adamwInPlace, adamwUpdate, rangeTensor, sumOfSquares, wholeRange, type TensorRange } from '../engine/optimizer.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -37,29 +37,55 @@ export function createAdamWState(params: readonly Param[]): AdamWState {
 }
 
 /**
- * One update. `grads` maps parameter names to gradients; `lrOf` gives each parameter's learning rate
- * for this step (param groups). Returns the global gradient norm before clipping.
+ * Every parameter's gradient in one flat vector, in the order of `adamwStep`'s params, anything after
+ * them ignored: the replicas' average, which then never needs cutting into tensors.
  */
-export function adamwStep(
-  params: readonly Param[],
-  grads: Readonly<Record<string, tf.Tensor>>,
-  state: AdamWState,
-  lrOf: (p: Param) => number,
-  o: AdamWOptions,
-): number {
+export class FlatGradients {
+  constructor(readonly flat: tf.Tensor) {}
+}
+
+/** Gradients for `adamwStep`: by parameter name (a parameter without one is not updated), or flat. */
+export type Gradients = Readonly<Record<string, tf.Tensor>> | FlatGradients;
+
+/** Each updated parameter with where its gradient is. */
+function gradientRanges(params: readonly Param[], grads: Gradients): Array<{ p: Param; g: TensorRange }> {
+  if (grads instanceof FlatGradients) {
+    const { flat } = grads;
+    const total = params.reduce((n, p) => n + p.variable.size, 0);
+    if (flat.size < total) throw new Error(`adamwStep: a flat gradient of ${flat.size} floats for parameters of ${total}`);
+    let offset = 0;
+    return params.map((p) => {
+      const g = { tensor: flat, offset, size: p.variable.size };
+      offset += p.variable.size;
+      return { p, g };
+    });
+  }
+  return params.filter((p) => grads[p.name] !== undefined).map((p) => ({ p, g: wholeRange(grads[p.name]!) }));
+}
+
+/**
+ * One update. `lrOf` gives each parameter's learning rate for this step (param groups). Returns the
+ * global gradient norm before clipping. On the wasm heap p, m and v are updated in place (`adamwInPlace`);
+ * elsewhere, new tensors are assigned to them.
+ */
+export function adamwStep(params: readonly Param[], grads: Gradients, state: AdamWState, lrOf: (p: Param) => number, o: AdamWOptions): number {
   state.step += 1;
   const t = state.step;
   const bc1 = 1 - o.beta1 ** t;
   const bc2 = 1 - o.beta2 ** t;
-  const present = params.filter((p) => grads[p.name] !== undefined);
-  const gradNorm = Math.sqrt(sumOfSquares(present.map((p) => grads[p.name]!)));
+  const ranges = gradientRanges(params, grads);
+  const gradNorm = Math.sqrt(sumOfSquares(ranges.map((r) => r.g)));
   const scale = o.clipNorm > 0 && gradNorm > o.clipNorm ? o.clipNorm / gradNorm : 1;
-  for (const p of present) {
+  for (const { p, g } of ranges) {
     const lr = lrOf(p);
     const decay = p.decay && o.weightDecay > 0 ? 1 - lr * o.weightDecay : 1;
     const m = state.m.get(p.name)!;
     const v = state.v.get(p.name)!;
-    const [pNew, mNew, vNew] = adamwUpdate(p.variable, grads[p.name]!, m, v, { scale, beta1: o.beta1, beta2: o.beta2, bc1, bc2, lr, decay, eps: o.eps });
+    const h = { scale, beta1: o.beta1, beta2: o.beta2, bc1, bc2, lr, decay, eps: o.eps };
+    if (adamwInPlace(p.variable, g.tensor, g.offset, m, v, h)) continue;
+    const grad = rangeTensor(g, p.variable.shape);
+    const [pNew, mNew, vNew] = adamwUpdate(p.variable, grad, m, v, h);
+    grad.dispose();
     for (const [target, value] of [
       [p.variable, pNew],
       [m, mNew],

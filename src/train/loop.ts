@@ -23,7 +23,7 @@ import { imagesToTensor } from '../model/input.js';
 import type { Param } from '../model/layers.js';
 import type { ViT } from '../model/vit.js';
 import { permutation, rng } from '../random.js';
-import { ADAMW_DEFAULTS, adamwStep, createAdamWState, disposeAdamWState, exportAdamWState, importAdamWState } from './adamw.js';
+import { ADAMW_DEFAULTS, adamwStep, createAdamWState, disposeAdamWState, exportAdamWState, FlatGradients, importAdamWState } from './adamw.js';
 import { layerDecayScale } from './layer_decay.js';
 import { lrAt } from './schedule.js';
 import { UserError } from '../errors.js';
@@ -201,7 +201,7 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
         const lrOf = (p: Param): number => lrScale * layerScale.get(p.name)! * (gateNames.has(p.name) ? (prune?.gateLr ?? cfg.lr) : cfg.lr);
         adamwStep(params, averaged?.grads ?? grads, opt, lrOf, { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay, clipNorm: cfg.clipNorm });
       });
-      tf.dispose([...Object.values(grads), statsTensor, ...Object.values(averaged?.grads ?? {})]);
+      tf.dispose([...Object.values(grads), statsTensor, ...(averaged === null ? [] : [averaged.grads.flat])]);
       const [loss, accuracy, headUsage] = [stats[0]!, stats[1]!, stats[2]!]; // [loss, accuracy, usage]
       if (!Number.isFinite(loss)) {
         throw new UserError(
@@ -295,7 +295,8 @@ function flatGradients(params: readonly Param[]): Float32Array {
 
 /**
  * Mean of every replica's gradients and [loss, accuracy, usage], through `flat` (from `flatGradients`,
- * reused across steps) in parameter order. Returns new tensors (caller disposes) and the averaged statistics.
+ * reused across steps) in parameter order. Returns the mean as one tensor, the statistics last (caller
+ * disposes), and the averaged statistics.
  */
 async function averageAcrossReplicas(
   replica: Replica,
@@ -303,22 +304,15 @@ async function averageAcrossReplicas(
   grads: Record<string, tf.Tensor>,
   stats: tf.Tensor,
   flat: Float32Array,
-): Promise<{ grads: Record<string, tf.Tensor>; stats: Float32Array }> {
-  const sizes = params.map((p) => p.variable.size);
+): Promise<{ grads: FlatGradients; stats: Float32Array }> {
   let at = 0;
-  params.forEach((p, i) => {
+  for (const p of params) {
     copyInto(grads[p.name]!, flat, at);
-    at += sizes[i]!;
-  });
+    at += p.variable.size;
+  }
   copyInto(stats, flat, at);
   const mean = await replica.allReduce(flat);
-  const out: Record<string, tf.Tensor> = {};
-  at = 0;
-  params.forEach((p, i) => {
-    out[p.name] = tf.tensor(mean.subarray(at, at + sizes[i]!), p.variable.shape);
-    at += sizes[i]!;
-  });
-  return { grads: out, stats: mean.slice(at, at + 3) };
+  return { grads: new FlatGradients(tf.tensor1d(mean)), stats: mean.slice(at, at + 3) };
 }
 
 function yieldToEventLoop(): Promise<void> {
