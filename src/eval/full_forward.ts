@@ -45,18 +45,15 @@ interface PassOutput {
   keptPerLayer: Float64Array[];
 }
 
+/** Explicit head masks (B, H) for layer l of the batch of B images from image `start`, or null to let the gates decide. */
+type MaskFor = (layer: number, start: number, B: number) => tf.Tensor2D | null;
+
 /**
  * Run the model over a split in eval mode, or over its images [from, to) only (the rest of the outputs
- * stay 0). `maskFor(l, B)` may supply explicit head masks (e.g. random policy); otherwise the gates decide.
+ * stay 0), in batches from `from`. `maskFor` may supply explicit head masks (e.g. random policy);
+ * otherwise the gates decide.
  */
-function pass(
-  model: ViT,
-  split: Split,
-  ds: Dataset,
-  batchSize: number,
-  maskFor?: (layer: number, batch: number) => tf.Tensor2D | null,
-  [from, to] = [0, split.count],
-): PassOutput {
+function pass(model: ViT, split: Split, ds: Dataset, batchSize: number, maskFor?: MaskFor, [from, to] = [0, split.count]): PassOutput {
   const L = model.config.depth;
   const H = model.config.numHeads;
   if (split.count === 0) throw new UserError('the test set holds 0 images; there is nothing to evaluate');
@@ -69,7 +66,7 @@ function pass(
     // Tensors leave the tidy scope and are read after it (tidy walks its result, so no typed arrays).
     const { pred, kept } = tf.tidy(() => {
       const x = imagesToTensor(batch.images, B, ds.channels, ds.height, model.config.imgSize);
-      const headMasks = maskFor === undefined ? undefined : Array.from({ length: L }, (_, l) => maskFor(l, B));
+      const headMasks = maskFor === undefined ? undefined : Array.from({ length: L }, (_, l) => maskFor(l, start, B));
       const out = model.forward(x, headMasks === undefined ? {} : { headMasks });
       return { pred: out.logits.argMax(1), kept: out.masks.map((m) => (m === null ? tf.fill([B], H) : m.sum(1))) }; // (B,) each
     });
@@ -124,17 +121,18 @@ export interface SharedProcess {
 }
 
 /**
- * `evaluate` shared by the processes of a data-parallel training (src/train/loop.ts): each runs a
- * contiguous share of the split, and the per-image outputs meet through `replica.allReduce`. Each
+ * `pass` shared by the processes of a data-parallel training (src/train/loop.ts): each runs a
+ * contiguous share of whole batches, and the per-image outputs meet through `replica.allReduce`. Each
  * process's vector is 0 outside its share, so `count` x the mean is the whole split's; the values are
  * class indices and head counts, small integers that float32 holds exactly (rounding undoes the mean's
- * division). The result is the same as `evaluate`'s on one process.
+ * division). The batches are those of one process's pass, so masks keyed on a batch's start are too.
  */
-export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batchSize: number, replica: SharedProcess): Promise<EvalResult> {
+async function sharedPass(model: ViT, split: Split, ds: Dataset, batchSize: number, replica: SharedProcess, maskFor?: MaskFor): Promise<PassOutput> {
   const n = split.count;
   const L = model.config.depth;
-  const share = (i: number): number => Math.floor((n * i) / replica.count);
-  const own = pass(model, split, ds, batchSize, undefined, [share(replica.index), share(replica.index + 1)]);
+  const batches = Math.ceil(n / batchSize);
+  const share = (i: number): number => Math.min(n, batchSize * Math.floor((batches * i) / replica.count));
+  const own = pass(model, split, ds, batchSize, maskFor, [share(replica.index), share(replica.index + 1)]);
   const flat = new Float32Array(n * (1 + L)); // [predictions, kept per layer...], each (n,)
   flat.set(own.predictions);
   own.keptPerLayer.forEach((k, l) => {
@@ -142,8 +140,36 @@ export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batc
   });
   const mean = await replica.allReduce(flat);
   const whole = (l: number): Float64Array => Float64Array.from(mean.subarray(n * l, n * (l + 1)), (v) => Math.round(v * replica.count));
-  const out: PassOutput = { predictions: Int32Array.from(whole(0)), keptPerLayer: Array.from({ length: L }, (_, l) => whole(1 + l)) };
-  return summarisePass(out, split, ds.classNames.length, model.config);
+  return { predictions: Int32Array.from(whole(0)), keptPerLayer: Array.from({ length: L }, (_, l) => whole(1 + l)) };
+}
+
+/** `evaluate` shared by the processes of a data-parallel training; the same result as on one process. */
+export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batchSize: number, replica: SharedProcess): Promise<EvalResult> {
+  return summarisePass(await sharedPass(model, split, ds, batchSize, replica), split, ds.classNames.length, model.config);
+}
+
+/**
+ * AdaViT's random policy: every head of a gated layer kept with that layer's learned usage, drawn
+ * per batch of `batchSize` and gated layer from the seed (the same masks in a shared pass).
+ */
+function randomPolicy(model: ViT, learned: EvalResult, seed: number, batchSize: number): MaskFor {
+  const H = model.config.numHeads;
+  const gated = [...new Set(model.config.gatedLayers)].sort((a, b) => a - b); // in the order a forward meets them
+  return (l, start, B) => {
+    const g = gated.indexOf(l);
+    if (g < 0) return null;
+    const p = new Array<number>(H).fill(learned.headUsage.perLayer[l]!);
+    return tf.tensor2d(bernoulliMasks(B, p, rng(seed, 'random-policy', (start / batchSize) * gated.length + g)), [B, H]);
+  };
+}
+
+/** The report of `learned` with, for a gated model, its random policy's accuracy and usage from `random`. */
+function reportOf(model: ViT, ds: Dataset, learned: EvalResult, random: PassOutput | null): EvalReport {
+  const report: EvalReport = { ...learned, classNames: ds.classNames, count: ds.test.count };
+  if (random === null) return report;
+  const summary = summarisePass(random, ds.test, ds.classNames.length, model.config);
+  report.randomPolicy = { accuracy: summary.accuracy, headUsage: summary.headUsage };
+  return report;
 }
 
 /**
@@ -151,17 +177,19 @@ export async function evaluateShared(model: ViT, split: Split, ds: Dataset, batc
  * usage. `learned` may pass an evaluation of this model on the test split that was already run.
  */
 export function evaluateReport(model: ViT, ds: Dataset, batchSize: number, seed: number, learned = evaluate(model, ds.test, ds, batchSize)): EvalReport {
-  const report: EvalReport = { ...learned, classNames: ds.classNames, count: ds.test.count };
-  if (!model.gated) return report;
-  const H = model.config.numHeads;
-  const gated = new Set(model.config.gatedLayers);
-  let call = 0;
-  const randomMask = (l: number, B: number): tf.Tensor2D | null => {
-    if (!gated.has(l)) return null;
-    const p = new Array<number>(H).fill(learned.headUsage.perLayer[l]!); // every head at the layer's usage
-    return tf.tensor2d(bernoulliMasks(B, p, rng(seed, 'random-policy', call++)), [B, H]);
-  };
-  const random = summarisePass(pass(model, ds.test, ds, batchSize, randomMask), ds.test, ds.classNames.length, model.config);
-  report.randomPolicy = { accuracy: random.accuracy, headUsage: random.headUsage };
-  return report;
+  const random = model.gated ? pass(model, ds.test, ds, batchSize, randomPolicy(model, learned, seed, batchSize)) : null;
+  return reportOf(model, ds, learned, random);
+}
+
+/** `evaluateReport` shared by the processes of a data-parallel training, from the learned policy's evaluation; the same report. */
+export async function evaluateReportShared(
+  model: ViT,
+  ds: Dataset,
+  batchSize: number,
+  seed: number,
+  learned: EvalResult,
+  replica: SharedProcess,
+): Promise<EvalReport> {
+  const random = model.gated ? await sharedPass(model, ds.test, ds, batchSize, replica, randomPolicy(model, learned, seed, batchSize)) : null;
+  return reportOf(model, ds, learned, random);
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type Config, configDiff, loadRunData, runConfigOf } from '../config.js';
 import type { Dataset } from '../data/dataset.js';
 import { UserError } from '../errors.js';
-import { evaluateReport, type EvalReport, type EvalResult } from '../eval/full_forward.js';
+import { evaluateReport, evaluateReportShared, type EvalReport, type EvalResult } from '../eval/full_forward.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 import { loadCheckpoint } from '../io/checkpoint.js';
 import type { TensorData } from '../io/safetensors.js';
@@ -87,8 +87,23 @@ function resumeConfig(dir: string, overrides: ((cfg: Config) => Config) | undefi
   }
   return wanted;
 }
-function finish(dir: string, model: ViT, cfg: Config, ds: Dataset, seconds: number, test: EvalResult | undefined): TrainStageResult {
-  const report = evaluateReport(model, ds, cfg.eval.batchSize, cfg.seed, test);
+/**
+ * The finished model's eval.json, from its final test evaluation plus, for a gated model, the random
+ * policy's pass (shared among the replicas when there are any). Only the leader writes and reports.
+ */
+async function finish(
+  dir: string,
+  model: ViT,
+  cfg: Config,
+  ds: Dataset,
+  seconds: number,
+  test: EvalResult,
+  replica?: Replica,
+): Promise<TrainStageResult | null> {
+  const { batchSize } = cfg.eval;
+  const report =
+    replica === undefined ? evaluateReport(model, ds, batchSize, cfg.seed, test) : await evaluateReportShared(model, ds, batchSize, cfg.seed, test, replica);
+  if (replica !== undefined && replica.index !== 0) return null;
   writeJsonAtomic(join(dir, 'eval.json'), report);
   return { dir, eval: report, seconds };
 }
@@ -271,8 +286,7 @@ export async function executeTraining(spec: TrainSpec, hooks: TrainHooks | undef
       ...(replica === undefined ? {} : { replica }),
       onStart: (totalSteps: number) => hooks?.onStart?.({ stage, dir, totalSteps, startStep, notes }),
     });
-    if (replica !== undefined && replica.index !== 0) return null; // the leader reports
-    return finish(dir, model, runCfg, ds, result.seconds, result.test ?? undefined);
+    return await finish(dir, model, runCfg, ds, result.seconds, result.test, replica);
   } finally {
     model.dispose();
   }

@@ -76,8 +76,8 @@ export interface TrainJob {
 export interface TrainResult {
   steps: number;
   seconds: number;
-  /** Final test evaluation (null on replicas other than the leader: only the leader reports). */
-  test: EvalResult | null;
+  /** Final test evaluation (every replica has it: they share it). */
+  test: EvalResult;
 }
 
 function isPrune(cfg: TrainConfig | PruneConfig | FinetuneConfig): cfg is PruneConfig {
@@ -251,7 +251,6 @@ export async function trainViT(job: TrainJob): Promise<TrainResult> {
     }
     save(true);
     const seconds = (performance.now() - t0) / 1000;
-    if (!leader) return { steps: totalSteps, seconds, test: null };
     return { steps: totalSteps, seconds, test: test ?? evaluate(model, ds.test, ds, job.evalBatchSize) };
   } finally {
     disposeAdamWState(opt);

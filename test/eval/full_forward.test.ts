@@ -1,9 +1,9 @@
-/** Test-set evaluation shared by data-parallel replicas gives what one process's evaluation gives. */
+/** Test-set evaluation and the random-policy report shared by data-parallel replicas give what one process gives. */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRunData, resolveConfig } from '../../src/config.js';
 import { initEngine } from '../../src/engine/backend.js';
-import { evaluate, evaluateShared, type SharedProcess } from '../../src/eval/full_forward.js';
+import { evaluate, evaluateReport, evaluateReportShared, evaluateShared, type SharedProcess } from '../../src/eval/full_forward.js';
 import { ViT } from '../../src/model/vit.js';
 import { modelConfigFor } from '../../src/pipeline/train.js';
 
@@ -35,6 +35,24 @@ test('evaluateShared over 2 and 3 replicas equals evaluate in one process (gated
     assert.ok(one.headUsage.overall > 0 && one.headUsage.overall < 1, `the gates keep some heads and drop others: ${one.headUsage.overall}`);
     for (const count of [2, 3]) {
       const shared = await Promise.all(replicas(count).map((r) => evaluateShared(model, ds.test, ds, 16, r)));
+      for (const s of shared) assert.deepEqual(s, one, `${count} replicas`);
+    }
+  } finally {
+    model.dispose();
+  }
+});
+
+test('the random-policy report over 2 and 3 replicas equals that of one process: the same masks per batch (gated layers out of order, 7 batches)', async () => {
+  const cfg = resolveConfig('smoke', ['data.procedural.test=101']);
+  const ds = loadRunData(cfg);
+  const model = new ViT(modelConfigFor(cfg, ds, [1, 0]), 0, 0);
+  try {
+    const learned = evaluate(model, ds.test, ds, 16);
+    const one = evaluateReport(model, ds, 16, 5, learned);
+    assert.ok(one.randomPolicy !== undefined, 'a gated model gets a random policy');
+    assert.notDeepEqual(one.randomPolicy.headUsage.perLayer, learned.headUsage.perLayer, 'masks drawn at random, not the gates');
+    for (const count of [2, 3]) {
+      const shared = await Promise.all(replicas(count).map((r) => evaluateReportShared(model, ds, 16, 5, learned, r)));
       for (const s of shared) assert.deepEqual(s, one, `${count} replicas`);
     }
   } finally {
